@@ -1,0 +1,66 @@
+"""The Flask application factory, and the per-request database session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from flask import Flask, current_app, g
+from flask.json.provider import JSONProvider
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from presto.config import Settings
+from presto.db import make_engine, make_sessionmaker
+
+
+class OrjsonProvider(JSONProvider):
+    """Flask JSON through orjson: about ten times faster than the standard library."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and session factory of one app."""
+
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
+    """Build the WSGI app; ``engine`` overrides the one made from ``settings``."""
+    settings = settings or Settings()
+    app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    app.config["PRESTO_SETTINGS"] = settings
+    if engine is None:
+        engine = make_engine(settings.database_url, pool_size=settings.threads)
+    app.extensions["presto.db"] = Database(engine, make_sessionmaker(engine))
+    app.teardown_appcontext(_close_session)
+
+    from presto.api import errors, menu
+
+    errors.register(app)
+    app.register_blueprint(menu.bp)
+    return app
+
+
+def db_session() -> Session:
+    """The current request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        database: Database = current_app.extensions["presto.db"]
+        g.db_session = database.sessionmaker()
+    session: Session = g.db_session
+    return session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()

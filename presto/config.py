@@ -1,0 +1,31 @@
+"""Settings of a presto process, from the command line and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "sqlite:///presto.db"
+
+
+def database_url_from_env() -> str:
+    """``PRESTO_DATABASE_URL``, or an SQLite file in the working directory."""
+    return os.environ.get("PRESTO_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker process needs to serve requests."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 5005
+    # Processes sharing the port through SO_REUSEPORT.
+    workers: int = 1
+    # WSGI executor threads per process; the connection pool gets as many connections.
+    threads: int = 4
+    log_level: str = "INFO"
+    # Requests with a larger body get 413 before the WSGI app sees them.
+    max_body_bytes: int = 1024 * 1024
+    # Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    shutdown_timeout: float = 10.0

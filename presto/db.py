@@ -1,0 +1,56 @@
+"""Engine and session set-up for SQLite and PostgreSQL.
+
+The engine is created per process (after any fork), with a connection pool sized to the
+number of threads that can use it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from presto.models import Base
+
+# Seconds a SQLite connection waits for a lock held by another writer before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """Create an engine for ``url`` whose pool can serve ``pool_size`` threads at once."""
+    sa_url = sa.make_url(url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if sa_url.get_backend_name() == "sqlite":
+        # One connection per thread at most; SQLite needs no overflow.
+        options.update(pool_size=pool_size, max_overflow=0)
+        engine = sa.create_engine(sa_url, **options)
+        sa.event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    options.update(pool_size=pool_size, max_overflow=0, pool_timeout=10)
+    return sa.create_engine(sa_url, **options)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Turn on what SQLite leaves off: foreign keys (for ON DELETE CASCADE) and WAL."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit, for serialization."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet."""
+    Base.metadata.create_all(engine)
+
+
+def drop_schema(engine: Engine) -> None:
+    """Drop every presto table."""
+    Base.metadata.drop_all(engine)

@@ -1,0 +1,74 @@
+"""The menu service: reading a restaurant's items with their modifier graph.
+
+Loading a menu takes three statements whatever its size or depth: the restaurant, its
+items, and its modifier links. The links are attached to the already loaded ``Item``
+objects in memory, so an item shared by many parents (ketchup) is one object.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from presto.errors import NotFoundError
+from presto.models import Item, Restaurant, item_modifier
+
+
+def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
+    """The restaurant with this id, or ``NotFoundError``."""
+    restaurant = session.get(Restaurant, restaurant_id)
+    if restaurant is None:
+        raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
+    return restaurant
+
+
+@dataclass(frozen=True)
+class Menu:
+    """A restaurant and the items of its menu call, modifiers attached."""
+
+    restaurant: Restaurant
+    items: list[Item]
+
+
+def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False) -> Menu:
+    """The restaurant's items in menu order, each with ``modifiers`` filled in.
+
+    Menu order is ``position``, then ``id``; modifiers are in link ``position`` order, then
+    by id. Only standalone items (menu entries) come back unless ``include_all``.
+    """
+    restaurant = get_restaurant(session, restaurant_id)
+    items = session.scalars(
+        sa.select(Item).where(Item.restaurant_id == restaurant_id).order_by(Item.position, Item.id)
+    ).all()
+    links = (
+        session.execute(
+            sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
+            .where(item_modifier.c.restaurant_id == restaurant_id)
+            .order_by(
+                item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    attach_modifiers(restaurant, items, links)
+    return Menu(restaurant, [item for item in items if include_all or item.standalone])
+
+
+def attach_modifiers(
+    restaurant: Restaurant, items: Sequence[Item], links: Sequence[tuple[int, int]]
+) -> None:
+    """Fill each item's ``restaurant`` and ``modifiers`` (from (item_id, modifier_id) rows,
+    in row order) without further queries."""
+    by_id = {item.id: item for item in items}
+    modifiers: defaultdict[int, list[Item]] = defaultdict(list)
+    for parent_id, modifier_id in links:
+        modifiers[parent_id].append(by_id[modifier_id])
+    for item in items:
+        set_committed_value(item, "restaurant", restaurant)
+        set_committed_value(item, "modifiers", modifiers.get(item.id, []))

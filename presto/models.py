@@ -1,0 +1,128 @@
+"""Tables and ORM classes: restaurants, their items, and the item-to-modifier links.
+
+A modifier is an item too (a side, a topping, a "Dressing" choice group). Items link to
+their modifiers through ``item_modifier``, a plain table beside the ORM classes: a
+self-referential, ordered many-to-many. The link carries the restaurant id so that a
+composite foreign key keeps both ends in the same restaurant and so that a whole
+restaurant's links load with one indexed query.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAME_LENGTH = 200
+CATEGORY_LENGTH = 100
+DESCRIPTION_LENGTH = 2000
+
+
+class Base(DeclarativeBase):
+    """Declarative base; constraint names are fixed so migrations can refer to them."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Restaurant(Base):
+    """A restaurant; owns a menu of items priced in one currency."""
+
+    __tablename__ = "restaurant"
+    __table_args__ = (
+        sa.CheckConstraint("length(currency) = 3", name="currency_iso_4217"),
+        sa.CheckConstraint("menu_version >= 1", name="menu_version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    # ISO 4217 code; every price of this restaurant is in its minor unit (cents for USD).
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
+    # Bumped by every change to the restaurant's menu; caches and ETags key on it.
+    menu_version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    items: Mapped[list[Item]] = relationship(
+        back_populates="restaurant", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+item_modifier = sa.Table(
+    "item_modifier",
+    Base.metadata,
+    sa.Column("restaurant_id", sa.Integer, nullable=False, index=True),
+    sa.Column("item_id", sa.Integer, primary_key=True),
+    sa.Column("modifier_id", sa.Integer, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False, default=0),
+    # Both ends must be items of the link's restaurant: a modifier never crosses menus.
+    sa.ForeignKeyConstraint(
+        ["restaurant_id", "item_id"],
+        ["item.restaurant_id", "item.id"],
+        ondelete="CASCADE",
+        name="fk_item_modifier_item",
+    ),
+    sa.ForeignKeyConstraint(
+        ["restaurant_id", "modifier_id"],
+        ["item.restaurant_id", "item.id"],
+        ondelete="CASCADE",
+        name="fk_item_modifier_modifier",
+    ),
+    sa.CheckConstraint("item_id <> modifier_id", name="no_self_link"),
+    sa.Index("ix_item_modifier_modifier_id", "modifier_id"),
+)
+
+
+class Item(Base):
+    """A menu item, or a modifier of other items, or both.
+
+    ``min_choices``/``max_choices`` rule how many of this item's own modifiers a guest
+    picks: a "Dressing" item with min 1, max 1 is a pick-exactly-one group. ``standalone``
+    tells a menu entry (a burger) from a modifier-only item (ketchup).
+    """
+
+    __tablename__ = "item"
+    __table_args__ = (
+        sa.UniqueConstraint("restaurant_id", "id", name="uq_item_restaurant_id_id"),
+        sa.CheckConstraint("price >= 0", name="price_non_negative"),
+        sa.CheckConstraint("min_choices >= 0", name="min_choices_non_negative"),
+        sa.CheckConstraint(
+            "max_choices IS NULL OR max_choices >= min_choices", name="max_choices_not_below_min"
+        ),
+        # The hot query: a restaurant's items in menu order.
+        sa.Index("ix_item_restaurant_position", "restaurant_id", "position", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restaurant_id: Mapped[int] = mapped_column(sa.ForeignKey("restaurant.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    description: Mapped[str] = mapped_column(sa.String(DESCRIPTION_LENGTH), default="")
+    category: Mapped[str | None] = mapped_column(sa.String(CATEGORY_LENGTH))
+    # Integer minor units of the restaurant's currency; never a float.
+    price: Mapped[int] = mapped_column(default=0)
+    available: Mapped[bool] = mapped_column(default=True)
+    standalone: Mapped[bool] = mapped_column(default=True)
+    min_choices: Mapped[int] = mapped_column(default=0)
+    # None: no upper limit.
+    max_choices: Mapped[int | None] = mapped_column()
+    # Order of the item in its restaurant's menu (ties broken by id).
+    position: Mapped[int] = mapped_column(default=0)
+
+    restaurant: Mapped[Restaurant] = relationship(back_populates="items")
+    # Ordered modifiers. The menu call fills this from one query over ``item_modifier``
+    # (see presto.menu) rather than lazily per item.
+    modifiers: Mapped[list[Item]] = relationship(
+        secondary=item_modifier,
+        primaryjoin=lambda: Item.id == item_modifier.c.item_id,
+        secondaryjoin=lambda: Item.id == item_modifier.c.modifier_id,
+        order_by=lambda: (item_modifier.c.position, item_modifier.c.modifier_id),
+        viewonly=True,
+        lazy="raise_on_sql",
+    )
+
+    def __repr__(self) -> str:
+        return f"Item(id={self.id!r}, name={self.name!r})"

@@ -1,0 +1,264 @@
+"""The HTTP server: the Flask app mounted with aiohttp-wsgi in aiohttp's low-level server.
+
+One worker process runs one uvloop event loop. aiohttp parses HTTP; ``WSGIHandler`` buffers
+the body (up to a cap) and runs Flask in a thread pool. With ``--workers N`` a supervisor
+starts N such processes sharing the port through ``SO_REUSEPORT``; each creates its own
+database engine, so no pooled connection crosses a process boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import re
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import wait as wait_for_processes
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
+
+import orjson
+import uvloop
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger, AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
+from aiohttp_wsgi import WSGIHandler
+from aiohttp_wsgi.wsgi import WSGIApplication
+
+from presto.app import Database, create_app
+from presto.config import Settings
+
+log = logging.getLogger("presto.server")
+access_log = logging.getLogger("presto.access")
+
+# A client's X-Request-ID is echoed back only if it looks like an id, not arbitrary text.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A worker that dies sooner than this after starting is not restarted.
+WORKER_MIN_LIFETIME = 5.0
+
+
+class WSGIRequest(web.BaseRequest):
+    """A low-level request with the one piece of routing ``WSGIHandler`` reads."""
+
+    @property
+    def match_info(self) -> dict[str, str]:
+        """The whole path goes to the WSGI app: it is mounted at the root."""
+        return {"path_info": self.path}
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: method, path, status, bytes, duration, request id."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '"%s %s" %d %d %.1fms %s',
+            request.method,
+            request.path_qs,
+            response.status,
+            response.body_length,
+            time * 1000,
+            request.get("request_id", "-"),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def problem_response(status: int, title: str, detail: str) -> web.Response:
+    """An RFC 9457 problem made in the async layer, for errors before Flask runs."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/problem+json"
+    )
+
+
+class InFlight:
+    """Counts requests being handled, so that shutdown can wait for them.
+
+    aiohttp's own ``Server.shutdown`` stops reading from connections at once, which would
+    cut off a request whose body is still arriving; presto waits for its requests first.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def started(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for no request in flight; True if none is."""
+        self.draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def make_handler(wsgi: WSGIHandler, in_flight: InFlight) -> Any:
+    """The request handler: tag the request with an id, then run the WSGI app."""
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        in_flight.started()
+        try:
+            response = await handle_request(request)
+        finally:
+            in_flight.finished()
+        if in_flight.draining:
+            response.force_close()
+        return response
+
+    async def handle_request(request: web.BaseRequest) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-ID", "")
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
+        request["request_id"] = request_id
+        try:
+            # WSGIHandler is typed for routed requests but reads only ``match_info``.
+            response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
+        except web.HTTPRequestEntityTooLarge as exc:
+            response = problem_response(413, exc.reason, exc.text or "The body is too large.")
+        except web.HTTPException as exc:
+            response = problem_response(exc.status, exc.reason, exc.text or exc.reason)
+        except Exception:
+            log.exception("unhandled error, request id %s", request_id)
+            response = problem_response(
+                500, "Internal Server Error", "The server failed to answer this request."
+            )
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    return handle
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
+    loop = asyncio.get_running_loop()
+    app = create_app(settings)
+    database: Database = app.extensions["presto.db"]
+    executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
+    wsgi = WSGIHandler(
+        cast(WSGIApplication, app),
+        executor=executor,
+        max_request_body_size=settings.max_body_bytes,
+    )
+
+    def make_request(
+        message: RawRequestMessage,
+        payload: StreamReader,
+        protocol: RequestHandler,
+        writer: AbstractStreamWriter,
+        task: asyncio.Task[None],
+    ) -> WSGIRequest:
+        return WSGIRequest(message, payload, protocol, writer, task, loop)
+
+    in_flight = InFlight()
+    server = web.Server(
+        make_handler(wsgi, in_flight),
+        request_factory=make_request,
+        access_log_class=AccessLogger,
+        access_log=access_log,
+    )
+    tcp_server = await loop.create_server(
+        server, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=1024
+    )
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    host, port = tcp_server.sockets[0].getsockname()[:2]
+    log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
+    try:
+        await stop.wait()
+        log.info("stopping: no new connections, draining in-flight requests")
+    finally:
+        tcp_server.close()
+        if await in_flight.drain(settings.shutdown_timeout):
+            log.info("in-flight requests done")
+        else:
+            log.warning("%d request(s) still in flight; cancelling them", in_flight.count)
+        # Closes idle keep-alive connections and cancels whatever is left.
+        await server.shutdown(1.0)
+        executor.shutdown(wait=True)
+        database.engine.dispose()
+        log.info("stopped")
+
+
+def run_worker(settings: Settings) -> None:
+    """Entry point of one worker process."""
+    configure_logging(settings.log_level)
+    uvloop.run(serve(settings))
+
+
+def run(settings: Settings) -> int:
+    """Run one worker in this process, or supervise ``settings.workers`` of them."""
+    if settings.workers == 1:
+        run_worker(settings)
+        return 0
+    return supervise(settings)
+
+
+def supervise(settings: Settings) -> int:
+    """Start the workers, restart any that dies, and pass SIGINT/SIGTERM on to them."""
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    started: dict[int, float] = {}
+
+    def start() -> BaseProcess:
+        process = context.Process(target=run_worker, args=(settings,), name="presto-worker")
+        process.start()
+        started[process.pid or 0] = time.monotonic()
+        return process
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in workers:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signum)
+
+    workers = [start() for _ in range(settings.workers)]
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    failed = False
+    while workers:
+        wait_for_processes([process.sentinel for process in workers])
+        for process in [process for process in workers if process.exitcode is not None]:
+            workers.remove(process)
+            process.join()
+            if stopping:
+                failed = failed or process.exitcode != 0
+                continue
+            if time.monotonic() - started[process.pid or 0] < WORKER_MIN_LIFETIME:
+                # Dying at start-up (port taken, database down): restarting would only spin.
+                log.error("worker %d failed at start-up; stopping", process.pid)
+                stop(signal.SIGTERM, None)
+                failed = True
+                continue
+            log.error("worker %d exited with %s; starting another", process.pid, process.exitcode)
+            workers.append(start())
+    return 1 if failed else 0
+
+
+def configure_logging(level: str) -> None:
+    """Log lines with time, level, process id and logger name to standard error."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+    )

@@ -1,0 +1,64 @@
+"""Helpers that build test menus straight in the database."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy.orm import Session
+
+from presto.models import Item, Restaurant, item_modifier
+
+
+def add_restaurant(session: Session, name: str = "Test Diner", currency: str = "USD") -> int:
+    """Insert a restaurant and return its id."""
+    restaurant = Restaurant(name=name, currency=currency)
+    session.add(restaurant)
+    session.flush()
+    return restaurant.id
+
+
+def add_items(
+    session: Session, restaurant_id: int, names: Iterable[str], **fields: object
+) -> list[int]:
+    """Insert items named ``names`` in menu order and return their ids."""
+    items = [
+        Item(restaurant_id=restaurant_id, name=name, position=position, **fields)
+        for position, name in enumerate(names)
+    ]
+    session.add_all(items)
+    session.flush()
+    return [item.id for item in items]
+
+
+def link(session: Session, restaurant_id: int, parent: int, modifiers: Sequence[int]) -> None:
+    """Make ``modifiers`` the ordered modifiers of ``parent``."""
+    session.execute(
+        item_modifier.insert(),
+        [
+            {
+                "restaurant_id": restaurant_id,
+                "item_id": parent,
+                "modifier_id": modifier,
+                "position": position,
+            }
+            for position, modifier in enumerate(modifiers)
+        ],
+    )
+
+
+def layered_menu(session: Session, *, levels: int, per_level: int, fan_out: int) -> int:
+    """A restaurant whose items form ``levels`` layers; each links to ``fan_out`` items of
+    the next layer (so modifiers are shared and nest ``levels - 1`` deep). Only the first
+    layer is standalone. Returns the restaurant id."""
+    restaurant_id = add_restaurant(session)
+    layers = []
+    for level in range(levels):
+        names = [f"L{level} item {n}" for n in range(per_level)]
+        layers.append(add_items(session, restaurant_id, names, standalone=level == 0))
+    for upper, lower in itertools.pairwise(layers):
+        for n, parent in enumerate(upper):
+            children = [lower[(n + k) % per_level] for k in range(fan_out)]
+            link(session, restaurant_id, parent, children)
+    session.commit()
+    return restaurant_id

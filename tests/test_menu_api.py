@@ -1,0 +1,206 @@
+"""GET /restaurant/<id>/item through the Flask test client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from menus import add_items, add_restaurant, layered_menu, link
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+@contextmanager
+def count_statements(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL statements run on ``engine`` inside the block."""
+    statements: list[str] = []
+
+    def before_cursor_execute(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before_cursor_execute)
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = response.get_json()
+    assert set(body) >= PROBLEM_KEYS
+    assert body["status"] == status
+    return body
+
+
+def names(items: list[dict[str, Any]]) -> list[str]:
+    return [item["name"] for item in items]
+
+
+@pytest.mark.usefixtures("demo")
+def test_menu_of_the_demo_burger_bar(client: FlaskClient) -> None:
+    response = client.get("/restaurant/1/item")
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    items = response.get_json()
+    assert names(items)[:3] == ["Classic Burger", "Cheeseburger", "Bacon BBQ Burger"]
+    assert all(item["standalone"] for item in items)
+    assert {item["currency"] for item in items} == {"USD"}
+    classic = items[0]
+    assert classic["price"] == 1299
+    assert names(classic["modifiers"]) == [
+        "Cook temperature",
+        "Choose your side",
+        "Extra toppings",
+        "Ketchup",
+        "Mustard",
+    ]
+    # Burger -> side choice -> side salad -> dressing -> blue cheese -> crumble -> extra.
+    side_choice = classic["modifiers"][1]
+    assert (side_choice["min_choices"], side_choice["max_choices"]) == (1, 1)
+    salad = side_choice["modifiers"][3]
+    dressing = salad["modifiers"][0]
+    blue_cheese = dressing["modifiers"][2]
+    crumble = blue_cheese["modifiers"][0]
+    assert names([salad, dressing, blue_cheese, crumble]) == [
+        "Side Salad",
+        "Dressing",
+        "Blue cheese",
+        "Blue cheese crumble",
+    ]
+    assert names(crumble["modifiers"]) == ["Light crumble", "Extra crumble"]
+    assert crumble["modifiers"][1]["price"] == 75
+    cheesecake = next(item for item in items if item["name"] == "New York Cheesecake")
+    assert cheesecake["available"] is False
+
+
+@pytest.mark.usefixtures("demo")
+def test_all_flag_adds_modifier_only_items(client: FlaskClient) -> None:
+    standalone = client.get("/restaurant/1/item").get_json()
+    everything = client.get("/restaurant/1/item?all=true").get_json()
+
+    assert "Ketchup" not in names(standalone)
+    assert "Ketchup" in names(everything)
+    assert [i for i in everything if i["standalone"]] == standalone
+    assert client.get("/restaurant/1/item?all=false").get_json() == standalone
+
+
+@pytest.mark.usefixtures("demo")
+def test_menus_of_other_restaurants_are_their_own(client: FlaskClient) -> None:
+    sushi = client.get("/restaurant/3/item").get_json()
+    assert names(sushi)[0] == "Salmon Nigiri"
+    assert {item["currency"] for item in sushi} == {"JPY"}
+    assert "Classic Burger" not in names(client.get("/restaurant/2/item?all=1").get_json())
+
+
+def test_an_empty_menu_is_an_empty_array(client: FlaskClient, session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    session.commit()
+    response = client.get(f"/restaurant/{restaurant_id}/item")
+    assert response.status_code == 200
+    assert response.get_json() == []
+
+
+def test_menu_order_is_position_then_id(client: FlaskClient, session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    first, second, third = add_items(session, restaurant_id, ["B", "A", "C"])
+    session.commit()
+    session.execute(
+        sa.text("UPDATE item SET position = 0 WHERE id IN (:a, :b, :c)"),
+        {"a": first, "b": second, "c": third},
+    )
+    session.commit()
+    assert names(client.get(f"/restaurant/{restaurant_id}/item").get_json()) == ["B", "A", "C"]
+
+
+def test_unknown_restaurant_is_404(client: FlaskClient) -> None:
+    body = assert_problem(client.get("/restaurant/999/item"), 404)
+    assert body["detail"] == "Restaurant 999 does not exist."
+    assert body["instance"] == "/restaurant/999/item"
+
+
+@pytest.mark.parametrize("path", ["/", "/restaurant", "/restaurant/abc/item", "/nope.html"])
+def test_unknown_route_is_404(client: FlaskClient, path: str) -> None:
+    assert_problem(client.get(path), 404)
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_wrong_method_is_405_with_allow(client: FlaskClient, method: str) -> None:
+    response = client.open("/restaurant/1/item", method=method)
+    assert_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.usefixtures("demo")
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("all=maybe", "all"), ("colour=red", "colour")],
+)
+def test_bad_query_is_422_naming_the_field(client: FlaskClient, query: str, field: str) -> None:
+    body = assert_problem(client.get(f"/restaurant/1/item?{query}"), 422)
+    assert list(body["errors"]) == [field]
+
+
+@pytest.mark.usefixtures("demo")
+def test_unexpected_error_is_a_500_problem_without_traceback(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("database exploded: secret details")
+
+    monkeypatch.setattr("presto.menu.load_menu", broken)
+    response = client.get("/restaurant/1/item")
+    body = assert_problem(response, 500)
+    assert "secret" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert body["detail"] == "The server failed to answer this request."
+
+
+def test_statement_count_is_constant(client: FlaskClient, session: Session, engine: Engine) -> None:
+    small = add_restaurant(session, "Small")
+    burger, fries, ketchup = add_items(session, small, ["Burger", "Fries", "Ketchup"])
+    link(session, small, burger, [fries, ketchup])
+    session.commit()
+    # 1,000 items in five layers: modifiers nested 4 deep, each shared by three parents.
+    large = layered_menu(session, levels=5, per_level=200, fan_out=3)
+
+    with count_statements(engine) as small_statements:
+        small_menu = client.get(f"/restaurant/{small}/item?all=true").get_json()
+    with count_statements(engine) as large_statements:
+        large_menu = client.get(f"/restaurant/{large}/item?all=true").get_json()
+
+    assert len(small_menu) == 3
+    assert len(large_menu) == 1000
+    node = large_menu[0]
+    for _ in range(4):
+        assert len(node["modifiers"]) == 3
+        node = node["modifiers"][0]
+    assert node["modifiers"] == []
+    assert len(small_statements) == len(large_statements) <= 3
+
+
+def test_a_cycle_in_the_data_does_not_hang_the_call(client: FlaskClient, session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    a, b = add_items(session, restaurant_id, ["A", "B"])
+    # Inserted by hand, around any write-side check: A -> B -> A.
+    link(session, restaurant_id, a, [b])
+    link(session, restaurant_id, b, [a])
+    session.commit()
+
+    items = client.get(f"/restaurant/{restaurant_id}/item").get_json()
+
+    assert names(items) == ["A", "B"]
+    assert names(items[0]["modifiers"]) == ["B"]
+    assert items[0]["modifiers"][0]["modifiers"] == []
+    assert names(items[1]["modifiers"]) == ["A"]
+    assert items[1]["modifiers"][0]["modifiers"] == []

@@ -1,0 +1,119 @@
+"""The database enforces the menu's shape: links, cascades, prices and choice rules."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from menus import add_items, add_restaurant, link
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+
+from presto.models import Item, Restaurant, item_modifier
+
+
+def count_links(session: Session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(item_modifier)) or 0
+
+
+def test_item_defaults(session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    (item_id,) = add_items(session, restaurant_id, ["Soup"])
+    session.commit()
+    item = session.get(Item, item_id)
+    assert item is not None
+    assert (item.price, item.available, item.standalone) == (0, True, True)
+    assert (item.min_choices, item.max_choices, item.description) == (0, None, "")
+
+
+def test_deleting_an_item_removes_its_links_both_ways(session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    burger, ketchup, fries = add_items(session, restaurant_id, ["Burger", "Ketchup", "Fries"])
+    link(session, restaurant_id, burger, [ketchup, fries])
+    link(session, restaurant_id, fries, [ketchup])
+    session.commit()
+    assert count_links(session) == 3
+
+    session.execute(sa.delete(Item).where(Item.id == ketchup))
+    session.commit()
+    assert count_links(session) == 1
+
+    session.execute(sa.delete(Item).where(Item.id == burger))
+    session.commit()
+    assert count_links(session) == 0
+
+
+def test_deleting_a_restaurant_removes_its_items_and_links(session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    other_id = add_restaurant(session, "Other")
+    a, b = add_items(session, restaurant_id, ["A", "B"])
+    (c,) = add_items(session, other_id, ["C"])
+    link(session, restaurant_id, a, [b])
+    session.commit()
+
+    session.execute(sa.delete(Restaurant).where(Restaurant.id == restaurant_id))
+    session.commit()
+    assert session.scalars(sa.select(Item.id)).all() == [c]
+    assert count_links(session) == 0
+
+
+def test_an_item_cannot_be_its_own_modifier(session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    (item,) = add_items(session, restaurant_id, ["Loop"])
+    session.commit()
+    with pytest.raises(IntegrityError):
+        link(session, restaurant_id, item, [item])
+        session.flush()
+    session.rollback()
+    assert count_links(session) == 0
+
+
+def test_a_modifier_cannot_come_from_another_restaurant(session: Session) -> None:
+    ours = add_restaurant(session)
+    theirs = add_restaurant(session, "Elsewhere")
+    (burger,) = add_items(session, ours, ["Burger"])
+    (sauce,) = add_items(session, theirs, ["Their sauce"])
+    session.commit()
+    for restaurant_id in (ours, theirs):
+        with pytest.raises(IntegrityError):
+            link(session, restaurant_id, burger, [sauce])
+            session.flush()
+        session.rollback()
+    assert count_links(session) == 0
+
+
+def test_the_same_link_cannot_exist_twice(session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    burger, ketchup = add_items(session, restaurant_id, ["Burger", "Ketchup"])
+    link(session, restaurant_id, burger, [ketchup])
+    session.commit()
+    with pytest.raises(IntegrityError):
+        link(session, restaurant_id, burger, [ketchup])
+        session.flush()
+    session.rollback()
+    assert count_links(session) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"price": -1},
+        {"min_choices": -1},
+        {"min_choices": 2, "max_choices": 1},
+    ],
+    ids=["negative-price", "negative-min", "max-below-min"],
+)
+def test_item_checks(session: Session, fields: dict[str, int]) -> None:
+    restaurant_id = add_restaurant(session)
+    session.commit()
+    with pytest.raises(IntegrityError):
+        add_items(session, restaurant_id, ["Bad"], **fields)
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Item)) == 0
+
+
+def test_currency_must_be_three_letters(session: Session) -> None:
+    # SQLite checks the length constraint; PostgreSQL's VARCHAR(3) refuses it first.
+    with pytest.raises((IntegrityError, DataError)):
+        add_restaurant(session, currency="EURO")
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Restaurant)) == 0

@@ -1,0 +1,143 @@
+"""End to end: the real server process over real sockets, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_process import ServerProcess
+
+
+@pytest.fixture
+def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A one-worker server with the demo menus on a free port."""
+    process = ServerProcess(
+        "--port", "0", "--database-url", db_url, "--reset-db", "--max-body-bytes", "4096",
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def request(
+    address: tuple[str, int],
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[http.client.HTTPResponse, bytes]:
+    connection = http.client.HTTPConnection(*address, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        body = response.read()
+        response.close()
+        return response, body
+    finally:
+        connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_menu_over_http(server: ServerProcess) -> None:
+    address = server.wait_until_listening()
+
+    response, body = request(address, "GET", "/restaurant/1/item", headers={"X-Request-ID": "r-42"})
+
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "application/json"
+    assert response.getheader("X-Request-ID") == "r-42"
+    items: list[dict[str, Any]] = json.loads(body)
+    assert items[0]["name"] == "Classic Burger"
+    assert items[0]["modifiers"][1]["modifiers"][3]["modifiers"][0]["name"] == "Dressing"
+    server.wait_for_line(r'presto\.access: "GET /restaurant/1/item" 200 \d+ [\d.]+ms r-42$')
+
+
+def test_errors_over_http_are_problem_json(server: ServerProcess) -> None:
+    address = server.wait_until_listening()
+
+    for method, path, status in [
+        ("GET", "/restaurant/999/item", 404),
+        ("GET", "/no/such/route", 404),
+        ("DELETE", "/restaurant/1/item", 405),
+    ]:
+        response, body = request(address, method, path)
+        assert response.status == status
+        assert response.getheader("Content-Type") == "application/problem+json"
+        assert json.loads(body)["status"] == status
+        assert response.getheader("X-Request-ID")
+
+
+def test_a_body_over_the_cap_is_413(server: ServerProcess) -> None:
+    address = server.wait_until_listening()
+
+    response, body = request(address, "POST", "/restaurant/1/item", body=b"x" * 5000)
+
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/problem+json"
+    assert json.loads(body)["status"] == 413
+
+
+def test_sigterm_lets_an_in_flight_request_finish(server: ServerProcess) -> None:
+    address = server.wait_until_listening()
+    with socket.create_connection(address, timeout=30) as sock:
+        # The request is under way: headers sent, half of its body still to come.
+        sock.sendall(
+            b"GET /restaurant/1/item HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nhello"
+        )
+        time.sleep(0.3)
+        server.terminate(signal.SIGTERM)
+        server.wait_for_line("stopping: no new connections")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=5).close()
+        sock.sendall(b"world")
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        response.close()
+
+    assert response.status == 200
+    assert json.loads(body)[0]["name"] == "Classic Burger"
+    assert server.wait() == 0
+    assert "stopped" in server.output
+
+
+def test_sigint_stops_an_idle_server(server: ServerProcess) -> None:
+    server.wait_until_listening()
+    server.terminate(signal.SIGINT)
+    assert server.wait() == 0
+
+
+def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    server = ServerProcess(
+        "--port", str(port), "--workers", "2", "--database-url", db_url, "--reset-db",
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        server.wait_until_listening(workers=2)
+        pids = {line.rsplit("pid ", 1)[1] for line in server.wait_for_line("listening", count=2)}
+        assert len(pids) == 2
+        for _ in range(20):
+            response, body = request(("127.0.0.1", port), "GET", "/restaurant/2/item")
+            assert response.status == 200
+            assert json.loads(body)[0]["currency"] == "EUR"
+        server.terminate(signal.SIGTERM)
+        assert server.wait() == 0
+        assert len(server.wait_for_line(r"\bstopped$", count=2)) == 2
+    finally:
+        server.stop()
