@@ -18,6 +18,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from presto.errors import NotFoundError
 from presto.models import Item, Restaurant, item_modifier
 
+# Key in ``Session.info``: ids of the restaurants whose menu the transaction changed.
+CHANGED_MENUS = "presto.changed_menus"
+
 
 def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
     """The restaurant with this id, or ``NotFoundError``."""
@@ -72,3 +75,21 @@ def attach_modifiers(
     for item in items:
         set_committed_value(item, "restaurant", restaurant)
         set_committed_value(item, "modifiers", modifiers.get(item.id, []))
+
+
+def bump_menu_version(session: Session, restaurant_id: int) -> int:
+    """Count one more change to the restaurant's menu, in the caller's transaction.
+
+    Every write that changes what the menu call returns must call this before it commits:
+    ETags and the menu cache key on ``menu_version``. Returns the new version.
+    """
+    version = session.execute(
+        sa.update(Restaurant)
+        .where(Restaurant.id == restaurant_id)
+        .values(menu_version=Restaurant.menu_version + 1)
+        .returning(Restaurant.menu_version)
+    ).scalar_one_or_none()
+    if version is None:
+        raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
+    session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
+    return version

@@ -14,6 +14,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from presto import menu
+from presto.errors import NotFoundError
+from presto.models import Restaurant
+
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 
 
@@ -204,3 +208,16 @@ def test_a_cycle_in_the_data_does_not_hang_the_call(client: FlaskClient, session
     assert items[0]["modifiers"][0]["modifiers"] == []
     assert names(items[1]["modifiers"]) == ["A"]
     assert items[1]["modifiers"][0]["modifiers"] == []
+
+
+def test_bump_menu_version(session: Session) -> None:
+    restaurant_id = add_restaurant(session)
+    session.commit()
+
+    assert menu.bump_menu_version(session, restaurant_id) == 2
+    assert menu.bump_menu_version(session, restaurant_id) == 3
+    assert session.info[menu.CHANGED_MENUS] == {restaurant_id}
+    session.commit()
+    assert session.scalar(sa.select(Restaurant.menu_version)) == 3
+    with pytest.raises(NotFoundError):
+        menu.bump_menu_version(session, 999)
