@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from presto.config import Settings
 from presto.db import make_engine, make_sessionmaker
+from presto.versions import MenuGenerations
 
 
 class OrjsonProvider(JSONProvider):
@@ -33,15 +34,27 @@ class Database:
     sessionmaker: sessionmaker[Session]
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
-    """Build the WSGI app; ``engine`` overrides the one made from ``settings``."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    generations: MenuGenerations | None = None,
+) -> Flask:
+    """Build the WSGI app.
+
+    ``engine`` overrides the one made from ``settings``; committed menu changes bump their
+    restaurant's counter in ``generations`` (shared with the menu cache of every worker).
+    """
     settings = settings or Settings()
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["PRESTO_SETTINGS"] = settings
     if engine is None:
         engine = make_engine(settings.database_url, pool_size=settings.threads)
-    app.extensions["presto.db"] = Database(engine, make_sessionmaker(engine))
+    on_menu_change = generations.bump if generations is not None else None
+    app.extensions["presto.db"] = Database(
+        engine, make_sessionmaker(engine, on_menu_change=on_menu_change)
+    )
     app.teardown_appcontext(_close_session)
 
     from presto.api import errors, menu

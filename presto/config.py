@@ -29,3 +29,5 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     shutdown_timeout: float = 10.0
+    # Byte budget of each worker's menu cache; 0 turns the cache off.
+    cache_bytes: int = 64 * 1024 * 1024

@@ -6,6 +6,7 @@ number of threads that can use it at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from presto.models import Base
+
+# Key in ``Session.info``: ids of the restaurants whose menu the transaction changed.
+CHANGED_MENUS = "presto.changed_menus"
 
 # Seconds a SQLite connection waits for a lock held by another writer before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -41,9 +45,28 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions whose objects stay readable after commit, for serialization."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: Engine, *, on_menu_change: Callable[[int], None] | None = None
+) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit, for serialization.
+
+    ``on_menu_change(restaurant_id)`` runs after each commit that bumped that restaurant's
+    menu version (``presto.menu.bump_menu_version``), before the request is answered.
+    """
+    factory = sessionmaker(engine, expire_on_commit=False)
+
+    @sa.event.listens_for(factory, "after_commit")
+    def _menus_committed(session: Session) -> None:
+        changed: set[int] = session.info.pop(CHANGED_MENUS, set())
+        if on_menu_change is not None:
+            for restaurant_id in changed:
+                on_menu_change(restaurant_id)
+
+    @sa.event.listens_for(factory, "after_rollback")
+    def _menus_rolled_back(session: Session) -> None:
+        session.info.pop(CHANGED_MENUS, None)
+
+    return factory
 
 
 def create_schema(engine: Engine) -> None:

@@ -15,11 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from presto.db import CHANGED_MENUS
 from presto.errors import NotFoundError
 from presto.models import Item, Restaurant, item_modifier
-
-# Key in ``Session.info``: ids of the restaurants whose menu the transaction changed.
-CHANGED_MENUS = "presto.changed_menus"
+from presto.versions import NOTIFY_CHANNEL
 
 
 def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
@@ -75,7 +74,8 @@ def bump_menu_version(session: Session, restaurant_id: int) -> int:
     """Count one more change to the restaurant's menu, in the caller's transaction.
 
     Every write that changes what the menu call returns must call this before it commits:
-    ETags and the menu cache key on ``menu_version``. Returns the new version.
+    ETags key on ``menu_version``, and after the commit the session tells the menu cache of
+    every worker (``presto.db.make_sessionmaker``). Returns the new version.
     """
     version = session.execute(
         sa.update(Restaurant)
@@ -86,4 +86,7 @@ def bump_menu_version(session: Session, restaurant_id: int) -> int:
     if version is None:
         raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
     session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered on commit to the presto workers of every host (presto.versions).
+        session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(restaurant_id))))
     return version

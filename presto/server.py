@@ -9,6 +9,7 @@ database engine, so no pooled connection crosses a process boundary.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -16,10 +17,11 @@ import re
 import signal
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait as wait_for_processes
 from multiprocessing.process import BaseProcess
-from typing import Any, cast
+from typing import cast
 
 import orjson
 import uvloop
@@ -30,9 +32,13 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
+from sqlalchemy.engine import Engine
 
 from presto.app import Database, create_app
+from presto.cache import MenuCache
 from presto.config import Settings
+from presto.fastpath import MenuFastPath
+from presto.versions import MenuChangeListener, MenuGenerations
 
 log = logging.getLogger("presto.server")
 access_log = logging.getLogger("presto.access")
@@ -111,24 +117,13 @@ class InFlight:
         return True
 
 
-def make_handler(wsgi: WSGIHandler, in_flight: InFlight) -> Any:
-    """The request handler: tag the request with an id, then run the WSGI app."""
+def make_handler(
+    wsgi: WSGIHandler, in_flight: InFlight, fast_path: MenuFastPath | None
+) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """The request handler: tag the request with an id, answer cached menu calls from the
+    fast path, run everything else through the WSGI app."""
 
-    async def handle(request: web.BaseRequest) -> web.StreamResponse:
-        in_flight.started()
-        try:
-            response = await handle_request(request)
-        finally:
-            in_flight.finished()
-        if in_flight.draining:
-            response.force_close()
-        return response
-
-    async def handle_request(request: web.BaseRequest) -> web.StreamResponse:
-        request_id = request.headers.get("X-Request-ID", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
-        request["request_id"] = request_id
+    async def call_wsgi(request: web.BaseRequest) -> web.StreamResponse:
         try:
             # WSGIHandler is typed for routed requests but reads only ``match_info``.
             response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
@@ -136,22 +131,52 @@ def make_handler(wsgi: WSGIHandler, in_flight: InFlight) -> Any:
             response = problem_response(413, exc.reason, exc.text or "The body is too large.")
         except web.HTTPException as exc:
             response = problem_response(exc.status, exc.reason, exc.text or exc.reason)
+        return response
+
+    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+        if fast_path is None:
+            return await call_wsgi(request)
+        return await fast_path.handle(request, call_wsgi)
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-ID", "")
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
+        request["request_id"] = request_id
+        in_flight.started()
+        try:
+            response = await dispatch(request)
         except Exception:
             log.exception("unhandled error, request id %s", request_id)
             response = problem_response(
                 500, "Internal Server Error", "The server failed to answer this request."
             )
+        finally:
+            in_flight.finished()
         response.headers["X-Request-ID"] = request_id
+        if in_flight.draining:
+            response.force_close()
         return response
 
     return handle
 
 
-async def serve(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
+async def serve(settings: Settings, generations_path: str | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down.
+
+    ``generations_path`` names the menu generation counters shared with the other workers
+    of this host; without it they are private to this process.
+    """
     loop = asyncio.get_running_loop()
-    app = create_app(settings)
+    generations = MenuGenerations(generations_path)
+    app = create_app(settings, generations=generations)
     database: Database = app.extensions["presto.db"]
+    listener = None
+    if database.engine.dialect.name == "postgresql":
+        listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
+    fast_path = None
+    if settings.cache_bytes > 0:
+        fast_path = MenuFastPath(MenuCache(settings.cache_bytes), generations, listener)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
     wsgi = WSGIHandler(
         cast(WSGIApplication, app),
@@ -170,7 +195,7 @@ async def serve(settings: Settings) -> None:
 
     in_flight = InFlight()
     server = web.Server(
-        make_handler(wsgi, in_flight),
+        make_handler(wsgi, in_flight, fast_path),
         request_factory=make_request,
         access_log_class=AccessLogger,
         access_log=access_log,
@@ -181,6 +206,9 @@ async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    listening = None
+    if listener is not None and fast_path is not None:
+        listening = asyncio.create_task(listener.run())
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
     try:
@@ -194,15 +222,25 @@ async def serve(settings: Settings) -> None:
             log.warning("%d request(s) still in flight; cancelling them", in_flight.count)
         # Closes idle keep-alive connections and cancels whatever is left.
         await server.shutdown(1.0)
+        if listening is not None:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
         executor.shutdown(wait=True)
         database.engine.dispose()
+        generations.close()
         log.info("stopped")
 
 
-def run_worker(settings: Settings) -> None:
+def libpq_conninfo(engine: Engine) -> str:
+    """The engine's URL as psycopg takes it (no SQLAlchemy driver suffix)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def run_worker(settings: Settings, generations_path: str | None = None) -> None:
     """Entry point of one worker process."""
     configure_logging(settings.log_level)
-    uvloop.run(serve(settings))
+    uvloop.run(serve(settings, generations_path))
 
 
 def run(settings: Settings) -> int:
@@ -214,46 +252,62 @@ def run(settings: Settings) -> int:
 
 
 def supervise(settings: Settings) -> int:
-    """Start the workers, restart any that dies, and pass SIGINT/SIGTERM on to them."""
-    context = multiprocessing.get_context("spawn")
-    stopping = False
+    """Run ``settings.workers`` worker processes until SIGINT/SIGTERM; 1 if any failed."""
+    generations_path = MenuGenerations.create_file()
+    try:
+        return Supervisor(settings, generations_path).run()
+    finally:
+        os.unlink(generations_path)
 
-    started: dict[int, float] = {}
 
-    def start() -> BaseProcess:
-        process = context.Process(target=run_worker, args=(settings,), name="presto-worker")
+class Supervisor:
+    """Starts the workers, restarts one that dies, and passes SIGINT/SIGTERM on to them."""
+
+    def __init__(self, settings: Settings, generations_path: str) -> None:
+        self.settings = settings
+        self.generations_path = generations_path
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[BaseProcess] = []
+        self.started: dict[BaseProcess, float] = {}
+        self.stopping = False
+
+    def start(self) -> None:
+        process = self.context.Process(
+            target=run_worker, args=(self.settings, self.generations_path), name="presto-worker"
+        )
         process.start()
-        started[process.pid or 0] = time.monotonic()
-        return process
+        self.workers.append(process)
+        self.started[process] = time.monotonic()
 
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for process in workers:
+    def stop(self, signum: int, _frame: object = None) -> None:
+        self.stopping = True
+        for process in self.workers:
             if process.pid is not None and process.exitcode is None:
                 os.kill(process.pid, signum)
 
-    workers = [start() for _ in range(settings.workers)]
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    failed = False
-    while workers:
-        wait_for_processes([process.sentinel for process in workers])
-        for process in [process for process in workers if process.exitcode is not None]:
-            workers.remove(process)
-            process.join()
-            if stopping:
-                failed = failed or process.exitcode != 0
-                continue
-            if time.monotonic() - started[process.pid or 0] < WORKER_MIN_LIFETIME:
-                # Dying at start-up (port taken, database down): restarting would only spin.
-                log.error("worker %d failed at start-up; stopping", process.pid)
-                stop(signal.SIGTERM, None)
-                failed = True
-                continue
-            log.error("worker %d exited with %s; starting another", process.pid, process.exitcode)
-            workers.append(start())
-    return 1 if failed else 0
+    def run(self) -> int:
+        for _ in range(self.settings.workers):
+            self.start()
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
+        failed = False
+        while self.workers:
+            wait_for_processes([process.sentinel for process in self.workers])
+            for process in [process for process in self.workers if process.exitcode is not None]:
+                self.workers.remove(process)
+                process.join()
+                lifetime = time.monotonic() - self.started.pop(process)
+                if self.stopping:
+                    failed = failed or process.exitcode != 0
+                elif lifetime < WORKER_MIN_LIFETIME:
+                    # Dying at start-up (port taken, database down): restarting would spin.
+                    log.error("worker %d failed at start-up; stopping", process.pid)
+                    self.stop(signal.SIGTERM)
+                    failed = True
+                else:
+                    log.error("worker %d exited with %s; restarting", process.pid, process.exitcode)
+                    self.start()
+        return 1 if failed else 0
 
 
 def configure_logging(level: str) -> None:

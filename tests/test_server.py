@@ -130,7 +130,8 @@ def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         server.wait_until_listening(workers=2)
-        pids = {line.rsplit("pid ", 1)[1] for line in server.wait_for_line("listening", count=2)}
+        listening = server.wait_for_line("presto listening", count=2)
+        pids = {line.rsplit("pid ", 1)[1] for line in listening}
         assert len(pids) == 2
         for _ in range(20):
             response, body = request(("127.0.0.1", port), "GET", "/restaurant/2/item")
