@@ -17,6 +17,7 @@ setup(
         "marshmallow>=4",
         "marshmallow-sqlalchemy>=1.4",
         "psycopg[binary]>=3.2",
+        "alembic>=1.13",
         "orjson>=3.10",
     ],
     entry_points={"console_scripts": ["presto = presto.cli:main"]},
