@@ -21,6 +21,9 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=Base.metadata,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
+        # presto.migrate runs every command in one transaction, on SQLite too.
+        transactional_ddl=True,
+        # As presto.migrate.COMPARE_OPTIONS, which checks databases against the models.
         compare_type=True,
         compare_server_default=True,
     )
