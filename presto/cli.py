@@ -236,14 +236,17 @@ def describe_revision(revisions: tuple[str, ...]) -> str:
 
 
 def configure_command_logging() -> None:
-    """Show each migration step as alembic runs it, without its set-up chatter."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(is_migration_step)
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    """Show each migration step as alembic runs it."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
-def is_migration_step(record: logging.LogRecord) -> bool:
+def quiet_alembic_set_up() -> None:
+    """Keep alembic's lines about setting itself up on each connection out of the log."""
+    logging.getLogger("alembic.runtime.migration").addFilter(is_not_alembic_set_up)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def is_not_alembic_set_up(record: logging.LogRecord) -> bool:
     """False for alembic's "Context impl ..." and "Will assume ..." lines."""
     return not record.getMessage().startswith(("Context impl", "Will assume"))
 
@@ -251,6 +254,7 @@ def is_migration_step(record: logging.LogRecord) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the sub-command."""
     args = build_parser().parse_args(argv)
+    quiet_alembic_set_up()
     try:
         status: int = args.handler(args)
     except (migrate.MigrationError, CommandError) as error:

@@ -273,3 +273,14 @@ def test_a_failed_migration_changes_nothing(scratch_migrations: Path, empty_url:
 
     assert "half_done" not in table_names(empty_url)
     assert migrate.current(empty_url) == (head,)
+
+
+def test_stamp_records_a_revision_without_migrating(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (head,) = migrate.heads()
+
+    assert main(["db", "stamp", "--database-url", empty_url, "--revision", head]) == 0
+
+    assert capsys.readouterr().out == f"database revision: {head} (newest)\n"
+    assert table_names(empty_url) == {MIGRATION_VERSION_TABLE}
