@@ -231,7 +231,12 @@ def describe_revision(revisions: tuple[str, ...]) -> str:
     """One line naming the database's revision and how it stands to the newest one."""
     if not revisions:
         return "database revision: none (no migration history)"
-    state = "newest" if set(revisions) == set(migrate.heads()) else "not the newest"
+    if set(revisions) == set(migrate.heads()):
+        state = "newest"
+    elif set(revisions) <= migrate.known_revisions():
+        state = "not the newest"
+    else:
+        state = "unknown to this version of presto; a newer one migrated it"
     return f"database revision: {', '.join(revisions)} ({state})"
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext
 from alembic.operations.ops import MigrationScript
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
@@ -143,6 +143,12 @@ def current(url: str) -> tuple[str, ...]:
 def heads() -> tuple[str, ...]:
     """The newest revisions among the migration scripts (one, unless branched)."""
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def known_revisions() -> set[str]:
+    """Every revision among the migration scripts of this version of presto."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return {script.revision for script in scripts.walk_revisions()}
 
 
 def make_revision(message: str) -> Path | None:

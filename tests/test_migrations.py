@@ -284,3 +284,23 @@ def test_stamp_records_a_revision_without_migrating(
 
     assert capsys.readouterr().out == f"database revision: {head} (newest)\n"
     assert table_names(empty_url) == {MIGRATION_VERSION_TABLE}
+
+
+def test_current_names_a_revision_from_a_newer_presto(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'f00d'"))
+    finally:
+        engine.dispose()
+
+    assert main(["db", "current", "--database-url", empty_url]) == 0
+
+    assert capsys.readouterr().out == (
+        "database revision: f00d (unknown to this version of presto; a newer one migrated it)\n"
+    )
+    with pytest.raises(SystemExit, match="Can't locate revision identified by 'f00d'"):
+        main(["db", "upgrade", "--database-url", empty_url])
