@@ -8,6 +8,9 @@ setup(
     description="A REST service that serves restaurant menus from a relational database.",
     python_requires=">=3.11",
     packages=find_packages(include=["presto", "presto.*"]),
+    # The migration environment is a directory of scripts alembic loads by path, not a
+    # package, so its files ship as data of the presto package.
+    package_data={"presto": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     install_requires=[
         "Flask>=3.1",
         "aiohttp>=3.14",
@@ -17,6 +20,7 @@ setup(
         "marshmallow>=4",
         "marshmallow-sqlalchemy>=1.4",
         "psycopg[binary]>=3.2",
+        "alembic>=1.13",
         "orjson>=3.10",
     ],
     entry_points={"console_scripts": ["presto = presto.cli:main"]},

@@ -1,4 +1,4 @@
-"""The ``presto`` command: ``presto serve`` runs the server."""
+"""The ``presto`` command: ``presto serve`` runs the server, ``presto db`` migrates."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from alembic.util import CommandError
+
+from presto import migrate
 from presto.config import Settings, database_url_from_env
-from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
+from presto.db import drop_schema, make_engine, make_sessionmaker
 from presto.demo import load_demo
 
 log = logging.getLogger("presto.cli")
@@ -42,16 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.threads,
         help="WSGI threads per worker; each worker's database pool holds as many connections",
     )
-    serve.add_argument(
-        "--database-url",
-        default=database_url_from_env(),
-        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
-        "(default: $PRESTO_DATABASE_URL, else an SQLite file presto.db here)",
-    )
+    add_database_url(serve)
     serve.add_argument(
         "--reset-db",
         action="store_true",
-        help="drop all presto tables, create them again and load the demo menus",
+        help="drop all presto tables, migrate to the current schema and load the demo menus",
     )
     serve.add_argument(
         "--log-level",
@@ -73,7 +71,75 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds in-flight requests get to finish after SIGINT/SIGTERM",
     )
     serve.set_defaults(handler=run_serve)
+    add_db_commands(commands)
     return parser
+
+
+def add_database_url(parser: argparse.ArgumentParser) -> None:
+    """The ``--database-url`` option, shared by every command that opens the database."""
+    parser.add_argument(
+        "--database-url",
+        default=database_url_from_env(),
+        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
+        "(default: $PRESTO_DATABASE_URL, else an SQLite file presto.db here)",
+    )
+
+
+def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``presto db ...``: schema migrations."""
+    db = commands.add_parser(
+        "db",
+        help="migrate the database schema",
+        description="Bring a database's schema to this version of presto, or write a new "
+        "migration after changing the models.",
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="apply migrations",
+        description="Apply every migration up to a revision, in one transaction.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_database_url(upgrade)
+    upgrade.add_argument("--revision", default="head", help="revision to end at")
+    upgrade.set_defaults(handler=run_db_upgrade)
+
+    downgrade = db_commands.add_parser(
+        "downgrade",
+        help="undo migrations",
+        description="Undo migrations down to a revision; 'base' drops every presto table.",
+    )
+    add_database_url(downgrade)
+    downgrade.add_argument("--revision", required=True, help="revision to end at, or 'base'")
+    downgrade.set_defaults(handler=run_db_downgrade)
+
+    current = db_commands.add_parser(
+        "current",
+        help="show the database's revision",
+        description="Show the revision the database is at and whether it is the newest.",
+    )
+    add_database_url(current)
+    current.set_defaults(handler=run_db_current)
+
+    stamp = db_commands.add_parser(
+        "stamp",
+        help="record a revision without migrating",
+        description="Record that the database's schema is already at a revision, running "
+        "no migration: for a database whose schema was made to match by hand.",
+    )
+    add_database_url(stamp)
+    stamp.add_argument("--revision", required=True, help="revision the schema is at")
+    stamp.set_defaults(handler=run_db_stamp)
+
+    revision = db_commands.add_parser(
+        "revision",
+        help="write a new migration from the models",
+        description="Compare the models with the newest migration and write the difference "
+        "as a new migration script into presto/migrations/versions. Needs no database.",
+    )
+    revision.add_argument("-m", "--message", required=True, help="what the migration does")
+    revision.set_defaults(handler=run_db_revision)
 
 
 def positive_int(text: str) -> int:
@@ -106,12 +172,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def prepare_database(url: str, *, reset: bool) -> None:
-    """Create missing tables; with ``reset``, start over from the demo menus."""
+    """Migrate the database to the current schema; with ``reset``, start over from the
+    demo menus."""
     engine = make_engine(url, pool_size=1)
     try:
         if reset:
             drop_schema(engine)
-        create_schema(engine)
+        migrate.upgrade(url)
         if reset:
             with make_sessionmaker(engine)() as session, session.begin():
                 load_demo(session)
@@ -120,10 +187,84 @@ def prepare_database(url: str, *, reset: bool) -> None:
         engine.dispose()
 
 
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    """``presto db upgrade``."""
+    configure_command_logging()
+    migrate.upgrade(args.database_url, args.revision)
+    print(describe_revision(migrate.current(args.database_url)))
+    return 0
+
+
+def run_db_downgrade(args: argparse.Namespace) -> int:
+    """``presto db downgrade``."""
+    configure_command_logging()
+    migrate.downgrade(args.database_url, args.revision)
+    print(describe_revision(migrate.current(args.database_url)))
+    return 0
+
+
+def run_db_current(args: argparse.Namespace) -> int:
+    """``presto db current``."""
+    print(describe_revision(migrate.current(args.database_url)))
+    return 0
+
+
+def run_db_stamp(args: argparse.Namespace) -> int:
+    """``presto db stamp``."""
+    configure_command_logging()
+    migrate.stamp(args.database_url, args.revision)
+    print(describe_revision(migrate.current(args.database_url)))
+    return 0
+
+
+def run_db_revision(args: argparse.Namespace) -> int:
+    """``presto db revision``."""
+    path = migrate.make_revision(args.message)
+    if path is None:
+        print("the models match the newest migration; no script written")
+    else:
+        print(f"wrote {path}; review it before committing")
+    return 0
+
+
+def describe_revision(revisions: tuple[str, ...]) -> str:
+    """One line naming the database's revision and how it stands to the newest one."""
+    if not revisions:
+        return "database revision: none (no migration history)"
+    if set(revisions) == set(migrate.heads()):
+        state = "newest"
+    elif set(revisions) <= migrate.known_revisions():
+        state = "not the newest"
+    else:
+        state = "unknown to this version of presto; a newer one migrated it"
+    return f"database revision: {', '.join(revisions)} ({state})"
+
+
+def configure_command_logging() -> None:
+    """Show each migration step as alembic runs it."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def quiet_alembic_set_up() -> None:
+    """Keep alembic's lines about setting itself up on each connection out of the log."""
+    logging.getLogger("alembic.runtime.migration").addFilter(is_not_alembic_set_up)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def is_not_alembic_set_up(record: logging.LogRecord) -> bool:
+    """False for alembic's "Context impl ..." and "Will assume ..." lines."""
+    return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the sub-command."""
     args = build_parser().parse_args(argv)
-    status: int = args.handler(args)
+    quiet_alembic_set_up()
+    try:
+        status: int = args.handler(args)
+    except (migrate.MigrationError, CommandError) as error:
+        # A database or revision the operator must decide about: a message, no traceback.
+        raise SystemExit(f"presto {args.command}: {error}") from None
     return status
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from presto.app import create_app
 from presto.config import Settings
-from presto.db import create_schema, make_engine, make_sessionmaker
+from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
 from presto.demo import load_demo
 from presto.models import Base
 
@@ -33,10 +33,10 @@ def postgres_engine() -> Iterator[Engine]:
     if not url:
         pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set")
     engine = make_engine(url, pool_size=5)
-    Base.metadata.drop_all(engine)
+    drop_schema(engine)
     create_schema(engine)
     yield engine
-    Base.metadata.drop_all(engine)
+    drop_schema(engine)
     engine.dispose()
 
 

@@ -71,3 +71,22 @@ def test_prepare_database_resets_to_the_demo(db_url: str) -> None:
             assert connection.scalar(sa.text("SELECT min(id) FROM restaurant")) == 1
     finally:
         engine.dispose()
+
+
+def test_db_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["db", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in ["upgrade", "downgrade", "current", "stamp", "revision"]:
+        assert command in text
+
+
+@pytest.mark.parametrize("command", ["downgrade", "stamp"])
+def test_db_commands_that_move_the_revision_need_one(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["db", command])
+    assert exit_info.value.code == 2
+    assert "--revision" in capsys.readouterr().err

@@ -1,0 +1,306 @@
+"""Migrations build the models' schema from nothing, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from presto import migrate
+from presto.cli import main, prepare_database
+from presto.db import MIGRATION_VERSION_TABLE, create_schema, make_engine
+from presto.models import Base
+
+PRESTO_TABLES = set(Base.metadata.tables)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all: an SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    postgres: Engine = request.getfixturevalue("postgres_engine")
+    schema = f"presto_migrations_{uuid.uuid4().hex[:12]}"
+    with postgres.begin() as connection:
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    # Every connection of this URL finds (and creates) its tables in the new schema.
+    url = postgres.url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with postgres.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def table_names(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def differences(url: str) -> list[object]:
+    with migrate.migration_transaction(url) as connection:
+        return migrate.schema_differences(connection)
+
+
+def test_upgrade_builds_exactly_the_models_schema(empty_url: str) -> None:
+    assert table_names(empty_url) == set()
+
+    migrate.upgrade(empty_url)
+
+    assert table_names(empty_url) == PRESTO_TABLES | {MIGRATION_VERSION_TABLE}
+    assert migrate.current(empty_url) == migrate.heads()
+    assert differences(empty_url) == []
+
+
+def test_the_schema_check_sees_a_difference(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP INDEX ix_item_restaurant_position"))
+    finally:
+        engine.dispose()
+
+    found = differences(empty_url)
+
+    assert [(kind, index.name) for kind, index in found] == [
+        ("add_index", "ix_item_restaurant_position")
+    ]
+
+
+def test_migrated_constraints_hold(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO restaurant (name, currency) VALUES ('A', 'USD')")
+            )
+            connection.execute(
+                sa.text("INSERT INTO restaurant (name, currency) VALUES ('B', 'EUR')")
+            )
+            assert connection.scalar(sa.text("SELECT menu_version FROM restaurant")) == 1
+            for restaurant_id in (1, 1, 2):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO item (restaurant_id, name, description, price, available,"
+                        " standalone, min_choices, position)"
+                        " VALUES (:r, 'x', '', 0, true, true, 0, 0)"
+                    ),
+                    {"r": restaurant_id},
+                )
+        link = sa.text(
+            "INSERT INTO item_modifier (restaurant_id, item_id, modifier_id, position)"
+            " VALUES (:r, :item, :modifier, 0)"
+        )
+        # The composite foreign keys refuse a modifier from another restaurant.
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(link, {"r": 1, "item": 1, "modifier": 3})
+        with engine.begin() as connection:
+            connection.execute(link, {"r": 1, "item": 1, "modifier": 2})
+            connection.execute(sa.text("DELETE FROM item WHERE id = 2"))
+            # ON DELETE CASCADE took the link with the item.
+            assert connection.scalar(sa.text("SELECT count(*) FROM item_modifier")) == 0
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_leaves_no_presto_tables(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+
+    migrate.downgrade(empty_url, "base")
+
+    assert table_names(empty_url) & PRESTO_TABLES == set()
+    assert migrate.current(empty_url) == ()
+    migrate.upgrade(empty_url)
+    assert differences(empty_url) == []
+
+
+def test_db_upgrade_command_is_idempotent(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (head,) = migrate.heads()
+
+    assert main(["db", "current", "--database-url", empty_url]) == 0
+    assert capsys.readouterr().out == "database revision: none (no migration history)\n"
+    for _ in range(2):
+        assert main(["db", "upgrade", "--database-url", empty_url]) == 0
+        assert capsys.readouterr().out == f"database revision: {head} (newest)\n"
+    assert main(["db", "current", "--database-url", empty_url]) == 0
+    assert capsys.readouterr().out == f"database revision: {head} (newest)\n"
+    assert differences(empty_url) == []
+
+    assert main(["db", "downgrade", "--database-url", empty_url, "--revision", "base"]) == 0
+    assert capsys.readouterr().out == "database revision: none (no migration history)\n"
+    assert table_names(empty_url) & PRESTO_TABLES == set()
+
+
+def test_db_commands_default_to_the_environment_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PRESTO_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["db", "upgrade"]) == 0
+
+    assert (tmp_path / "presto.db").exists()
+    assert table_names(f"sqlite:///{tmp_path / 'presto.db'}") >= PRESTO_TABLES
+    capsys.readouterr()
+    monkeypatch.setenv("PRESTO_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    assert main(["db", "current"]) == 0
+    assert "none" in capsys.readouterr().out
+
+
+def test_an_unknown_revision_is_a_message_not_a_traceback(empty_url: str) -> None:
+    with pytest.raises(SystemExit, match="presto db: Can't locate revision identified by 'nope'"):
+        main(["db", "upgrade", "--database-url", empty_url, "--revision", "nope"])
+
+
+def test_reset_db_migrates_and_loads_the_demo(empty_url: str) -> None:
+    prepare_database(empty_url, reset=True)
+
+    assert migrate.current(empty_url) == migrate.heads()
+    assert differences(empty_url) == []
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT count(*) FROM restaurant")) == 3
+    finally:
+        engine.dispose()
+
+
+def test_a_database_made_before_migrations_is_adopted_when_it_matches(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO restaurant (name, currency) VALUES ('A', 'USD')")
+            )
+
+        prepare_database(empty_url, reset=False)
+
+        assert migrate.current(empty_url) == migrate.heads()
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT name FROM restaurant")) == "A"
+    finally:
+        engine.dispose()
+
+
+def test_a_database_made_before_migrations_that_differs_is_refused(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP INDEX ix_item_restaurant_position"))
+    finally:
+        engine.dispose()
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["db", "upgrade", "--database-url", empty_url])
+
+    message = str(exit_info.value.code)
+    assert message.startswith("presto db: the database has presto tables but no migration")
+    assert "ix_item_restaurant_position" in message
+    assert "presto serve --reset-db" in message
+    assert "presto db stamp --revision" in message
+    assert migrate.current(empty_url) == ()
+
+
+@pytest.fixture
+def scratch_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the migration scripts that tests may add to."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", copy)
+    return copy
+
+
+def test_make_revision_writes_nothing_when_the_models_match_head(scratch_migrations: Path) -> None:
+    before = sorted((scratch_migrations / "versions").iterdir())
+
+    assert migrate.make_revision("nothing changed") is None
+
+    assert sorted((scratch_migrations / "versions").iterdir()) == before
+
+
+def test_make_revision_writes_the_models_changes(
+    scratch_migrations: Path, empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (previous_head,) = migrate.heads()
+    probe = sa.Table("probe", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))
+    try:
+        assert main(["db", "revision", "-m", "Add the probe table"]) == 0
+        (path,) = (scratch_migrations / "versions").glob("*_add_the_probe_table.py")
+        assert f"wrote {path}" in capsys.readouterr().out
+        script = path.read_text()
+        assert 'op.create_table(\n        "probe"' in script
+        assert f"\nRevises: {previous_head}\n" in script
+        assert migrate.heads() != (previous_head,)
+
+        migrate.upgrade(empty_url)
+
+        assert "probe" in table_names(empty_url)
+        assert differences(empty_url) == []
+    finally:
+        Base.metadata.remove(probe)
+
+
+def test_a_failed_migration_changes_nothing(scratch_migrations: Path, empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    (head,) = migrate.heads()
+    (scratch_migrations / "versions" / "failing.py").write_text(
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n"
+        "revision = 'failing'\n"
+        f"down_revision = {head!r}\n"
+        "def upgrade():\n"
+        "    op.create_table('half_done', sa.Column('id', sa.Integer, primary_key=True))\n"
+        "    op.execute('SELECT * FROM no_such_table')\n"
+    )
+
+    with pytest.raises(sa.exc.DatabaseError):
+        migrate.upgrade(empty_url)
+
+    assert "half_done" not in table_names(empty_url)
+    assert migrate.current(empty_url) == (head,)
+
+
+def test_stamp_records_a_revision_without_migrating(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (head,) = migrate.heads()
+
+    assert main(["db", "stamp", "--database-url", empty_url, "--revision", head]) == 0
+
+    assert capsys.readouterr().out == f"database revision: {head} (newest)\n"
+    assert table_names(empty_url) == {MIGRATION_VERSION_TABLE}
+
+
+def test_current_names_a_revision_from_a_newer_presto(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'f00d'"))
+    finally:
+        engine.dispose()
+
+    assert main(["db", "current", "--database-url", empty_url]) == 0
+
+    assert capsys.readouterr().out == (
+        "database revision: f00d (unknown to this version of presto; a newer one migrated it)\n"
+    )
+    with pytest.raises(SystemExit, match="Can't locate revision identified by 'f00d'"):
+        main(["db", "upgrade", "--database-url", empty_url])
