@@ -8,7 +8,7 @@ objects in memory, so an item shared by many parents (ketchup) is one object.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -48,23 +48,17 @@ def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False
     items = session.scalars(
         sa.select(Item).where(Item.restaurant_id == restaurant_id).order_by(Item.position, Item.id)
     ).all()
-    links = (
-        session.execute(
-            sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
-            .where(item_modifier.c.restaurant_id == restaurant_id)
-            .order_by(
-                item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id
-            )
-        )
-        .tuples()
-        .all()
-    )
+    links = session.execute(
+        sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
+        .where(item_modifier.c.restaurant_id == restaurant_id)
+        .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
+    ).all()
     attach_modifiers(restaurant, items, links)
     return Menu(restaurant, [item for item in items if include_all or item.standalone])
 
 
 def attach_modifiers(
-    restaurant: Restaurant, items: Sequence[Item], links: Sequence[tuple[int, int]]
+    restaurant: Restaurant, items: Sequence[Item], links: Iterable[Sequence[int]]
 ) -> None:
     """Fill each item's ``restaurant`` and ``modifiers`` (from (item_id, modifier_id) rows,
     in row order) without further queries."""
