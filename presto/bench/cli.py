@@ -6,6 +6,7 @@ import argparse
 import datetime
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -137,9 +138,15 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
     return meta, rows
 
 
+def stop_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C does, so every ``finally`` stops its server."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, run, print the table and write the JSON file."""
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     cases = frozenset(comma_list(args.cases))
     if not cases or not cases <= set(ALL_CASES):
         raise SystemExit(f"--cases: choose among {', '.join(ALL_CASES)}")
@@ -163,7 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             cold_repeats=3 if args.quick else 9,
             work_dir=Path(work_dir),
         )
-        meta, rows = run(config)
+        try:
+            meta, rows = run(config)
+        except KeyboardInterrupt:
+            print("\ninterrupted: every server started was stopped", file=sys.stderr)
+            return 130
     targets = check_targets(rows, list(workers))
     print(format_table(meta, rows, targets))
     write_json(json_path, meta, rows, targets)

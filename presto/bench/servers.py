@@ -111,16 +111,24 @@ class Server:
             return False
 
     def stop(self) -> None:
-        """SIGTERM; if it has not exited in time, SIGKILL to its whole process group."""
+        """SIGTERM; if it has not exited in time, or on a second Ctrl-C while waiting,
+        SIGKILL to its whole process group (workers included)."""
         if self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
         try:
+            self.process.send_signal(signal.SIGTERM)
             self.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            # Still running, so the group (id: the pid started here) is still ours.
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            print(f"{self.name} ignored SIGTERM for {STOP_TIMEOUT:.0f} s; killed", file=sys.stderr)
+            self._kill()
+        except KeyboardInterrupt:
+            self._kill()
+            raise
+
+    def _kill(self) -> None:
+        # Not reaped yet, so the group (id: the pid started here) is still ours.
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def start_presto(
