@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from presto.bench import servers
 from presto.bench.cold import count_nodes, measure_cold
-from presto.bench.load import parse_wrk, run_load
+from presto.bench.load import parse_wrk, run_load, wrk_available
 from presto.bench.menus import generate_menu, layer_sizes
 from presto.bench.mixed import MixedResult, WriteApiUnavailable, parse_key, run_mixed
 from presto.bench.report import Row, check_targets, format_table
@@ -133,6 +133,11 @@ def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, 
     assert "mixed load: 0 stale reads and 0 errors" in goals
     for target in results["targets"]:
         assert target["goal"] in table
+    generator = "wrk" if wrk_available() else "aiohttp"
+    assert results["meta"]["load"].startswith(generator)
+    assert {row["details"]["generator"] for row in results["rows"] if row["case"] in "abc"} == {
+        generator
+    }
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ change, and a worker served the menu from before it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import subprocess
@@ -22,7 +23,7 @@ import orjson
 from presto.bench.load import percentile
 
 # Above every price in the demo menus, so the first write already changes the menu.
-FIRST_PRICE = 1_000_000
+FIRST_PRICE = 100_000
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.~+/=-]{15,}")
 
 
@@ -92,7 +93,7 @@ async def run_mixed(
     headers = {"Authorization": f"Bearer {api_key}"}
     rng = random.Random(seed)
     write_lock = asyncio.Lock()
-    prices = iter(range(FIRST_PRICE, FIRST_PRICE * 100))
+    prices = itertools.count(FIRST_PRICE)
     acknowledged = 0  # the price of the last write whose response has arrived
     latencies: list[float] = []
     writes = stale = errors = 0
