@@ -8,7 +8,7 @@ objects in memory, so an item shared by many parents (ketchup) is one object.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -57,7 +57,7 @@ def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False
 
 
 def attach_modifiers(
-    restaurant: Restaurant, items: Sequence[Item], links: Sequence[tuple[int, int]]
+    restaurant: Restaurant, items: Sequence[Item], links: Iterable[Sequence[int]]
 ) -> None:
     """Fill each item's ``restaurant`` and ``modifiers`` (from (item_id, modifier_id) rows,
     in row order) without further queries."""

@@ -1,0 +1,249 @@
+"""The cases of the benchmark, each turning measurements into rows of the table.
+
+a. presto's warm menu call, as shipped (access log on), at each worker count;
+b. the ceiling: a bare aiohttp server answering the same bytes, same worker count;
+c. the classic stack: presto's Flask app under gunicorn sync workers, same worker count;
+d. the cold path of large generated menus, in process;
+e. mixed reads and writes over two workers, every read checked for staleness.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+
+from presto.bench import servers
+from presto.bench.cold import measure_cold
+from presto.bench.load import LoadResult, run_load
+from presto.bench.menus import generate_menu
+from presto.bench.mixed import WriteApiUnavailable, create_key, run_mixed
+from presto.bench.report import Row
+from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
+
+MENU_PATH = "/restaurant/1/item"
+CEILING = "ceiling"
+PRESTO_WORKERS_FOR_MIXED = 2
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run, and how hard."""
+
+    cases: frozenset[str]
+    workers: tuple[int, ...]
+    duration: float
+    warmup: float
+    connections: int
+    generator: str
+    database_url: str
+    # "demo": the demo menus (restaurant 1: the burger bar); "generated": a large menu.
+    menu: str
+    generated_items: int
+    cold_sizes: tuple[int, ...]
+    cold_repeats: int
+    work_dir: Path
+
+
+@contextmanager
+def running(server: servers.Server, probe_path: str) -> Iterator[servers.Server]:
+    """A started server, stopped on the way out whatever happens (Ctrl-C included)."""
+    try:
+        server.wait_until_ready(probe_path)
+        yield server
+    finally:
+        server.stop()
+
+
+def prepare_menu(config: BenchConfig) -> bytes:
+    """Load the menu into the database and return the bytes of its menu call."""
+    reset = config.menu == "demo"
+    if not reset:
+        engine = make_engine(config.database_url, pool_size=1)
+        try:
+            drop_schema(engine)
+            create_schema(engine)
+            with make_sessionmaker(engine)() as session, session.begin():
+                generate_menu(session, items=config.generated_items)
+        finally:
+            engine.dispose()
+    log = config.work_dir / "presto-prepare.log"
+    server = servers.start_presto(config.database_url, workers=1, log_path=log, reset_db=reset)
+    with (
+        running(server, MENU_PATH),
+        urllib.request.urlopen(server.url(MENU_PATH), timeout=60) as response,
+    ):
+        body: bytes = response.read()
+    return body
+
+
+def measure(server: servers.Server, config: BenchConfig) -> LoadResult:
+    """Warm the server up, then measure its menu call."""
+    url = server.url(MENU_PATH)
+    run_load(
+        url, duration=config.warmup, connections=config.connections, generator=config.generator
+    )
+    return run_load(
+        url, duration=config.duration, connections=config.connections, generator=config.generator
+    )
+
+
+def load_row(case: str, label: str, workers: int, result: LoadResult, rss: list[float]) -> Row:
+    """A row of a warm run; ``rss`` is each worker's resident memory in MiB afterwards."""
+    notes = "RSS " + "/".join(f"{mib:.0f}" for mib in rss) + " MiB" if rss else ""
+    return Row(
+        case=case,
+        label=label,
+        workers=workers,
+        requests_per_second=result.requests_per_second,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        errors=result.errors,
+        notes=notes,
+        details={
+            "requests": result.requests,
+            "seconds": result.seconds,
+            "generator": result.generator,
+            "rss_mib": rss,
+        },
+    )
+
+
+def worker_rss(server: servers.Server) -> list[float]:
+    """Resident memory of each worker of ``server``, in MiB."""
+    return [mib for pid in server.worker_pids() if (mib := servers.rss_mib(pid)) is not None]
+
+
+def run_warm(config: BenchConfig, body: bytes) -> list[Row]:
+    """Cases a, b and c at each worker count; ratios are to the ceiling of that count."""
+    body_file = config.work_dir / "menu-body.json"
+    body_file.write_bytes(body)
+    rows: list[Row] = []
+    for workers in config.workers:
+        group: list[Row] = []
+        starts = {
+            "a": ("presto, access log on", lambda w=workers: servers.start_presto(
+                config.database_url, workers=w, log_path=config.work_dir / f"presto-{w}.log"
+            )),
+            "b": ("bare aiohttp web.Server", lambda w=workers: servers.start_ceiling(
+                body_file, workers=w, log_path=config.work_dir / f"ceiling-{w}.log"
+            )),
+            "c": ("Flask on gunicorn sync", lambda w=workers: servers.start_gunicorn(
+                config.database_url, workers=w, log_path=config.work_dir / f"gunicorn-{w}.log"
+            )),
+        }  # fmt: skip
+        for case, (label, start) in starts.items():
+            if case not in config.cases:
+                continue
+            with running(start(), MENU_PATH) as server:
+                result = measure(server, config)
+                rss = worker_rss(server)
+            group.append(load_row(case, label, workers, result, rss))
+        ceiling = next((row for row in group if row.case == "b"), None)
+        for row in group:
+            if ceiling is not None and ceiling.requests_per_second:
+                row.reference = CEILING
+                row.ratio = (row.requests_per_second or 0.0) / ceiling.requests_per_second
+        rows.extend(group)
+    return rows
+
+
+def run_cold_case(config: BenchConfig) -> list[Row]:
+    """Case d: presto's cold menu call beside orjson from plain dicts, per menu size."""
+    rows = []
+    for result in measure_cold(config.database_url, config.cold_sizes, repeats=config.cold_repeats):
+        reference_label = f"orjson from dicts, {result.items} items"
+        shape = f"{result.nodes:,} nodes, {result.body_bytes / 1e6:.1f} MB"
+        rows.append(
+            Row(
+                case="d",
+                label=f"presto cold, {result.items} items",
+                workers=1,
+                requests_per_second=1000 / result.median_ms,
+                p50_ms=result.median_ms,
+                p99_ms=result.max_ms,
+                errors=0,
+                reference="orjson",
+                ratio=result.reference_median_ms / result.median_ms,
+                notes=f"{result.statements} statements/request; {shape}",
+                details={
+                    "items": result.items,
+                    "nodes": result.nodes,
+                    "body_bytes": result.body_bytes,
+                    "statements": result.statements,
+                    "repeats": result.repeats,
+                    "median_ms": result.median_ms,
+                },
+            )
+        )
+        rows.append(
+            Row(
+                case="d",
+                label=reference_label,
+                workers=1,
+                requests_per_second=1000 / result.reference_median_ms,
+                p50_ms=result.reference_median_ms,
+                p99_ms=result.reference_max_ms,
+                errors=0,
+                reference="orjson",
+                ratio=1.0,
+                notes=shape,
+                details={"items": result.items, "median_ms": result.reference_median_ms},
+            )
+        )
+    return rows
+
+
+def run_mixed_case(config: BenchConfig) -> list[Row]:
+    """Case e: 95% reads, 5% writes over two presto workers; stale reads and errors."""
+    label = f"presto mixed 95% reads/5% writes, {PRESTO_WORKERS_FOR_MIXED} workers"
+    server = servers.start_presto(
+        config.database_url,
+        workers=PRESTO_WORKERS_FOR_MIXED,
+        log_path=config.work_dir / "presto-mixed.log",
+        reset_db=True,
+    )
+    with running(server, MENU_PATH):
+        try:
+            key = create_key(config.database_url, restaurant_id=1)
+            result = uvloop.run(
+                run_mixed(
+                    server.url(""),
+                    restaurant_id=1,
+                    api_key=key,
+                    duration=config.duration,
+                    connections=config.connections,
+                )
+            )
+        except WriteApiUnavailable as exc:
+            return [
+                Row(
+                    case="e",
+                    label=label,
+                    workers=PRESTO_WORKERS_FOR_MIXED,
+                    notes="n/a: write API unavailable",
+                    details={"unavailable": str(exc)},
+                )
+            ]
+    return [
+        Row(
+            case="e",
+            label=label,
+            workers=PRESTO_WORKERS_FOR_MIXED,
+            requests_per_second=result.requests_per_second,
+            p50_ms=result.p50_ms,
+            p99_ms=result.p99_ms,
+            errors=result.errors,
+            notes=f"{result.stale_reads} stale of {result.reads:,} reads; {result.writes:,} writes",
+            details={
+                "reads": result.reads,
+                "writes": result.writes,
+                "stale_reads": result.stale_reads,
+                "seconds": result.seconds,
+            },
+        )
+    ]

@@ -1,0 +1,113 @@
+"""The cold path: a large menu served with nothing cached, measured in process.
+
+Requests go through the Flask app's test client, so no server, no network and no cache
+in the async layer take part: what is left is the menu query and the serialization. The
+reference encodes the very same JSON from plain dicts with orjson, the least any
+serializer written in Python could do.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from presto.app import Database, create_app
+from presto.bench.menus import generate_menu
+from presto.config import Settings
+from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
+
+
+@dataclass(frozen=True)
+class ColdResult:
+    """One menu size: presto's cold menu call against orjson from plain dicts."""
+
+    items: int
+    nodes: int
+    body_bytes: int
+    repeats: int
+    # Per request: median and slowest, in milliseconds.
+    median_ms: float
+    max_ms: float
+    statements: int
+    reference_median_ms: float
+    reference_max_ms: float
+
+
+def count_nodes(items: Sequence[dict[str, Any]]) -> int:
+    """Items in a nested menu body, each occurrence counted."""
+    return sum(1 + count_nodes(item["modifiers"]) for item in items)
+
+
+def measure_cold(database_url: str, sizes: Sequence[int], *, repeats: int) -> list[ColdResult]:
+    """Load one generated menu per size into a fresh schema and time its menu call."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        drop_schema(engine)
+        create_schema(engine)
+        restaurant_ids = []
+        with make_sessionmaker(engine)() as session, session.begin():
+            for size in sizes:
+                restaurant_ids.append(generate_menu(session, items=size))
+    finally:
+        engine.dispose()
+
+    app = create_app(Settings(database_url=database_url, threads=1))
+    database: Database = app.extensions["presto.db"]
+    client = app.test_client()
+    # Statements run by each timed request.
+    statements: list[int] = [0]
+
+    def count_statement(*_args: Any) -> None:
+        statements[-1] += 1
+
+    sa.event.listen(database.engine, "before_cursor_execute", count_statement)
+    results = []
+    try:
+        for size, restaurant_id in zip(sizes, restaurant_ids, strict=True):
+            path = f"/restaurant/{restaurant_id}/item"
+            # The first call opens the connection and fills compiled-statement caches.
+            if client.get(path).status_code != 200:
+                raise RuntimeError(f"GET {path} failed")
+            timings = []
+            for _ in range(repeats):
+                statements.append(0)
+                started = time.perf_counter()
+                response = client.get(path)
+                timings.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {path} answered {response.status_code}")
+            counts = set(statements[-repeats:])
+            if len(counts) != 1:
+                raise RuntimeError(f"statements per request varied: {sorted(counts)}")
+            body = response.get_data()
+            plain = orjson.loads(body)
+            reference = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                encoded = orjson.dumps(plain)
+                reference.append((time.perf_counter() - started) * 1000)
+            if encoded != body:
+                raise RuntimeError("orjson from dicts gave other bytes than the menu call")
+            results.append(
+                ColdResult(
+                    items=size,
+                    nodes=count_nodes(plain),
+                    body_bytes=len(body),
+                    repeats=repeats,
+                    median_ms=statistics.median(timings),
+                    max_ms=max(timings),
+                    statements=counts.pop(),
+                    reference_median_ms=statistics.median(reference),
+                    reference_max_ms=max(reference),
+                )
+            )
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", count_statement)
+        database.engine.dispose()
+    return results

@@ -1,0 +1,195 @@
+"""The results: rows of one table, the targets checked against them, text and JSON.
+
+Every row is one measurement with its ratio to the reference of its comparison (the
+ceiling for warm reads, orjson from plain dicts for the cold path). Ratios are of
+throughput, so above 1 is faster than the reference and below 1 slower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    case: str
+    label: str
+    workers: int | None = None
+    requests_per_second: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int | None = None
+    # The label of the row this one is compared with, and the throughput ratio to it.
+    reference: str | None = None
+    ratio: float | None = None
+    notes: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal from the requirements, checked against the rows; None: not measured."""
+
+    goal: str
+    passed: bool | None
+    measured: str
+
+
+def find(rows: list[Row], case: str, workers: int | None = None, **details: Any) -> Row | None:
+    """The first row of ``case`` (at ``workers``) whose details hold ``details``."""
+    for row in rows:
+        if row.case != case or (workers is not None and row.workers != workers):
+            continue
+        if all(row.details.get(key) == value for key, value in details.items()):
+            return row
+    return None
+
+
+def check_targets(rows: list[Row], workers: list[int]) -> list[Target]:
+    """The targets, each passed, failed, or not measured in this run."""
+    targets = []
+    for count in workers:
+        presto, ceiling = find(rows, "a", count), find(rows, "b", count)
+        gunicorn = find(rows, "c", count)
+        targets.append(
+            _ratio_target(f"warm >= 0.8x ceiling, {count} worker(s)", presto, ceiling, 0.8)
+        )
+        targets.append(
+            _ratio_target(f"warm >= 5x gunicorn, {count} worker(s)", presto, gunicorn, 5.0)
+        )
+        if presto and ceiling and presto.p99_ms is not None and ceiling.p99_ms is not None:
+            times = presto.p99_ms / ceiling.p99_ms if ceiling.p99_ms else float("inf")
+            targets.append(
+                Target(
+                    f"warm p99 <= 2x ceiling p99, {count} worker(s)",
+                    times <= 2.0,
+                    f"{presto.p99_ms:.2f} ms vs {ceiling.p99_ms:.2f} ms: {times:.2f}x",
+                )
+            )
+        else:
+            targets.append(Target(f"warm p99 <= 2x ceiling p99, {count} worker(s)", None, "n/a"))
+    if len(workers) > 1:
+        one, most = find(rows, "a", min(workers)), find(rows, "a", max(workers))
+        goal = f"{max(workers)} workers >= 1.6x {min(workers)} worker"
+        targets.append(_ratio_target(goal, most, one, 1.6))
+    cold = [row for row in rows if row.case == "d" and "statements" in row.details]
+    for row in cold:
+        items = row.details["items"]
+        if row.ratio:
+            times = 1 / row.ratio
+            targets.append(
+                Target(
+                    f"cold {items} items within 3x of orjson from dicts",
+                    times <= 3.0,
+                    f"{times:.1f}x the reference's time",
+                )
+            )
+    if cold:
+        counts = [row.details["statements"] for row in cold]
+        sizes = ", ".join(
+            f"{row.details['items']} items: {row.details['statements']}" for row in cold
+        )
+        targets.append(
+            Target("statements constant across menu sizes", len(set(counts)) == 1, sizes)
+        )
+    mixed = find(rows, "e")
+    if mixed is not None and "stale_reads" in mixed.details:
+        stale, errors = mixed.details["stale_reads"], mixed.errors
+        targets.append(
+            Target(
+                "mixed load: 0 stale reads and 0 errors",
+                stale == 0 and errors == 0,
+                f"{stale} stale reads, {errors} errors",
+            )
+        )
+    elif mixed is not None:
+        targets.append(Target("mixed load: 0 stale reads and 0 errors", None, mixed.notes))
+    return targets
+
+
+def _ratio_target(goal: str, row: Row | None, reference: Row | None, least: float) -> Target:
+    if row is None or reference is None or not reference.requests_per_second:
+        return Target(goal, None, "n/a")
+    ratio = (row.requests_per_second or 0.0) / reference.requests_per_second
+    return Target(goal, ratio >= least, f"{ratio:.2f}x")
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def format_table(meta: dict[str, Any], rows: list[Row], targets: list[Target]) -> str:
+    """The table as text, with the run's conditions above and the targets below."""
+    header = [
+        "case",
+        "what",
+        "workers",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "ratio",
+        "vs",
+        "notes",
+    ]
+    lines = [
+        [
+            row.case,
+            row.label,
+            _number(row.workers),
+            _number(row.requests_per_second),
+            _number(row.p50_ms, 2),
+            _number(row.p99_ms, 2),
+            _number(row.errors),
+            "-" if row.ratio is None else f"{row.ratio:.2f}x",
+            row.reference or "-",
+            row.notes,
+        ]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    right = {2, 3, 4, 5, 6, 7}
+
+    def render(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    out = [f"presto benchmark, {meta['date']}", *(f"  {line}" for line in meta_lines(meta)), ""]
+    out += [render(header), render(["-" * width for width in widths])]
+    out += [render(line) for line in lines]
+    out += ["", "Targets (printed, never asserted):"]
+    for target in targets:
+        verdict = {True: "pass", False: "FAIL", None: "n/a "}[target.passed]
+        out.append(f"  {verdict}  {target.goal}: {target.measured}")
+    return "\n".join(out)
+
+
+def meta_lines(meta: dict[str, Any]) -> list[str]:
+    """The conditions of the run, one per line."""
+    return [
+        f"machine: {meta['machine']}",
+        f"load: {meta['load']}",
+        f"database: {meta['database']}; menu: {meta['menu']}",
+    ]
+
+
+def write_json(path: Path, meta: dict[str, Any], rows: list[Row], targets: list[Target]) -> None:
+    """The same results as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "meta": meta,
+        "rows": [asdict(row) for row in rows],
+        "targets": [asdict(target) for target in targets],
+    }
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))

@@ -1,0 +1,383 @@
+"""The benchmark harness: a quick run end to end, and its parts one by one.
+
+Nothing here asserts on a timing or a ratio (the machine is shared): only that every
+case ran, produced numbers of the right kind, and that the checks can tell good from bad.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+from aiohttp import web
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from presto.bench import servers
+from presto.bench.cold import count_nodes, measure_cold
+from presto.bench.load import parse_wrk, run_load, wrk_available
+from presto.bench.menus import generate_menu, layer_sizes
+from presto.bench.mixed import MixedResult, WriteApiUnavailable, parse_key, run_mixed
+from presto.bench.report import Row, check_targets, format_table
+
+WRK_OUTPUT = """\
+Running 10s test @ http://127.0.0.1:5005/restaurant/1/item
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.52ms  402.11us  12.06ms   91.20%
+    Req/Sec    21.35k     1.20k   24.01k    70.50%
+  Latency Distribution
+     50%  468.00us
+     75%    1.61ms
+     90%    1.90ms
+     99%    1.20s
+  424913 requests in 10.00s, 2.13GB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  42489.22
+Transfer/sec:    218.31MB
+"""
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """One ``python -m presto.bench --quick`` run: its printed table and its JSON."""
+    json_path = tmp_path_factory.mktemp("bench") / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "presto.bench", "--quick", "--json", str(json_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout, json.loads(json_path.read_text())
+
+
+def rows_of(results: dict[str, Any], case: str) -> list[dict[str, Any]]:
+    return [row for row in results["rows"] if row["case"] == case]
+
+
+def test_quick_run_measures_every_server_at_each_worker_count(
+    quick_run: tuple[str, dict[str, Any]],
+) -> None:
+    _table, results = quick_run
+    for case in "abc":
+        rows = rows_of(results, case)
+        assert [row["workers"] for row in rows] == [1, 2]
+        for row in rows:
+            assert isinstance(row["requests_per_second"], float)
+            assert row["requests_per_second"] > 0
+            assert 0 < row["p50_ms"] <= row["p99_ms"]
+            assert isinstance(row["errors"], int)
+            assert row["reference"] == "ceiling"
+            assert row["ratio"] > 0
+    for row in rows_of(results, "b"):
+        assert row["ratio"] == 1.0
+    for row in rows_of(results, "a"):
+        rss = row["details"]["rss_mib"]
+        assert len(rss) == row["workers"]
+        assert all(mib > 10 for mib in rss)
+
+
+def test_quick_run_measures_the_cold_path(quick_run: tuple[str, dict[str, Any]]) -> None:
+    _table, results = quick_run
+    measured = [row for row in rows_of(results, "d") if "statements" in row["details"]]
+    references = [row for row in rows_of(results, "d") if row["label"].startswith("orjson")]
+    assert [row["details"]["items"] for row in measured] == [200, 500]
+    assert [row["details"]["items"] for row in references] == [200, 500]
+    small, large = measured
+    assert small["details"]["statements"] == large["details"]["statements"] > 0
+    assert small["details"]["nodes"] < large["details"]["nodes"]
+    for row in measured:
+        assert row["p50_ms"] > 0
+        assert row["reference"] == "orjson"
+        assert row["ratio"] > 0
+
+
+def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]]) -> None:
+    _table, results = quick_run
+    (row,) = rows_of(results, "e")
+    assert row["workers"] == 2
+    if row["notes"] == "n/a: write API unavailable":
+        assert row["requests_per_second"] is None
+    else:
+        assert row["details"]["reads"] > 0
+        assert row["details"]["writes"] > 0
+        assert isinstance(row["details"]["stale_reads"], int)
+        assert isinstance(row["errors"], int)
+
+
+def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, Any]]) -> None:
+    table, results = quick_run
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("case "))
+    for column in ["req/s", "p50 ms", "p99 ms", "errors", "ratio"]:
+        assert column in header
+    for row in results["rows"]:
+        assert any(line.startswith(row["case"]) and row["label"] in line for line in lines)
+    assert "Targets (printed, never asserted):" in lines
+    goals = [target["goal"] for target in results["targets"]]
+    assert "warm >= 0.8x ceiling, 1 worker(s)" in goals
+    assert "warm >= 5x gunicorn, 2 worker(s)" in goals
+    assert "2 workers >= 1.6x 1 worker" in goals
+    assert "statements constant across menu sizes" in goals
+    assert "mixed load: 0 stale reads and 0 errors" in goals
+    for target in results["targets"]:
+        assert target["goal"] in table
+    generator = "wrk" if wrk_available() else "aiohttp"
+    assert results["meta"]["load"].startswith(generator)
+    assert {row["details"]["generator"] for row in results["rows"] if row["case"] in "abc"} == {
+        generator
+    }
+
+
+@pytest.fixture
+def ceiling(tmp_path: Path) -> Iterator[servers.Server]:
+    """The bare ceiling server answering a small body."""
+    body_file = tmp_path / "body.json"
+    body_file.write_bytes(b'[{"id": 1}]')
+    server = servers.start_ceiling(body_file, workers=1, log_path=tmp_path / "ceiling.log")
+    try:
+        server.wait_until_ready("/")
+        yield server
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+
+def test_the_fallback_load_generator_counts_requests(ceiling: servers.Server) -> None:
+    result = run_load(ceiling.url("/"), duration=0.5, connections=4, generator="aiohttp")
+
+    assert result.generator == "aiohttp"
+    assert result.requests > 0
+    assert result.errors == 0
+    assert result.requests_per_second > 0
+    assert 0 < result.p50_ms <= result.p99_ms
+
+
+def test_the_fallback_load_generator_counts_errors() -> None:
+    url = f"http://127.0.0.1:{servers.free_port()}/"  # nothing listens there
+
+    result = run_load(url, duration=0.3, connections=2, generator="aiohttp")
+
+    assert result.errors > 0
+    assert result.requests == result.errors
+
+
+def test_wrk_output_is_parsed() -> None:
+    result = parse_wrk(WRK_OUTPUT)
+
+    assert result.generator == "wrk"
+    assert result.requests == 424913
+    assert result.seconds == 10.0
+    assert result.requests_per_second == 42489.22
+    assert result.p50_ms == pytest.approx(0.468)
+    assert result.p99_ms == pytest.approx(1200.0)
+    assert result.errors == 2 + 3 + 7
+
+
+def test_parse_key_takes_the_last_key_shaped_token() -> None:
+    output = "Key for restaurant 1 (shown once, store it now):\npk_3fA9_x-Qq7LmN0pZ2rT8v\n"
+
+    assert parse_key(output) == "pk_3fA9_x-Qq7LmN0pZ2rT8v"
+    assert parse_key("no key here\n") is None
+
+
+def test_layer_sizes_fill_the_menu() -> None:
+    assert layer_sizes(2000, 4, 2) == [1000, 500, 250, 250]
+    with pytest.raises(ValueError):
+        layer_sizes(7, 4, 2)
+
+
+def test_generated_menu_nests_four_deep_with_shared_modifiers(
+    session: Session, client: FlaskClient
+) -> None:
+    restaurant_id = generate_menu(session, items=400)
+    session.commit()
+
+    menu = client.get(f"/restaurant/{restaurant_id}/item").get_json()
+
+    assert len(menu) == 200  # the first layer: menu entries
+    node = menu[0]
+    for _ in range(3):
+        assert len(node["modifiers"]) == 2
+        node = node["modifiers"][0]
+    assert node["modifiers"] == []
+    assert count_nodes(menu) == 200 * (1 + 2 + 4 + 8)
+    # 200 entries share 100 choice groups: entries 0 and 50 both carry group 1.
+    assert menu[0]["modifiers"][0] == menu[50]["modifiers"][0]
+
+
+def test_cold_measurement_counts_statements_per_request(db_url: str) -> None:
+    small, large = measure_cold(db_url, (40, 120), repeats=2)
+
+    assert (small.items, large.items) == (40, 120)
+    assert small.statements == large.statements > 0
+    assert small.nodes == 20 * 15
+    assert large.nodes == 60 * 15
+    assert small.body_bytes < large.body_bytes
+    assert small.median_ms > 0
+    assert small.reference_median_ms > 0
+
+
+class FakeMenuServer:
+    """A menu call and a price write; ``stale`` makes reads serve the first price forever."""
+
+    def __init__(self, *, stale: bool, write_api: bool = True) -> None:
+        self.stale = stale
+        self.write_api = write_api
+        self.price = 100
+        self.writes: list[int] = []
+
+    async def handle(self, request: web.BaseRequest) -> web.Response:
+        if request.method == "GET" and request.path == "/restaurant/1/item":
+            price = 100 if self.stale else self.price
+            return web.json_response([{"id": 7, "price": price, "modifiers": []}])
+        if self.write_api and request.method == "PATCH" and request.path == "/restaurant/1/item/7":
+            assert request.headers["Authorization"] == "Bearer secret-key"
+            self.price = (await request.json())["price"]
+            self.writes.append(self.price)
+            return web.json_response({"id": 7, "price": self.price})
+        return web.Response(status=404)
+
+
+def mixed_against(fake: FakeMenuServer) -> MixedResult:
+    """Half a second of mixed load against ``fake`` on a free port."""
+
+    async def run() -> MixedResult:
+        server = web.Server(fake.handle, access_log=None)
+        tcp_server = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
+        port = tcp_server.sockets[0].getsockname()[1]
+        try:
+            return await run_mixed(
+                f"http://127.0.0.1:{port}",
+                restaurant_id=1,
+                api_key="secret-key",
+                duration=0.5,
+                connections=4,
+                write_share=0.2,
+            )
+        finally:
+            tcp_server.close()
+            await server.shutdown(1.0)
+
+    return uvloop.run(run())
+
+
+def test_mixed_load_finds_no_stale_read_where_there_is_none() -> None:
+    fake = FakeMenuServer(stale=False)
+
+    result = mixed_against(fake)
+
+    assert result.writes == len(fake.writes) > 1
+    assert fake.writes == sorted(set(fake.writes))  # strictly increasing prices
+    assert result.reads > 0
+    assert result.stale_reads == 0
+    assert result.errors == 0
+
+
+def test_mixed_load_counts_stale_reads() -> None:
+    result = mixed_against(FakeMenuServer(stale=True))
+
+    assert result.writes > 1
+    assert 0 < result.stale_reads <= result.reads
+    assert result.errors == 0
+
+
+def test_mixed_load_without_a_write_api_says_so() -> None:
+    with pytest.raises(WriteApiUnavailable, match="404"):
+        mixed_against(FakeMenuServer(stale=False, write_api=False))
+
+
+def warm_rows(presto: float, ceiling: float, gunicorn: float, workers: int) -> list[Row]:
+    return [
+        Row("a", "presto", workers, presto, 1.0, 2.0, 0),
+        Row("b", "ceiling", workers, ceiling, 1.0, 3.0, 0),
+        Row("c", "gunicorn", workers, gunicorn, 5.0, 9.0, 0),
+    ]
+
+
+def test_targets_pass_fail_and_not_measured() -> None:
+    rows = warm_rows(900.0, 1000.0, 100.0, 1) + warm_rows(1700.0, 2000.0, 400.0, 2)
+    rows.append(
+        Row(
+            "d",
+            "cold",
+            1,
+            10.0,
+            100.0,
+            110.0,
+            0,
+            "orjson",
+            0.5,
+            details={"items": 10, "statements": 3},
+        )
+    )
+    rows.append(
+        Row(
+            "d",
+            "cold",
+            1,
+            5.0,
+            200.0,
+            210.0,
+            0,
+            "orjson",
+            0.2,
+            details={"items": 20, "statements": 4},
+        )
+    )
+    rows.append(Row("e", "mixed", 2, notes="n/a: write API unavailable"))
+
+    verdicts = {target.goal: target.passed for target in check_targets(rows, [1, 2])}
+
+    assert verdicts == {
+        "warm >= 0.8x ceiling, 1 worker(s)": True,
+        "warm >= 5x gunicorn, 1 worker(s)": True,
+        "warm p99 <= 2x ceiling p99, 1 worker(s)": True,
+        "warm >= 0.8x ceiling, 2 worker(s)": True,
+        "warm >= 5x gunicorn, 2 worker(s)": False,
+        "warm p99 <= 2x ceiling p99, 2 worker(s)": True,
+        "2 workers >= 1.6x 1 worker": True,
+        "cold 10 items within 3x of orjson from dicts": True,
+        "cold 20 items within 3x of orjson from dicts": False,
+        "statements constant across menu sizes": False,
+        "mixed load: 0 stale reads and 0 errors": None,
+    }
+
+
+def test_the_table_lines_up_every_row() -> None:
+    rows = warm_rows(900.0, 1000.0, 100.0, 1)
+    meta = {"date": "today", "machine": "m", "load": "l", "database": "sqlite", "menu": "demo"}
+
+    table = format_table(meta, rows, check_targets(rows, [1]))
+
+    lines = table.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("case")))
+    assert [line.split()[0] for line in lines[header + 2 : header + 5]] == ["a", "b", "c"]
+    assert "  pass  warm >= 0.8x ceiling, 1 worker(s): 0.90x" in lines
+    assert "  pass  warm >= 5x gunicorn, 1 worker(s): 9.00x" in lines
+
+
+@pytest.mark.usefixtures("demo")
+def test_the_wsgi_entry_point_serves_the_menu(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRESTO_DATABASE_URL", db_url)
+    sys.modules.pop("presto.wsgi", None)
+    wsgi = importlib.import_module("presto.wsgi")
+    try:
+        response = wsgi.app.test_client().get("/restaurant/1/item")
+    finally:
+        wsgi.app.extensions["presto.db"].engine.dispose()
+        sys.modules.pop("presto.wsgi", None)
+
+    assert response.status_code == 200
+    assert response.get_json()[0]["name"] == "Classic Burger"
