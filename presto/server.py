@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
 import re
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait as wait_for_processes
@@ -26,7 +26,7 @@ from typing import cast
 import orjson
 import uvloop
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger, AbstractStreamWriter
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
@@ -34,6 +34,8 @@ from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
 
+from presto.accesslog import BUFFER as access_log_buffer
+from presto.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_access_log
 from presto.app import Database, create_app
 from presto.cache import MenuCache
 from presto.config import Settings
@@ -41,7 +43,6 @@ from presto.fastpath import MenuFastPath
 from presto.versions import MenuChangeListener, MenuGenerations
 
 log = logging.getLogger("presto.server")
-access_log = logging.getLogger("presto.access")
 
 # A client's X-Request-ID is echoed back only if it looks like an id, not arbitrary text.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -56,25 +57,6 @@ class WSGIRequest(web.BaseRequest):
     def match_info(self) -> dict[str, str]:
         """The whole path goes to the WSGI app: it is mounted at the root."""
         return {"path_info": self.path}
-
-
-class AccessLogger(AbstractAccessLogger):
-    """One line per request: method, path, status, bytes, duration, request id."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            '"%s %s" %d %d %.1fms %s',
-            request.method,
-            request.path_qs,
-            response.status,
-            response.body_length,
-            time * 1000,
-            request.get("request_id", "-"),
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
 
 
 def problem_response(status: int, title: str, detail: str) -> web.Response:
@@ -123,6 +105,10 @@ def make_handler(
     """The request handler: tag the request with an id, answer cached menu calls from the
     fast path, run everything else through the WSGI app."""
 
+    # Request ids unique across processes and restarts, cheaper to make than uuid4.
+    request_id_prefix = os.urandom(4).hex() + "-"
+    request_numbers = itertools.count(1)
+
     async def call_wsgi(request: web.BaseRequest) -> web.StreamResponse:
         try:
             # WSGIHandler is typed for routed requests but reads only ``match_info``.
@@ -141,7 +127,7 @@ def make_handler(
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         request_id = request.headers.get("X-Request-ID", "")
         if not _REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = f"{request_id_prefix}{next(request_numbers):x}"
         request["request_id"] = request_id
         in_flight.started()
         try:
@@ -230,6 +216,7 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         database.engine.dispose()
         generations.close()
         log.info("stopped")
+        access_log_buffer.flush()
 
 
 def libpq_conninfo(engine: Engine) -> str:
@@ -312,7 +299,5 @@ class Supervisor:
 
 def configure_logging(level: str) -> None:
     """Log lines with time, level, process id and logger name to standard error."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    configure_access_log(level)
