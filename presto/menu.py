@@ -48,17 +48,11 @@ def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False
     items = session.scalars(
         sa.select(Item).where(Item.restaurant_id == restaurant_id).order_by(Item.position, Item.id)
     ).all()
-    links = (
-        session.execute(
-            sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
-            .where(item_modifier.c.restaurant_id == restaurant_id)
-            .order_by(
-                item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id
-            )
-        )
-        .tuples()
-        .all()
-    )
+    links = session.execute(
+        sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
+        .where(item_modifier.c.restaurant_id == restaurant_id)
+        .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
+    ).all()
     attach_modifiers(restaurant, items, links)
     return Menu(restaurant, [item for item in items if include_all or item.standalone])
 
