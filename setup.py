@@ -18,6 +18,8 @@ setup(
         "marshmallow-sqlalchemy>=1.4",
         "psycopg[binary]>=3.2",
         "orjson>=3.10",
+        "flask-smorest>=0.47",
+        "swagger-ui-bundle>=1.1",
     ],
     entry_points={"console_scripts": ["presto = presto.cli:main"]},
 )

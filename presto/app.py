@@ -11,6 +11,7 @@ from flask.json.provider import JSONProvider
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from presto import __version__
 from presto.config import Settings
 from presto.db import make_engine, make_sessionmaker
 
@@ -39,15 +40,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["PRESTO_SETTINGS"] = settings
+    # The server refuses larger bodies first; this covers the app run on its own.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if engine is None:
         engine = make_engine(settings.database_url, pool_size=settings.threads)
     app.extensions["presto.db"] = Database(engine, make_sessionmaker(engine))
     app.teardown_appcontext(_close_session)
 
-    from presto.api import errors, menu
+    from presto.api import docs, errors, items, menu, menu_document, restaurants
 
+    api = docs.create_api(app, version=__version__)
+    for module in (restaurants, menu, items, menu_document):
+        api.register_blueprint(module.bp)
+    # After flask-smorest's handlers, so that presto's replace them.
     errors.register(app)
-    app.register_blueprint(menu.bp)
     return app
 
 

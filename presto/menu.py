@@ -38,11 +38,19 @@ class Menu:
     items: list[Item]
 
 
-def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False) -> Menu:
+def load_menu(
+    session: Session,
+    restaurant_id: int,
+    *,
+    include_all: bool = False,
+    available: bool | None = None,
+    category: str | None = None,
+) -> Menu:
     """The restaurant's items in menu order, each with ``modifiers`` filled in.
 
     Menu order is ``position``, then ``id``; modifiers are in link ``position`` order, then
-    by id. Only standalone items (menu entries) come back unless ``include_all``.
+    by id. Only standalone items (menu entries) come back unless ``include_all``; given
+    ``available`` or ``category``, only the items that match (their modifiers are kept).
     """
     restaurant = get_restaurant(session, restaurant_id)
     items = session.scalars(
@@ -54,7 +62,16 @@ def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False
         .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
     ).all()
     attach_modifiers(restaurant, items, links)
-    return Menu(restaurant, [item for item in items if include_all or item.standalone])
+    return Menu(
+        restaurant,
+        [
+            item
+            for item in items
+            if (include_all or item.standalone)
+            and (available is None or item.available == available)
+            and (category is None or item.category == category)
+        ],
+    )
 
 
 def attach_modifiers(

@@ -132,13 +132,13 @@ def test_unknown_restaurant_is_404(client: FlaskClient) -> None:
     assert body["instance"] == "/restaurant/999/item"
 
 
-@pytest.mark.parametrize("path", ["/", "/restaurant", "/restaurant/abc/item", "/nope.html"])
+@pytest.mark.parametrize("path", ["/", "/restaurants", "/restaurant/abc/item", "/nope.html"])
 def test_unknown_route_is_404(client: FlaskClient, path: str) -> None:
     assert_problem(client.get(path), 404)
 
 
 @pytest.mark.usefixtures("demo")
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
 def test_wrong_method_is_405_with_allow(client: FlaskClient, method: str) -> None:
     response = client.open("/restaurant/1/item", method=method)
     assert_problem(response, 405)
