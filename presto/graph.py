@@ -8,6 +8,7 @@ graph cannot exhaust the Python stack, and linear in items plus links.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
@@ -19,10 +20,17 @@ Node = TypeVar("Node", bound=Hashable)
 _NEW, _OPEN, _DONE = 0, 1, 2
 
 
-def find_cycle(graph: Mapping[Node, Sequence[Node]]) -> list[Node] | None:
-    """A path that returns to its start, ``[a, b, ..., a]``, or None if there is none."""
+def find_cycle(
+    graph: Mapping[Node, Sequence[Node]], *, first: Node | None = None
+) -> list[Node] | None:
+    """A path that returns to its start, ``[a, b, ..., a]``, or None if there is none.
+
+    The search starts at ``first`` if given (the item whose links just changed), so a
+    cycle through it is named from it.
+    """
     state: dict[Node, int] = {}
-    for root in graph:
+    roots = itertools.chain([] if first is None else [first], graph)
+    for root in roots:
         if state.get(root, _NEW) != _NEW:
             continue
         # Depth-first, with an explicit stack of (node, index of its next child).
@@ -85,9 +93,12 @@ def longest_chain(graph: Mapping[Node, Sequence[Node]]) -> list[Node]:
     return chain
 
 
-def check_graph(graph: Mapping[Node, Sequence[Node]]) -> None:
-    """Raise ``ConflictError`` naming the path if the graph has a cycle or a too long chain."""
-    cycle = find_cycle(graph)
+def check_graph(graph: Mapping[Node, Sequence[Node]], *, first: Node | None = None) -> None:
+    """Raise ``ConflictError`` naming the path if the graph has a cycle or a too long chain.
+
+    ``first``: the item whose links changed; a cycle through it is named from it.
+    """
+    cycle = find_cycle(graph, first=first)
     if cycle is not None:
         raise ConflictError(
             f"The modifiers would form a cycle: {_arrows(cycle)}.", cycle=list(cycle)

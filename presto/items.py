@@ -128,7 +128,7 @@ def set_modifiers(
         raise ValidationError({"modifiers": unknown})
     links = restaurant_graph(session, restaurant_id)
     links[item_id] = wanted
-    graph.check_graph(links)
+    graph.check_graph(links, first=item_id)
     session.execute(item_modifier.delete().where(item_modifier.c.item_id == item_id))
     if wanted:
         session.execute(

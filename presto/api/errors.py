@@ -35,7 +35,10 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
         body["detail"] = detail
     body["instance"] = request.path
     body.update(extra)
-    return Response(orjson.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    # Field errors of list items are keyed by index, an int.
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, mimetype=PROBLEM_JSON
+    )
 
 
 def register(app: Flask) -> None:
