@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 import flask
 import flask_smorest
 from marshmallow import Schema
-from webargs.flaskparser import FlaskParser, is_json_request
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from presto.api import auth
@@ -42,6 +42,9 @@ class RequestParser(FlaskParser):
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType("The body must be JSON, sent as application/json.")
+        if not req.get_data(cache=True):
+            # webargs would read an empty body as no fields at all; it is not JSON.
+            abort(400, messages={"json": ["The body is empty."]})
         return super()._raw_load_json(req)
 
 
