@@ -22,6 +22,8 @@ setup(
         "psycopg[binary]>=3.2",
         "alembic>=1.13",
         "orjson>=3.10",
+        "flask-smorest>=0.47",
+        "swagger-ui-bundle>=1.1",
     ],
     entry_points={"console_scripts": ["presto = presto.cli:main"]},
 )

@@ -11,9 +11,10 @@ from flask.json.provider import JSONProvider
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from presto import __version__
 from presto.config import Settings
 from presto.db import make_engine, make_sessionmaker
-from presto.versions import MenuGenerations
+from presto.generations import MenuGenerations
 
 
 class OrjsonProvider(JSONProvider):
@@ -49,6 +50,8 @@ def create_app(
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["PRESTO_SETTINGS"] = settings
+    # The server refuses larger bodies first; this covers the app run on its own.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if engine is None:
         engine = make_engine(settings.database_url, pool_size=settings.threads)
     on_menu_change = generations.bump if generations is not None else None
@@ -57,10 +60,13 @@ def create_app(
     )
     app.teardown_appcontext(_close_session)
 
-    from presto.api import errors, menu
+    from presto.api import docs, errors, items, menu, menu_document, restaurants
 
+    api = docs.create_api(app, version=__version__)
+    for module in (restaurants, menu, items, menu_document):
+        api.register_blueprint(module.bp)
+    # After flask-smorest's handlers, so that presto's replace them.
     errors.register(app)
-    app.register_blueprint(menu.bp)
     return app
 
 

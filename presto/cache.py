@@ -1,7 +1,7 @@
 """The menu cache: encoded menu responses kept in memory, answered in the async layer.
 
 An entry is a menu call's response (body and headers) stored with the menu generation
-(``presto.versions``) read *before* the request went to the database. It answers a later
+(``presto.generations``) read *before* the request went to the database. It answers a later
 request only while the generation is unchanged, so a write that has been answered is never
 followed by an older menu. There is no time-to-live: a menu stays cached until it changes or
 is pushed out by the byte budget (least recently used first).

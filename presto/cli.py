@@ -1,18 +1,23 @@
-"""The ``presto`` command: ``presto serve`` runs the server, ``presto db`` migrates."""
+"""The ``presto`` command: ``presto serve`` runs the server, ``presto db`` migrates the
+database, ``presto keys`` manages the API keys that writes need."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from alembic.util import CommandError
+from sqlalchemy.orm import Session
 
-from presto import migrate
+from presto import keys, migrate
 from presto.config import Settings, database_url_from_env
 from presto.db import drop_schema, make_engine, make_sessionmaker
 from presto.demo import load_demo
+from presto.errors import NotFoundError
+from presto.models import ApiKey
 
 log = logging.getLogger("presto.cli")
 
@@ -72,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=run_serve)
     add_db_commands(commands)
+    add_keys_commands(commands)
     return parser
 
 
@@ -140,6 +146,46 @@ def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     revision.add_argument("-m", "--message", required=True, help="what the migration does")
     revision.set_defaults(handler=run_db_revision)
+
+
+def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``presto keys create|revoke|list``."""
+    keys_parser = commands.add_parser(
+        "keys",
+        help="create, revoke and list API keys",
+        description="API keys authorize writes: one restaurant's key changes that "
+        "restaurant's menu; an admin key changes any, and creates and deletes restaurants.",
+    )
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+
+    create = keys_commands.add_parser(
+        "create",
+        help="make a key and print it (the only time it is shown)",
+        description="Make a key and print it on standard output. Only its hash is "
+        "stored: it cannot be shown again.",
+    )
+    scope = create.add_mutually_exclusive_group(required=True)
+    scope.add_argument(
+        "--restaurant", type=positive_int, metavar="ID", help="the restaurant the key may change"
+    )
+    scope.add_argument("--admin", action="store_true", help="a key that may change everything")
+    add_database_url(create)
+    create.set_defaults(handler=run_keys_create)
+
+    revoke = keys_commands.add_parser(
+        "revoke", help="revoke a key", description="Revoke a key; it stops working at once."
+    )
+    revoke.add_argument("key_id", type=positive_int, metavar="ID", help="the key's id")
+    add_database_url(revoke)
+    revoke.set_defaults(handler=run_keys_revoke)
+
+    list_parser = keys_commands.add_parser(
+        "list",
+        help="list keys",
+        description="List every key: id, prefix, scope, when made and when revoked.",
+    )
+    add_database_url(list_parser)
+    list_parser.set_defaults(handler=run_keys_list)
 
 
 def positive_int(text: str) -> int:
@@ -254,6 +300,66 @@ def quiet_alembic_set_up() -> None:
 def is_not_alembic_set_up(record: logging.LogRecord) -> bool:
     """False for alembic's "Context impl ..." and "Will assume ..." lines."""
     return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
+@contextmanager
+def open_session(url: str) -> Iterator[Session]:
+    """A session on ``url``, its tables created if missing, and its engine closed after."""
+    prepare_database(url, reset=False)
+    engine = make_engine(url, pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def run_keys_create(args: argparse.Namespace) -> int:
+    """``presto keys create``: print the new key alone on standard output."""
+    with open_session(args.database_url) as session:
+        try:
+            new = keys.create_key(session, restaurant_id=None if args.admin else args.restaurant)
+        except NotFoundError as exc:
+            print(f"presto keys create: {exc.detail}", file=sys.stderr)
+            return 1
+        print(
+            f"Key {new.row.id} ({describe_scope(new.row)}) created. "
+            "It is shown only now: keep it secret.",
+            file=sys.stderr,
+        )
+        print(new.secret)
+    return 0
+
+
+def run_keys_revoke(args: argparse.Namespace) -> int:
+    """``presto keys revoke ID``."""
+    with open_session(args.database_url) as session:
+        try:
+            row = keys.revoke_key(session, args.key_id)
+        except NotFoundError as exc:
+            print(f"presto keys revoke: {exc.detail}", file=sys.stderr)
+            return 1
+        print(f"Key {row.id} ({row.prefix}...) revoked at {row.revoked_at:%Y-%m-%d %H:%M:%S%z}.")
+    return 0
+
+
+def run_keys_list(args: argparse.Namespace) -> int:
+    """``presto keys list``: one line per key, oldest first."""
+    with open_session(args.database_url) as session:
+        rows = keys.list_keys(session)
+        print(f"{'ID':>4}  {'PREFIX':<19}  {'SCOPE':<14}  {'CREATED':<20}  REVOKED")
+        for row in rows:
+            revoked = f"{row.revoked_at:%Y-%m-%d %H:%M:%S}" if row.revoked_at else "-"
+            print(
+                f"{row.id:>4}  {row.prefix + '...':<19}  {describe_scope(row):<14}  "
+                f"{row.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
+            )
+    return 0
+
+
+def describe_scope(row: ApiKey) -> str:
+    """``admin``, or ``restaurant N``."""
+    return "admin" if row.admin else f"restaurant {row.restaurant_id}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,9 +16,52 @@ class PrestoError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error response must carry."""
+        return {}
+
 
 class NotFoundError(PrestoError):
     """The resource named in the request does not exist."""
 
     status = 404
     title = "Not Found"
+
+
+class UnauthorizedError(PrestoError):
+    """No API key, or one that is unknown or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
+        super().__init__(detail)
+        self.invalid_token = invalid_token
+
+    def headers(self) -> dict[str, str]:
+        """The challenge of RFC 6750: a bearer key, and whether the one sent was bad."""
+        challenge = 'Bearer realm="presto"'
+        if self.invalid_token:
+            challenge += ', error="invalid_token"'
+        return {"WWW-Authenticate": challenge}
+
+
+class ForbiddenError(PrestoError):
+    """A valid API key whose scope does not cover the resource."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class ConflictError(PrestoError):
+    """The change would break a rule of the menu as it now stands (a cycle, a limit)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailedError(PrestoError):
+    """``If-Match`` names a version other than the current one."""
+
+    status = 412
+    title = "Precondition Failed"

@@ -11,10 +11,10 @@ import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from werkzeug.http import parse_etags, unquote_etag
 
-from presto.api.menu import etag_matches
 from presto.cache import CACHED_HEADERS, CachedMenu, MenuCache
-from presto.versions import MenuChangeListener, MenuGenerations
+from presto.generations import MenuChangeListener, MenuGenerations
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -74,7 +74,8 @@ class MenuFastPath:
 
     @staticmethod
     def _respond(request: web.BaseRequest, entry: CachedMenu) -> web.Response:
-        if etag_matches(entry.etag, request.headers.get("If-None-Match")):
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match and parse_etags(if_none_match).contains_weak(unquote_etag(entry.etag)[0]):
             headers = [(name, value) for name, value in entry.headers if name != "Content-Type"]
             return web.Response(status=304, headers=headers)
         return web.Response(body=entry.body, headers=entry.headers)

@@ -17,8 +17,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from presto.db import CHANGED_MENUS
 from presto.errors import NotFoundError
+from presto.generations import NOTIFY_CHANNEL
 from presto.models import Item, Restaurant, item_modifier
-from presto.versions import NOTIFY_CHANNEL
 
 
 def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
@@ -37,11 +37,19 @@ class Menu:
     items: list[Item]
 
 
-def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False) -> Menu:
+def load_menu(
+    session: Session,
+    restaurant_id: int,
+    *,
+    include_all: bool = False,
+    available: bool | None = None,
+    category: str | None = None,
+) -> Menu:
     """The restaurant's items in menu order, each with ``modifiers`` filled in.
 
     Menu order is ``position``, then ``id``; modifiers are in link ``position`` order, then
-    by id. Only standalone items (menu entries) come back unless ``include_all``.
+    by id. Only standalone items (menu entries) come back unless ``include_all``; given
+    ``available`` or ``category``, only the items that match (their modifiers are kept).
     """
     restaurant = get_restaurant(session, restaurant_id)
     items = session.scalars(
@@ -53,7 +61,16 @@ def load_menu(session: Session, restaurant_id: int, *, include_all: bool = False
         .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
     ).all()
     attach_modifiers(restaurant, items, links)
-    return Menu(restaurant, [item for item in items if include_all or item.standalone])
+    return Menu(
+        restaurant,
+        [
+            item
+            for item in items
+            if (include_all or item.standalone)
+            and (available is None or item.available == available)
+            and (category is None or item.category == category)
+        ],
+    )
 
 
 def attach_modifiers(
@@ -87,6 +104,6 @@ def bump_menu_version(session: Session, restaurant_id: int) -> int:
         raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
     session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
     if session.get_bind().dialect.name == "postgresql":
-        # Delivered on commit to the presto workers of every host (presto.versions).
+        # Delivered on commit to the presto workers of every host (presto.generations).
         session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(restaurant_id))))
     return version

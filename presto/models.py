@@ -9,12 +9,18 @@ restaurant's links load with one indexed query.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_LENGTH = 200
 CATEGORY_LENGTH = 100
 DESCRIPTION_LENGTH = 2000
+# Highest price in minor units (a million dollars in cents): a typo cannot overflow totals.
+MAX_PRICE = 100_000_000
+# Length of the non-secret start of an API key kept to tell keys apart.
+KEY_PREFIX_LENGTH = 16
 
 
 class Base(DeclarativeBase):
@@ -38,6 +44,9 @@ class Restaurant(Base):
     __table_args__ = (
         sa.CheckConstraint("length(currency) = 3", name="currency_iso_4217"),
         sa.CheckConstraint("menu_version >= 1", name="menu_version_positive"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        # Ids are never reused, so an ETag or a key scope never outlives its restaurant.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +55,8 @@ class Restaurant(Base):
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
     # Bumped by every change to the restaurant's menu; caches and ETags key on it.
     menu_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Bumped by every change to the restaurant's own fields; its ETag.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     items: Mapped[list[Item]] = relationship(
         back_populates="restaurant", cascade="all, delete-orphan", passive_deletes=True
@@ -89,12 +100,15 @@ class Item(Base):
     __table_args__ = (
         sa.UniqueConstraint("restaurant_id", "id", name="uq_item_restaurant_id_id"),
         sa.CheckConstraint("price >= 0", name="price_non_negative"),
+        sa.CheckConstraint(f"price <= {MAX_PRICE}", name="price_at_most_max"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint("min_choices >= 0", name="min_choices_non_negative"),
         sa.CheckConstraint(
             "max_choices IS NULL OR max_choices >= min_choices", name="max_choices_not_below_min"
         ),
         # The hot query: a restaurant's items in menu order.
         sa.Index("ix_item_restaurant_position", "restaurant_id", "position", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,6 +125,8 @@ class Item(Base):
     max_choices: Mapped[int | None] = mapped_column()
     # Order of the item in its restaurant's menu (ties broken by id).
     position: Mapped[int] = mapped_column(default=0)
+    # Bumped by every change to the item's fields or to its list of modifiers.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     restaurant: Mapped[Restaurant] = relationship(back_populates="items")
     # Ordered modifiers. The menu call fills this from one query over ``item_modifier``
@@ -126,3 +142,32 @@ class Item(Base):
 
     def __repr__(self) -> str:
         return f"Item(id={self.id!r}, name={self.name!r})"
+
+
+class ApiKey(Base):
+    """A bearer key for writes, scoped to one restaurant or, for an admin, to all.
+
+    Only the SHA-256 of the key is stored: the key is 256 random bits, so a fast hash is
+    enough and a stolen database yields no usable key. ``prefix`` is the key's harmless
+    start, shown by ``presto keys list`` to tell keys apart.
+    """
+
+    __tablename__ = "api_key"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(admin AND restaurant_id IS NULL) OR (NOT admin AND restaurant_id IS NOT NULL)",
+            name="admin_or_one_restaurant",
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(sa.String(KEY_PREFIX_LENGTH))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    # The key's restaurant; its keys go with it when it is deleted.
+    restaurant_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("restaurant.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -1,4 +1,5 @@
-"""marshmallow schemas: the JSON shape of items and the query string of the menu call.
+"""marshmallow schemas: the JSON shape of items, restaurants and menu documents, and what
+requests may send.
 
 An item's ``modifiers`` are items of the same shape, to any depth. The modifier graph is
 shared (ketchup belongs to many items) and may, in bad data, hold a cycle, so
@@ -14,10 +15,26 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 
-from presto.models import Item
+from presto.limits import MAX_ITEMS_PER_RESTAURANT, MAX_MODIFIERS_PER_ITEM
+from presto.models import (
+    CATEGORY_LENGTH,
+    DESCRIPTION_LENGTH,
+    MAX_PRICE,
+    NAME_LENGTH,
+    Item,
+)
 
 # Deepest nesting of modifiers below a top-level item in a response. Uber Eats allows 6
 # levels; 8 leaves room while bounding the work a bad graph can cause.
@@ -96,7 +113,7 @@ class ItemSchema(SQLAlchemyAutoSchema):
 
     class Meta:
         model = Item
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "name",
             "description",
@@ -125,6 +142,13 @@ class ItemSchema(SQLAlchemyAutoSchema):
             _tree_state.reset(token)
 
 
+class ItemDetailSchema(ItemSchema):
+    """One item as its own resource: the menu call's shape plus its menu position."""
+
+    class Meta(ItemSchema.Meta):
+        fields: tuple[str, ...] = (*ItemSchema.Meta.fields, "position")
+
+
 class MenuQuerySchema(Schema):
     """Query string of ``GET /restaurant/<id>/item``."""
 
@@ -132,4 +156,166 @@ class MenuQuerySchema(Schema):
         unknown = RAISE
 
     # False (default): menu entries only. True: every item, modifier-only ones too.
-    all = fields.Boolean(load_default=False)
+    all = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also list modifier-only items (standalone false)."},
+    )
+    available = fields.Boolean(metadata={"description": "Only items whose availability is this."})
+    category = fields.String(
+        validate=validate.Length(1, CATEGORY_LENGTH),
+        metadata={"description": "Only items of this category."},
+    )
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _no_duplicates(values: list[Any]) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValidationError(f"{value} appears more than once.")
+        seen.add(value)
+
+
+class RestaurantSchema(Schema):
+    """A restaurant; ``currency`` is the ISO 4217 code all its prices are in."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    currency = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Must be an ISO 4217 code such as USD."),
+        metadata={"description": "ISO 4217 code; prices are in its minor unit. Default USD."},
+    )
+
+
+class RestaurantPatchSchema(RestaurantSchema):
+    """The restaurant fields a ``PATCH`` may change; every one is optional."""
+
+    name = fields.String(validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+
+
+class ItemPatchSchema(Schema):
+    """The item fields a ``PATCH`` may change; every one is optional."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    description = fields.String(validate=validate.Length(max=DESCRIPTION_LENGTH))
+    category = fields.String(allow_none=True, validate=validate.Length(1, CATEGORY_LENGTH))
+    price = fields.Integer(
+        strict=True,
+        validate=validate.Range(0, MAX_PRICE),
+        metadata={"description": "Integer minor units of the restaurant's currency."},
+    )
+    available = fields.Boolean()
+    standalone = fields.Boolean(
+        metadata={"description": "True for a menu entry, false for a modifier-only item."}
+    )
+    min_choices = fields.Integer(strict=True, validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM))
+    max_choices = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM),
+        metadata={"description": "Null: no upper limit."},
+    )
+    position = fields.Integer(
+        strict=True,
+        validate=validate.Range(0, 1_000_000),
+        metadata={"description": "Menu order (ties broken by id). Default: after the last."},
+    )
+
+    @validates_schema
+    def _min_not_above_max(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        minimum, maximum = data.get("min_choices"), data.get("max_choices")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise ValidationError(
+                f"min_choices ({minimum}) exceeds max_choices ({maximum}).", "max_choices"
+            )
+
+
+class ItemCreateSchema(ItemPatchSchema):
+    """A new item; only ``name`` is required."""
+
+    name = fields.String(required=True, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+
+
+class ModifierIdsSchema(Schema):
+    """The body of ``PUT .../modifiers``: a JSON array of item ids, in order.
+
+    marshmallow loads objects, so the array is wrapped as ``modifiers`` on the way in and
+    unwrapped on the way out; errors name the ``modifiers`` field.
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    modifiers = fields.List(
+        fields.Integer(strict=True),
+        required=True,
+        validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
+    )
+
+    @pre_load
+    def _wrap(self, data: Any, **_kwargs: Any) -> dict[str, Any]:
+        if not isinstance(data, list):
+            raise ValidationError("The body must be a JSON array of item ids.", "modifiers")
+        return {"modifiers": data}
+
+    @post_load
+    def _unwrap(self, data: dict[str, Any], **_kwargs: Any) -> list[int]:
+        modifiers: list[int] = data["modifiers"]
+        return modifiers
+
+
+class DocumentItemSchema(ItemCreateSchema):
+    """An item of a menu document; ``id`` names it within the document only."""
+
+    class Meta(ItemCreateSchema.Meta):
+        exclude = ("position",)
+
+    id = fields.Integer(required=True, strict=True)
+    modifiers = fields.List(
+        fields.Integer(strict=True),
+        load_default=list,
+        validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
+        metadata={"description": "Ids of this document's items, in order."},
+    )
+
+
+class MenuDocumentSchema(Schema):
+    """A restaurant's whole menu: every item in menu order, modifiers by document id."""
+
+    class Meta:
+        unknown = RAISE
+
+    items = fields.List(
+        fields.Nested(DocumentItemSchema),
+        required=True,
+        validate=validate.Length(max=MAX_ITEMS_PER_RESTAURANT),
+    )
+
+    @validates_schema
+    def _references(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        errors: dict[int, dict[str, Any]] = {}
+        ids: set[int] = set()
+        for index, item in enumerate(data["items"]):
+            if item["id"] in ids:
+                errors[index] = {"id": [f"Id {item['id']} appears more than once."]}
+            ids.add(item["id"])
+        for index, item in enumerate(data["items"]):
+            missing = {
+                position: [f"No item of this document has id {modifier_id}."]
+                for position, modifier_id in enumerate(item["modifiers"])
+                if modifier_id not in ids
+            }
+            if missing:
+                errors.setdefault(index, {})["modifiers"] = missing
+        if errors:
+            raise ValidationError({"items": errors})

@@ -40,7 +40,7 @@ from presto.app import Database, create_app
 from presto.cache import MenuCache
 from presto.config import Settings
 from presto.fastpath import MenuFastPath
-from presto.versions import MenuChangeListener, MenuGenerations
+from presto.generations import MenuChangeListener, MenuGenerations
 
 log = logging.getLogger("presto.server")
 

@@ -1,13 +1,17 @@
-"""Helpers that build test menus straight in the database."""
+"""Helpers that build test menus and keys straight in the database, and compare it."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.models import Item, Restaurant, item_modifier
+from presto import keys
+from presto.models import Base, Item, Restaurant, item_modifier
 
 
 def add_restaurant(session: Session, name: str = "Test Diner", currency: str = "USD") -> int:
@@ -62,3 +66,24 @@ def layered_menu(session: Session, *, levels: int, per_level: int, fan_out: int)
             link(session, restaurant_id, parent, children)
     session.commit()
     return restaurant_id
+
+
+def add_key(session: Session, restaurant_id: int | None = None) -> str:
+    """Make an API key (an admin's when ``restaurant_id`` is None) and return its secret."""
+    return keys.create_key(session, restaurant_id=restaurant_id).secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The Authorization header of a request made with ``key``."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every presto table, in a stable order: compare before and after."""
+    with engine.connect() as connection:
+        return {
+            table.name: sorted(
+                (tuple(row) for row in connection.execute(sa.select(table))), key=repr
+            )
+            for table in Base.metadata.sorted_tables
+        }

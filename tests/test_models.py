@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from menus import add_items, add_restaurant, link
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from presto.models import Item, Restaurant, item_modifier
+from presto.models import MAX_PRICE, ApiKey, Item, Restaurant, item_modifier
 
 
 def count_links(session: Session) -> int:
@@ -99,8 +101,10 @@ def test_the_same_link_cannot_exist_twice(session: Session) -> None:
         {"price": -1},
         {"min_choices": -1},
         {"min_choices": 2, "max_choices": 1},
+        {"price": MAX_PRICE + 1},
+        {"version": 0},
     ],
-    ids=["negative-price", "negative-min", "max-below-min"],
+    ids=["negative-price", "negative-min", "max-below-min", "price-above-max", "version-zero"],
 )
 def test_item_checks(session: Session, fields: dict[str, int]) -> None:
     restaurant_id = add_restaurant(session)
@@ -117,3 +121,36 @@ def test_currency_must_be_three_letters(session: Session) -> None:
         add_restaurant(session, currency="EURO")
     session.rollback()
     assert session.scalar(sa.select(sa.func.count()).select_from(Restaurant)) == 0
+
+
+@pytest.mark.parametrize(
+    ("admin", "with_restaurant"), [(True, True), (False, False)], ids=["admin-of-one", "nobody"]
+)
+def test_a_key_is_admin_or_for_one_restaurant(
+    session: Session, admin: bool, with_restaurant: bool
+) -> None:
+    restaurant_id = add_restaurant(session)
+    session.commit()
+    session.add(
+        ApiKey(
+            prefix="presto_x",
+            key_hash="0" * 64,
+            admin=admin,
+            restaurant_id=restaurant_id if with_restaurant else None,
+            created_at=datetime.now(UTC),
+        )
+    )
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+
+def test_ids_are_never_reused(session: Session) -> None:
+    first = add_restaurant(session)
+    (item,) = add_items(session, first, ["Soup"])
+    session.commit()
+    session.execute(sa.delete(Restaurant))
+    session.commit()
+    second = add_restaurant(session)
+    (new_item,) = add_items(session, second, ["Soup"])
+    assert second > first and new_item > item

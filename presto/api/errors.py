@@ -1,4 +1,9 @@
-"""Every error as an RFC 9457 problem: ``application/problem+json``, never HTML."""
+"""Every error as an RFC 9457 problem: ``application/problem+json``, never HTML.
+
+``register`` runs after flask-smorest has installed its own ``HTTPException`` handler,
+and replaces it: webargs' parse errors (malformed JSON, invalid fields) reach presto's
+handler as ``HTTPException`` with the messages in ``exc.data``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from presto.errors import PrestoError
@@ -29,7 +35,10 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
         body["detail"] = detail
     body["instance"] = request.path
     body.update(extra)
-    return Response(orjson.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    # Field errors of list items are keyed by index, an int.
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, mimetype=PROBLEM_JSON
+    )
 
 
 def register(app: Flask) -> None:
@@ -37,11 +46,23 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(PrestoError, _presto_error)
+    app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
+# webargs names where a message came from; presto's errors name only the field.
+_LOCATIONS = {"json", "query", "querystring", "view_args", "path", "headers"}
+
+
 def _http_error(exc: HTTPException) -> Response:
-    response = problem(exc.code or 500, exc.description)
+    data: dict[str, Any] = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if exc.code == 400 and messages is not None:
+        response = problem(400, "The body is not valid JSON.")
+    elif exc.code == 422 and isinstance(messages, dict):
+        response = problem(422, "The request is not valid.", errors=_by_field(messages))
+    else:
+        response = problem(exc.code or 500, exc.description)
     # Keep headers the status needs, such as Allow on 405.
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
@@ -53,8 +74,28 @@ def _validation_error(exc: ValidationError) -> Response:
     return problem(422, "The request is not valid.", errors=exc.normalized_messages())
 
 
+def _by_field(messages: dict[str, Any]) -> dict[str, Any]:
+    """webargs' ``{location: {field: messages}}`` as ``{field: messages}``."""
+    fields: dict[str, Any] = {}
+    for location, errors in messages.items():
+        if location in _LOCATIONS and isinstance(errors, dict):
+            fields.update(errors)
+        else:
+            fields[location] = errors
+    return fields
+
+
 def _presto_error(exc: PrestoError) -> Response:
-    return problem(exc.status, exc.detail, **exc.extra)
+    response = problem(exc.status, exc.detail, **exc.extra)
+    response.headers.update(exc.headers())
+    return response
+
+
+def _integrity_error(exc: IntegrityError) -> Response:
+    # The service layer checks the rules first; a constraint that still fires means a
+    # concurrent change got in between, and the transaction was rolled back.
+    log.warning("constraint violated on %s %s: %s", request.method, request.path, exc.orig)
+    return problem(409, "The change conflicts with the data as it now stands.")
 
 
 def _unexpected_error(exc: Exception) -> Response:

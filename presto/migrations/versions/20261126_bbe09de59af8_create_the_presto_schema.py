@@ -1,7 +1,7 @@
 """Create the presto schema
 
-Revision ID: 29f1c70114d5
-Create Date: 2026-11-26 14:35:49.399052
+Revision ID: bbe09de59af8
+Create Date: 2026-11-26 14:53:23.673176
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # Revision identifiers, used by Alembic.
-revision: str = "29f1c70114d5"
+revision: str = "bbe09de59af8"
 down_revision: str | None = None
 branch_labels: str | tuple[str, ...] | None = None
 depends_on: str | tuple[str, ...] | None = None
@@ -24,10 +24,41 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("menu_version", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.CheckConstraint("length(currency) = 3", name=op.f("ck_restaurant_currency_iso_4217")),
         sa.CheckConstraint("menu_version >= 1", name=op.f("ck_restaurant_menu_version_positive")),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_restaurant_version_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_restaurant")),
+        sqlite_autoincrement=True,
     )
+    op.create_table(
+        "api_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("admin", sa.Boolean(), nullable=False),
+        sa.Column("restaurant_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "(admin AND restaurant_id IS NULL) OR (NOT admin AND restaurant_id IS NOT NULL)",
+            name=op.f("ck_api_key_admin_or_one_restaurant"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["restaurant_id"],
+            ["restaurant.id"],
+            name=op.f("fk_api_key_restaurant_id_restaurant"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_key")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_key_key_hash")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("api_key", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_api_key_restaurant_id"), ["restaurant_id"], unique=False
+        )
+
     op.create_table(
         "item",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -41,12 +72,15 @@ def upgrade() -> None:
         sa.Column("min_choices", sa.Integer(), nullable=False),
         sa.Column("max_choices", sa.Integer(), nullable=True),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.CheckConstraint(
             "max_choices IS NULL OR max_choices >= min_choices",
             name=op.f("ck_item_max_choices_not_below_min"),
         ),
         sa.CheckConstraint("min_choices >= 0", name=op.f("ck_item_min_choices_non_negative")),
+        sa.CheckConstraint("price <= 100000000", name=op.f("ck_item_price_at_most_max")),
         sa.CheckConstraint("price >= 0", name=op.f("ck_item_price_non_negative")),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_item_version_positive")),
         sa.ForeignKeyConstraint(
             ["restaurant_id"],
             ["restaurant.id"],
@@ -55,6 +89,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_item")),
         sa.UniqueConstraint("restaurant_id", "id", name="uq_item_restaurant_id_id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("item", schema=None) as batch_op:
         batch_op.create_index(
@@ -102,5 +137,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_item_restaurant_position")
 
     op.drop_table("item")
+    with op.batch_alter_table("api_key", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_key_restaurant_id"))
+
+    op.drop_table("api_key")
     op.drop_table("restaurant")
     # ### end Alembic commands ###

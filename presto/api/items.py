@@ -1,0 +1,102 @@
+"""Items of a restaurant's menu: ``/restaurant/<id>/item/<item_id>`` and its modifiers.
+
+The list, ``GET /restaurant/<id>/item``, is the public menu call in presto.api.menu.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, url_for
+
+from presto import items
+from presto.api.blueprint import PARSER, ApiBlueprint
+from presto.api.conditional import etag_header, if_match, not_modified
+from presto.app import db_session
+from presto.items import ItemTree
+from presto.limits import MAX_MODIFIERS_PER_ITEM
+from presto.models import Item
+from presto.schemas import ItemCreateSchema, ItemDetailSchema, ItemPatchSchema, ModifierIdsSchema
+
+bp = ApiBlueprint("items", __name__, description="Items, and the modifiers linked to them.")
+
+ResponseValue = Response | tuple[Item, dict[str, str]] | tuple[Item, int, dict[str, str]]
+
+_modifier_ids = ModifierIdsSchema()
+
+
+@bp.route("/restaurant/<int:restaurant_id>/item", methods=["POST"])
+@bp.write()
+@bp.body(ItemCreateSchema)
+@bp.response(201, ItemDetailSchema)
+@bp.problems(404, 409)
+def create_item(fields: dict[str, Any], restaurant_id: int) -> ResponseValue:
+    """Add an item (without modifiers) to the restaurant's menu."""
+    tree = items.create_item(db_session(), restaurant_id, fields)
+    location = url_for("items.get_item", restaurant_id=restaurant_id, item_id=tree.item.id)
+    return tree.item, 201, {"Location": location, **etag_header(tree.etag)}
+
+
+@bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["GET"])
+@bp.conditional(read=True)
+@bp.response(200, ItemDetailSchema)
+@bp.problems(404)
+def get_item(restaurant_id: int, item_id: int) -> ResponseValue:
+    """One item with its modifiers nested to any depth."""
+    tree = items.get_item(db_session(), restaurant_id, item_id)
+    return not_modified(tree.etag) or _item_response(tree)
+
+
+@bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["PATCH"])
+@bp.write()
+@bp.conditional(read=False)
+@bp.body(ItemPatchSchema)
+@bp.response(200, ItemDetailSchema)
+@bp.problems(404)
+def update_item(changes: dict[str, Any], restaurant_id: int, item_id: int) -> ResponseValue:
+    """Change some of an item's fields."""
+    tree = items.update_item(db_session(), restaurant_id, item_id, changes, if_match())
+    return _item_response(tree)
+
+
+@bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["DELETE"])
+@bp.write()
+@bp.conditional(read=False)
+@bp.response(204)
+@bp.problems(404)
+def delete_item(restaurant_id: int, item_id: int) -> Response:
+    """Delete an item; it leaves the modifiers of every item that had it."""
+    items.delete_item(db_session(), restaurant_id, item_id, if_match())
+    return Response(status=204)
+
+
+@bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>/modifiers", methods=["PUT"])
+@bp.write()
+@bp.conditional(read=False)
+@bp.doc(
+    requestBody={
+        "required": True,
+        "description": "Ids of items of the same restaurant, in the order guests see them.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "integer"},
+                    "maxItems": MAX_MODIFIERS_PER_ITEM,
+                    "uniqueItems": True,
+                }
+            }
+        },
+    }
+)
+@bp.response(200, ItemDetailSchema)
+@bp.problems(400, 404, 409, 413, 415, 422)
+def set_modifiers(restaurant_id: int, item_id: int) -> ResponseValue:
+    """Set an item's modifiers and their order; no link may close a cycle."""
+    modifier_ids: list[int] = PARSER.parse(_modifier_ids, location="json")
+    tree = items.set_modifiers(db_session(), restaurant_id, item_id, modifier_ids, if_match())
+    return _item_response(tree)
+
+
+def _item_response(tree: ItemTree) -> tuple[Item, dict[str, str]]:
+    return tree.item, etag_header(tree.etag)

@@ -1,0 +1,79 @@
+"""Restaurants: ``/restaurant`` and ``/restaurant/<id>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, url_for
+from flask_smorest.pagination import PaginationParameters
+
+from presto import menu, restaurants
+from presto.api.blueprint import ApiBlueprint
+from presto.api.conditional import etag_header, if_match, not_modified
+from presto.app import db_session
+from presto.etags import restaurant_etag
+from presto.models import Restaurant
+from presto.schemas import RestaurantPatchSchema, RestaurantSchema
+
+bp = ApiBlueprint("restaurants", __name__, description="Restaurants and their currencies.")
+
+ResponseValue = Response | tuple[Restaurant, dict[str, str]] | tuple[Restaurant, int, Any]
+
+
+@bp.route("/restaurant", methods=["GET"])
+@bp.response(200, RestaurantSchema(many=True))
+@bp.paginate()
+def list_restaurants(pagination_parameters: PaginationParameters) -> list[Restaurant]:
+    """List restaurants in id order, a page at a time (``X-Pagination`` has the totals)."""
+    page = restaurants.list_restaurants(
+        db_session(),
+        offset=pagination_parameters.first_item,
+        limit=pagination_parameters.page_size,
+    )
+    pagination_parameters.item_count = page.total
+    return page.restaurants
+
+
+@bp.route("/restaurant", methods=["POST"])
+@bp.write(admin_only=True)
+@bp.body(RestaurantSchema)
+@bp.response(201, RestaurantSchema)
+def create_restaurant(fields: dict[str, Any]) -> ResponseValue:
+    """Create a restaurant with an empty menu (admin key only)."""
+    restaurant = restaurants.create_restaurant(db_session(), fields)
+    location = url_for("restaurants.get_restaurant", restaurant_id=restaurant.id)
+    return restaurant, 201, {"Location": location, **etag_header(restaurant_etag(restaurant))}
+
+
+@bp.route("/restaurant/<int:restaurant_id>", methods=["GET"])
+@bp.conditional(read=True)
+@bp.response(200, RestaurantSchema)
+@bp.problems(404)
+def get_restaurant(restaurant_id: int) -> ResponseValue:
+    """One restaurant."""
+    restaurant = menu.get_restaurant(db_session(), restaurant_id)
+    tag = restaurant_etag(restaurant)
+    return not_modified(tag) or (restaurant, etag_header(tag))
+
+
+@bp.route("/restaurant/<int:restaurant_id>", methods=["PATCH"])
+@bp.write()
+@bp.conditional(read=False)
+@bp.body(RestaurantPatchSchema)
+@bp.response(200, RestaurantSchema)
+@bp.problems(404)
+def update_restaurant(changes: dict[str, Any], restaurant_id: int) -> ResponseValue:
+    """Change a restaurant's name or currency."""
+    restaurant = restaurants.update_restaurant(db_session(), restaurant_id, changes, if_match())
+    return restaurant, etag_header(restaurant_etag(restaurant))
+
+
+@bp.route("/restaurant/<int:restaurant_id>", methods=["DELETE"])
+@bp.write(admin_only=True)
+@bp.conditional(read=False)
+@bp.response(204)
+@bp.problems(404)
+def delete_restaurant(restaurant_id: int) -> Response:
+    """Delete a restaurant with its whole menu and its keys (admin key only)."""
+    restaurants.delete_restaurant(db_session(), restaurant_id, if_match())
+    return Response(status=204)

@@ -1,0 +1,54 @@
+"""Entity tags from versions, and the precondition writes check against them.
+
+A restaurant's tag is its ``version``. An item's tag covers what its representation shows:
+its own version, the versions of every item in its modifier tree, and its restaurant's
+version (for the currency). Every change to an item's fields or modifier list bumps that
+item's version, so the tag changes exactly when the tree it heads does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from presto import __version__
+from presto.models import Item, Restaurant
+
+# Checks a write's precondition (HTTP ``If-Match``) against the current tag, computed only
+# when the caller has a precondition to check; raises PreconditionFailedError on mismatch.
+Precondition = Callable[[Callable[[], str]], None]
+
+
+def no_precondition(_current: Callable[[], str]) -> None:
+    """The precondition of a write that names no version: always met."""
+
+
+def restaurant_etag(restaurant: Restaurant) -> str:
+    """The entity tag of a restaurant's own fields."""
+    return f"r{restaurant.version}"
+
+
+def menu_etag(restaurant: Restaurant) -> str:
+    """The entity tag of a restaurant's whole menu document."""
+    return f"m{restaurant.menu_version}"
+
+
+def item_etag(restaurant: Restaurant, item: Item) -> str:
+    """The entity tag of an item with its modifier tree (``modifiers`` must be attached)."""
+    seen: dict[int, int] = {}
+    stack = [item]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen[node.id] = node.version
+        stack.extend(node.modifiers)
+    tree = ";".join(f"{item_id}:{version}" for item_id, version in sorted(seen.items()))
+    digest = hashlib.sha256(f"{restaurant.version}|{tree}".encode()).hexdigest()
+    return f"i{item.version}-{digest[:16]}"
+
+
+def menu_call_etag(restaurant: Restaurant) -> str:
+    """The entity tag of the menu call: the menu version, and presto's version, whose
+    releases may change the JSON shape."""
+    return f"m{restaurant.menu_version}-{__version__}"

@@ -1,0 +1,185 @@
+"""The item service: one item with its modifier tree; create, change, link and delete.
+
+Each write locks its restaurant (presto.restaurants.lock_restaurant), checks the caller's
+precondition against the current entity tag, applies the rules, bumps the menu version
+and commits, all in one transaction: a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from presto import graph
+from presto.errors import ConflictError, NotFoundError
+from presto.etags import Precondition, item_etag
+from presto.limits import MAX_ITEMS_PER_RESTAURANT
+from presto.menu import bump_menu_version, load_menu
+from presto.models import Item, item_modifier
+from presto.restaurants import lock_restaurant
+
+
+@dataclass(frozen=True)
+class ItemTree:
+    """An item with its modifiers attached to any depth, and its entity tag."""
+
+    item: Item
+    etag: str
+
+
+def get_item(session: Session, restaurant_id: int, item_id: int) -> ItemTree:
+    """The item of this restaurant with its modifier tree, or ``NotFoundError``."""
+    menu = load_menu(session, restaurant_id, include_all=True)
+    for item in menu.items:
+        if item.id == item_id:
+            return ItemTree(item, item_etag(menu.restaurant, item))
+    raise NotFoundError(f"Restaurant {restaurant_id} has no item {item_id}.")
+
+
+def create_item(session: Session, restaurant_id: int, fields: dict[str, Any]) -> ItemTree:
+    """Add an item without modifiers; it goes last in menu order unless given a position."""
+    lock_restaurant(session, restaurant_id)
+    count = session.scalar(
+        sa.select(sa.func.count()).select_from(Item).where(Item.restaurant_id == restaurant_id)
+    )
+    if (count or 0) >= MAX_ITEMS_PER_RESTAURANT:
+        raise ConflictError(
+            f"Restaurant {restaurant_id} already has {MAX_ITEMS_PER_RESTAURANT} items, "
+            "the most one restaurant may have."
+        )
+    if fields.get("position") is None:
+        last = session.scalar(
+            sa.select(sa.func.max(Item.position)).where(Item.restaurant_id == restaurant_id)
+        )
+        fields = {**fields, "position": 0 if last is None else last + 1}
+    item = Item(restaurant_id=restaurant_id, **fields)
+    session.add(item)
+    session.flush()
+    bump_menu_version(session, restaurant_id)
+    session.commit()
+    return get_item(session, restaurant_id, item.id)
+
+
+def update_item(
+    session: Session,
+    restaurant_id: int,
+    item_id: int,
+    changes: dict[str, Any],
+    precondition: Precondition,
+) -> ItemTree:
+    """Change some of the item's fields; ``min_choices <= max_choices`` must still hold."""
+    restaurant = lock_restaurant(session, restaurant_id)
+    current = get_item(session, restaurant_id, item_id)
+    precondition(lambda: current.etag)
+    item = current.item
+    changed = {name: value for name, value in changes.items() if getattr(item, name) != value}
+    min_choices = changed.get("min_choices", item.min_choices)
+    max_choices = changed.get("max_choices", item.max_choices)
+    if max_choices is not None and min_choices > max_choices:
+        field = "max_choices" if "max_choices" in changed else "min_choices"
+        raise ValidationError(
+            {field: [f"min_choices ({min_choices}) exceeds max_choices ({max_choices})."]}
+        )
+    if changed:
+        for name, value in changed.items():
+            setattr(item, name, value)
+        item.version += 1
+        session.flush()
+        bump_menu_version(session, restaurant.id)
+    session.commit()
+    return get_item(session, restaurant_id, item_id)
+
+
+def set_modifiers(
+    session: Session,
+    restaurant_id: int,
+    item_id: int,
+    modifier_ids: Sequence[int],
+    precondition: Precondition,
+) -> ItemTree:
+    """Make ``modifier_ids`` the item's modifiers, in this order.
+
+    Every id must be an item of the same restaurant, and the restaurant's whole graph
+    must stay free of cycles and within the nesting limit (else ``ConflictError``).
+    """
+    lock_restaurant(session, restaurant_id)
+    current = get_item(session, restaurant_id, item_id)
+    precondition(lambda: current.etag)
+    wanted = list(modifier_ids)
+    if [modifier.id for modifier in current.item.modifiers] == wanted:
+        session.commit()
+        return current
+    known = set(
+        session.scalars(
+            sa.select(Item.id).where(Item.restaurant_id == restaurant_id, Item.id.in_(wanted))
+        )
+    )
+    unknown = {
+        index: [f"Item {modifier_id} is not an item of restaurant {restaurant_id}."]
+        for index, modifier_id in enumerate(wanted)
+        if modifier_id not in known
+    }
+    if unknown:
+        raise ValidationError({"modifiers": unknown})
+    links = restaurant_graph(session, restaurant_id)
+    links[item_id] = wanted
+    graph.check_graph(links, first=item_id)
+    session.execute(item_modifier.delete().where(item_modifier.c.item_id == item_id))
+    if wanted:
+        session.execute(
+            item_modifier.insert(),
+            [
+                {
+                    "restaurant_id": restaurant_id,
+                    "item_id": item_id,
+                    "modifier_id": modifier_id,
+                    "position": position,
+                }
+                for position, modifier_id in enumerate(wanted)
+            ],
+        )
+    current.item.version += 1
+    session.flush()
+    bump_menu_version(session, restaurant_id)
+    session.commit()
+    return get_item(session, restaurant_id, item_id)
+
+
+def delete_item(
+    session: Session, restaurant_id: int, item_id: int, precondition: Precondition
+) -> None:
+    """Delete the item and take it out of every parent's modifiers."""
+    lock_restaurant(session, restaurant_id)
+    current = get_item(session, restaurant_id, item_id)
+    precondition(lambda: current.etag)
+    parents = sa.select(item_modifier.c.item_id).where(item_modifier.c.modifier_id == item_id)
+    # A parent's modifier list changes, so its version does too.
+    session.execute(sa.update(Item).where(Item.id.in_(parents)).values(version=Item.version + 1))
+    # The links go with the item (ON DELETE CASCADE).
+    session.delete(current.item)
+    session.flush()
+    bump_menu_version(session, restaurant_id)
+    session.commit()
+
+
+def restaurant_graph(session: Session, restaurant_id: int) -> dict[int, list[int]]:
+    """Each item of the restaurant mapped to its modifiers' ids, in order."""
+    graph_links: dict[int, list[int]] = {
+        item_id: []
+        for item_id in session.scalars(
+            sa.select(Item.id).where(Item.restaurant_id == restaurant_id)
+        )
+    }
+    rows = session.execute(
+        sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
+        .where(item_modifier.c.restaurant_id == restaurant_id)
+        .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
+    )
+    for parent_id, modifier_id in rows:
+        graph_links[parent_id].append(modifier_id)
+    return graph_links

@@ -1,0 +1,15 @@
+"""Bounds on what one request may ask for, so that no write or read does unbounded work.
+
+Lengths of names and descriptions and the price ceiling live with the columns in
+presto.models; the nesting cap (``MAX_MODIFIER_DEPTH``) lives with the serializer in
+presto.schemas, and writes keep every chain of links within it (presto.graph).
+"""
+
+from __future__ import annotations
+
+# Items (menu entries and modifiers together) one restaurant may hold.
+MAX_ITEMS_PER_RESTAURANT = 5000
+# Direct modifiers of one item.
+MAX_MODIFIERS_PER_ITEM = 100
+# Largest page of a list endpoint.
+MAX_PAGE_SIZE = 100

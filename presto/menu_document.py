@@ -1,0 +1,104 @@
+"""A restaurant's whole menu as one document: export it, or replace the menu from one.
+
+The document lists every item in menu order; an item's ``modifiers`` are ids of items of
+the same document. Export, import into an empty restaurant and export again gives the
+same document up to the ids, which the database assigns afresh on import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from presto import graph
+from presto.etags import Precondition, menu_etag
+from presto.menu import bump_menu_version, load_menu
+from presto.models import Item, item_modifier
+from presto.restaurants import lock_restaurant
+
+# The fields of an item a document carries besides ``id`` and ``modifiers``.
+ITEM_FIELDS = (
+    "name",
+    "description",
+    "category",
+    "price",
+    "available",
+    "standalone",
+    "min_choices",
+    "max_choices",
+)
+
+
+@dataclass(frozen=True)
+class MenuDocument:
+    """The items of a menu document, and the entity tag of the menu it shows."""
+
+    items: list[dict[str, Any]]
+    etag: str
+
+
+def export_menu(session: Session, restaurant_id: int) -> MenuDocument:
+    """The restaurant's menu as a document."""
+    menu = load_menu(session, restaurant_id, include_all=True)
+    items = [
+        {
+            "id": item.id,
+            **{name: getattr(item, name) for name in ITEM_FIELDS},
+            "modifiers": [modifier.id for modifier in item.modifiers],
+        }
+        for item in menu.items
+    ]
+    return MenuDocument(items, menu_etag(menu.restaurant))
+
+
+def import_menu(
+    session: Session,
+    restaurant_id: int,
+    document_items: list[dict[str, Any]],
+    precondition: Precondition,
+) -> MenuDocument:
+    """Replace the restaurant's whole menu with the document's, all or nothing.
+
+    The document must already be valid (presto.schemas.MenuDocumentSchema: ids unique,
+    references resolved, limits kept); its graph must be free of cycles and within the
+    nesting limit, else ``ConflictError`` naming the path by document ids.
+    """
+    restaurant = lock_restaurant(session, restaurant_id)
+    precondition(lambda: menu_etag(restaurant))
+    graph.check_graph({item["id"]: item["modifiers"] for item in document_items})
+    # Links go with their items (ON DELETE CASCADE).
+    session.execute(
+        sa.delete(Item)
+        .where(Item.restaurant_id == restaurant_id)
+        .execution_options(synchronize_session=False)
+    )
+    items = [
+        Item(
+            restaurant_id=restaurant_id,
+            position=position,
+            **{name: spec[name] for name in ITEM_FIELDS if name in spec},
+        )
+        for position, spec in enumerate(document_items)
+    ]
+    session.add_all(items)
+    session.flush()
+    new_ids = {spec["id"]: item.id for spec, item in zip(document_items, items, strict=True)}
+    links = [
+        {
+            "restaurant_id": restaurant_id,
+            "item_id": new_ids[spec["id"]],
+            "modifier_id": new_ids[modifier_id],
+            "position": position,
+        }
+        for spec in document_items
+        for position, modifier_id in enumerate(spec["modifiers"])
+    ]
+    if links:
+        session.execute(item_modifier.insert(), links)
+    bump_menu_version(session, restaurant_id)
+    session.commit()
+    session.expunge_all()
+    return export_menu(session, restaurant_id)

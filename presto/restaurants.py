@@ -1,0 +1,94 @@
+"""The restaurant service: list, create, change and delete restaurants.
+
+Every write to a restaurant's menu starts with ``lock_restaurant``, so writes to one
+restaurant run one at a time and each sees the graph the one before it committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from presto.errors import NotFoundError
+from presto.etags import Precondition, restaurant_etag
+from presto.menu import bump_menu_version
+from presto.models import Restaurant
+
+
+def lock_restaurant(session: Session, restaurant_id: int) -> Restaurant:
+    """The restaurant, locked against other writers until the transaction ends.
+
+    PostgreSQL takes the row lock with ``SELECT ... FOR UPDATE``. SQLite has one writer
+    at a time, but Python's sqlite3 opens the transaction only at the first write, so a
+    no-op ``UPDATE`` comes first: it takes the write lock before anything is read.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            sa.update(Restaurant).where(Restaurant.id == restaurant_id).values(id=Restaurant.id)
+        )
+    restaurant = session.scalars(
+        sa.select(Restaurant)
+        .where(Restaurant.id == restaurant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if restaurant is None:
+        raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
+    return restaurant
+
+
+@dataclass(frozen=True)
+class RestaurantPage:
+    """One page of restaurants and how many there are in all."""
+
+    restaurants: list[Restaurant]
+    total: int
+
+
+def list_restaurants(session: Session, *, offset: int, limit: int) -> RestaurantPage:
+    """Restaurants in id order, ``limit`` of them from ``offset`` on."""
+    total = session.scalar(sa.select(sa.func.count()).select_from(Restaurant)) or 0
+    restaurants = session.scalars(
+        sa.select(Restaurant).order_by(Restaurant.id).offset(offset).limit(limit)
+    ).all()
+    return RestaurantPage(list(restaurants), total)
+
+
+def create_restaurant(session: Session, fields: dict[str, Any]) -> Restaurant:
+    """Add a restaurant with an empty menu."""
+    restaurant = Restaurant(**fields)
+    session.add(restaurant)
+    session.commit()
+    return restaurant
+
+
+def update_restaurant(
+    session: Session, restaurant_id: int, changes: dict[str, Any], precondition: Precondition
+) -> Restaurant:
+    """Change the restaurant's name or currency; a new currency changes the menu call."""
+    restaurant = lock_restaurant(session, restaurant_id)
+    precondition(lambda: restaurant_etag(restaurant))
+    changed = {name: value for name, value in changes.items() if getattr(restaurant, name) != value}
+    if changed:
+        for name, value in changed.items():
+            setattr(restaurant, name, value)
+        restaurant.version += 1
+        session.flush()
+        if "currency" in changed:
+            # Every item of the menu call carries the currency.
+            bump_menu_version(session, restaurant_id)
+    session.commit()
+    return restaurant
+
+
+def delete_restaurant(session: Session, restaurant_id: int, precondition: Precondition) -> None:
+    """Delete the restaurant with its items, links and API keys."""
+    restaurant = lock_restaurant(session, restaurant_id)
+    precondition(lambda: restaurant_etag(restaurant))
+    # Recorded like any menu change, so caches of the menu call hear of it.
+    bump_menu_version(session, restaurant_id)
+    session.execute(sa.delete(Restaurant).where(Restaurant.id == restaurant_id))
+    session.commit()

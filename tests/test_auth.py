@@ -1,0 +1,195 @@
+"""Writes need a bearer key of the right scope; reads need none. Every write route is tried."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from menus import add_items, add_key, add_restaurant, bearer, link, snapshot
+from problems import assert_problem
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from presto import keys
+from presto.api.auth import GUARDED
+
+
+@dataclass(frozen=True)
+class World:
+    """Two restaurants with an item each, and keys."""
+
+    mine: int
+    theirs: int
+    my_item: int
+    their_item: int
+    my_key: str
+    their_key: str
+    admin_key: str
+    revoked_key: str
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    mine = add_restaurant(session, "Mine")
+    theirs = add_restaurant(session, "Theirs")
+    my_item, my_other = add_items(session, mine, ["Burger", "Ketchup"])
+    (their_item,) = add_items(session, theirs, ["Pizza"])
+    link(session, mine, my_item, [my_other])
+    session.commit()
+    revoked = keys.create_key(session, restaurant_id=mine)
+    keys.revoke_key(session, revoked.row.id)
+    return World(
+        mine=mine,
+        theirs=theirs,
+        my_item=my_item,
+        their_item=their_item,
+        my_key=add_key(session, mine),
+        their_key=add_key(session, theirs),
+        admin_key=add_key(session),
+        revoked_key=revoked.secret,
+    )
+
+
+# (method, path template, JSON body, admin only): every write route of the API.
+WRITES: list[tuple[str, str, Any, bool]] = [
+    ("POST", "/restaurant", {"name": "New"}, True),
+    ("PATCH", "/restaurant/{r}", {"name": "Renamed"}, False),
+    ("DELETE", "/restaurant/{r}", None, True),
+    ("POST", "/restaurant/{r}/item", {"name": "Fries"}, False),
+    ("PATCH", "/restaurant/{r}/item/{i}", {"price": 5}, False),
+    ("DELETE", "/restaurant/{r}/item/{i}", None, False),
+    ("PUT", "/restaurant/{r}/item/{i}/modifiers", [], False),
+    ("PUT", "/restaurant/{r}/menu", {"items": []}, False),
+]
+
+
+def send(
+    client: FlaskClient, world: World, write: tuple[str, str, Any, bool], **headers: str
+) -> Any:
+    method, template, body, _admin = write
+    path = template.format(r=world.mine, i=world.my_item)
+    return client.open(path, method=method, json=body, headers=headers)
+
+
+def test_every_write_route_is_listed_and_guarded(app: Flask) -> None:
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in {"GET", "HEAD", "OPTIONS"}
+    }
+    listed = {
+        (method, template.replace("{r}", "<int:restaurant_id>").replace("{i}", "<int:item_id>"))
+        for method, template, _body, _admin in WRITES
+    }
+    assert routes == listed
+    for rule in app.url_map.iter_rules():
+        if rule.methods and rule.methods - {"GET", "HEAD", "OPTIONS"}:
+            assert getattr(app.view_functions[rule.endpoint], GUARDED, False), rule.rule
+
+
+@pytest.mark.parametrize("write", WRITES, ids=lambda write: f"{write[0]} {write[1]}")
+@pytest.mark.parametrize("credential", ["none", "unknown", "revoked", "basic", "empty"])
+def test_no_or_bad_key_is_401(
+    client: FlaskClient,
+    engine: Engine,
+    world: World,
+    write: tuple[str, str, Any, bool],
+    credential: str,
+) -> None:
+    headers = {
+        "none": {},
+        "unknown": bearer("presto_" + "x" * 43),
+        "revoked": bearer(world.revoked_key),
+        "basic": {"Authorization": "Basic dXNlcjpwYXNz"},
+        "empty": {"Authorization": "Bearer "},
+    }[credential]
+    before = snapshot(engine)
+
+    response = send(client, world, write, **headers)
+
+    body = assert_problem(response, 401)
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer")
+    assert ('error="invalid_token"' in challenge) == (credential in {"unknown", "revoked"})
+    assert "API key" in body["detail"]
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("write", WRITES, ids=lambda write: f"{write[0]} {write[1]}")
+def test_another_restaurants_key_is_403(
+    client: FlaskClient, engine: Engine, world: World, write: tuple[str, str, Any, bool]
+) -> None:
+    before = snapshot(engine)
+    response = send(client, world, write, **bearer(world.their_key))
+    assert_problem(response, 403)
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("write", WRITES, ids=lambda write: f"{write[0]} {write[1]}")
+def test_own_key_writes_except_admin_routes(
+    client: FlaskClient, engine: Engine, world: World, write: tuple[str, str, Any, bool]
+) -> None:
+    before = snapshot(engine)
+    response = send(client, world, write, **bearer(world.my_key))
+    if write[3]:
+        assert_problem(response, 403)
+        assert snapshot(engine) == before
+    else:
+        assert response.status_code in {200, 201, 204}, response.get_json()
+        assert snapshot(engine) != before
+
+
+@pytest.mark.parametrize("write", WRITES, ids=lambda write: f"{write[0]} {write[1]}")
+def test_admin_key_writes_everywhere(
+    client: FlaskClient, engine: Engine, world: World, write: tuple[str, str, Any, bool]
+) -> None:
+    before = snapshot(engine)
+    response = send(client, world, write, **bearer(world.admin_key))
+    assert response.status_code in {200, 201, 204}, response.get_json()
+    assert snapshot(engine) != before
+
+
+def test_a_key_cannot_reach_another_restaurants_item_through_its_own_path(
+    client: FlaskClient, engine: Engine, world: World
+) -> None:
+    before = snapshot(engine)
+    response = client.patch(
+        f"/restaurant/{world.mine}/item/{world.their_item}",
+        json={"price": 1},
+        headers=bearer(world.my_key),
+    )
+    assert_problem(response, 404)
+    assert snapshot(engine) == before
+
+
+def test_auth_comes_before_validation(client: FlaskClient, world: World) -> None:
+    response = client.post(f"/restaurant/{world.mine}/item", data="{not json")
+    assert_problem(response, 401)
+
+
+def test_reads_are_public(client: FlaskClient, world: World) -> None:
+    for path in [
+        "/restaurant",
+        f"/restaurant/{world.mine}",
+        f"/restaurant/{world.mine}/item",
+        f"/restaurant/{world.mine}/item/{world.my_item}",
+        f"/restaurant/{world.mine}/menu",
+        "/openapi.json",
+        "/docs",
+    ]:
+        assert client.get(path).status_code == 200, path
+
+
+def test_deleting_a_restaurant_deletes_its_keys(
+    client: FlaskClient, session: Session, world: World
+) -> None:
+    response = client.delete(f"/restaurant/{world.mine}", headers=bearer(world.admin_key))
+    assert response.status_code == 204
+    assert {row.restaurant_id for row in keys.list_keys(session)} == {None, world.theirs}
+    # A new restaurant never gets the old id, so no old key can reach it.
+    created = client.post("/restaurant", json={"name": "New"}, headers=bearer(world.admin_key))
+    assert created.get_json()["id"] > world.theirs
