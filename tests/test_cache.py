@@ -1,0 +1,298 @@
+"""The warm path: the menu cache, shared generations, the fast path, ETags and 304s."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from flask.testing import FlaskClient
+from menus import add_restaurant
+from sqlalchemy.engine import Engine
+
+from presto import menu
+from presto.cache import CachedMenu, MenuCache
+from presto.db import make_sessionmaker
+from presto.fastpath import MenuFastPath
+from presto.generations import SLOTS, MenuChangeListener, MenuGenerations
+
+
+def cached(generation: int, body: bytes = b"[]", etag: str = '"m1"') -> CachedMenu:
+    headers = (("Content-Type", "application/json"), ("ETag", etag))
+    return CachedMenu(generation=generation, etag=etag, body=body, headers=headers)
+
+
+class TestMenuCache:
+    def test_an_entry_answers_only_its_generation(self) -> None:
+        cache = MenuCache(max_bytes=10_000)
+        cache.put((1, ""), cached(5))
+        assert cache.get((1, ""), 5) == cached(5)
+        assert cache.get((1, ""), 6) is None
+        assert cache.get((1, "all=true"), 5) is None
+        assert (cache.hits, cache.misses) == (1, 2)
+
+    def test_least_recently_used_goes_first(self) -> None:
+        entry_size = cached(1, b"x" * 1000).size
+        cache = MenuCache(max_bytes=3 * entry_size)
+        for restaurant_id in (1, 2, 3):
+            cache.put((restaurant_id, ""), cached(1, b"x" * 1000))
+        cache.get((1, ""), 1)  # 1 is now more recent than 2
+        cache.put((4, ""), cached(1, b"x" * 1000))
+        assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3, 4)] == [
+            True,
+            False,
+            True,
+            True,
+        ]
+        assert cache.bytes == 3 * entry_size <= cache.max_bytes
+
+    def test_an_entry_over_the_budget_is_not_kept(self) -> None:
+        cache = MenuCache(max_bytes=500)
+        cache.put((1, ""), cached(1, b"x" * 1000))
+        assert len(cache) == 0
+        assert cache.bytes == 0
+
+    def test_an_older_generation_does_not_replace_a_newer_one(self) -> None:
+        cache = MenuCache(max_bytes=10_000)
+        cache.put((1, ""), cached(7, b"new"))
+        cache.put((1, ""), cached(6, b"old"))
+        entry = cache.get((1, ""), 7)
+        assert entry is not None
+        assert entry.body == b"new"
+        assert cache.bytes == entry.size
+
+
+def bump_in_another_process(path: str, restaurant_id: int, times: int) -> None:
+    generations = MenuGenerations(path)
+    for _ in range(times):
+        generations.bump(restaurant_id)
+    generations.close()
+
+
+class TestMenuGenerations:
+    def test_counters_per_restaurant(self) -> None:
+        generations = MenuGenerations()
+        generations.bump(3)
+        generations.bump(3)
+        generations.bump(4)
+        assert (generations.get(3), generations.get(4), generations.get(5)) == (2, 1, 0)
+        generations.bump_all()
+        assert (generations.get(3), generations.get(4), generations.get(5)) == (3, 2, 1)
+        assert generations.get(3 + SLOTS) == generations.get(3)
+        generations.close()
+
+    def test_processes_sharing_the_file_see_each_others_bumps(self) -> None:
+        path = MenuGenerations.create_file()
+        try:
+            generations = MenuGenerations(path)
+            context = multiprocessing.get_context("spawn")
+            # Two processes bumping the same counter at once lose no increment.
+            bumpers = [
+                context.Process(target=bump_in_another_process, args=(path, 9, 500))
+                for _ in range(2)
+            ]
+            for process in bumpers:
+                process.start()
+            for process in bumpers:
+                process.join(60)
+                assert process.exitcode == 0
+            assert generations.get(9) == 1000
+            assert generations.get(10) == 0
+            generations.close()
+        finally:
+            os.unlink(path)
+
+
+def test_a_commit_that_bumps_the_menu_version_bumps_the_generation(engine: Engine) -> None:
+    generations = MenuGenerations()
+    sessions = make_sessionmaker(engine, on_menu_change=generations.bump)
+    with sessions() as session:
+        restaurant_id = add_restaurant(session)
+        session.commit()
+        assert generations.get(restaurant_id) == 0
+
+        menu.bump_menu_version(session, restaurant_id)
+        assert generations.get(restaurant_id) == 0  # not before the commit
+        session.commit()
+        assert generations.get(restaurant_id) == 1
+
+        menu.bump_menu_version(session, restaurant_id)
+        session.rollback()
+        session.commit()
+        assert generations.get(restaurant_id) == 1  # a rolled back change is no change
+
+
+class FakeWSGI:
+    """Stands in for the WSGI bridge: answers a fixed menu and counts calls."""
+
+    def __init__(self, status: int = 200, body: bytes = b'[{"id":1}]') -> None:
+        self.calls = 0
+        self.status = status
+        self.body = body
+        self.etag = '"m1-0.1.0"'
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.calls += 1
+        return web.Response(
+            status=self.status,
+            body=self.body,
+            headers={"ETag": self.etag, "Cache-Control": "public, no-cache"},
+            content_type="application/json",
+        )
+
+
+@pytest.fixture
+def generations() -> Iterator[MenuGenerations]:
+    generations = MenuGenerations()
+    yield generations
+    generations.close()
+
+
+def call(fast_path: MenuFastPath, wsgi: FakeWSGI, path: str, **headers: str) -> web.Response:
+    async def run() -> Any:
+        request = make_mocked_request("GET", path, headers=headers)
+        return await fast_path.handle(request, wsgi)
+
+    response: web.Response = asyncio.run(run())
+    return response
+
+
+class TestMenuFastPath:
+    def test_a_second_read_comes_from_the_cache(self, generations: MenuGenerations) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FakeWSGI()
+        first = call(fast_path, wsgi, "/restaurant/1/item")
+        second = call(fast_path, wsgi, "/restaurant/1/item")
+        assert wsgi.calls == 1
+        assert second.body == first.body == b'[{"id":1}]'
+        assert second.headers["ETag"] == '"m1-0.1.0"'
+        assert second.headers["Cache-Control"] == "public, no-cache"
+        assert second.content_type == "application/json"
+
+    def test_a_bumped_generation_goes_back_to_the_app(self, generations: MenuGenerations) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FakeWSGI()
+        call(fast_path, wsgi, "/restaurant/1/item")
+        generations.bump(2)
+        call(fast_path, wsgi, "/restaurant/1/item")
+        assert wsgi.calls == 1
+        generations.bump(1)
+        wsgi.body = b'[{"id":2}]'
+        assert call(fast_path, wsgi, "/restaurant/1/item").body == b'[{"id":2}]'
+        assert call(fast_path, wsgi, "/restaurant/1/item").body == b'[{"id":2}]'
+        assert wsgi.calls == 2
+
+    def test_each_query_string_is_its_own_entry(self, generations: MenuGenerations) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FakeWSGI()
+        for path in ["/restaurant/1/item", "/restaurant/1/item?all=true", "/restaurant/2/item"]:
+            call(fast_path, wsgi, path)
+            call(fast_path, wsgi, path)
+        assert wsgi.calls == 3
+
+    def test_if_none_match_on_a_hit_is_304(self, generations: MenuGenerations) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FakeWSGI()
+        call(fast_path, wsgi, "/restaurant/1/item")
+        response = call(fast_path, wsgi, "/restaurant/1/item", **{"If-None-Match": '"m1-0.1.0"'})
+        assert response.status == 304
+        assert response.body is None
+        assert response.headers["ETag"] == '"m1-0.1.0"'
+        other = call(fast_path, wsgi, "/restaurant/1/item", **{"If-None-Match": '"m0-0.1.0"'})
+        assert other.status == 200
+        assert wsgi.calls == 1
+
+    @pytest.mark.parametrize(
+        ("method", "path", "status"),
+        [
+            ("GET", "/restaurant/1/item", 404),
+            ("GET", "/restaurant/1/item/5", 200),
+            ("GET", "/restaurant", 200),
+            ("POST", "/restaurant/1/item", 201),
+        ],
+    )
+    def test_other_requests_are_never_cached(
+        self, generations: MenuGenerations, method: str, path: str, status: int
+    ) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FakeWSGI(status)
+
+        async def run() -> None:
+            for _ in range(2):
+                await fast_path.handle(make_mocked_request(method, path), wsgi)
+
+        asyncio.run(run())
+        assert wsgi.calls == 2
+        assert len(fast_path.cache) == 0
+
+    def test_no_cache_while_the_change_listener_is_down(self, generations: MenuGenerations) -> None:
+        listener = MenuChangeListener("postgresql://unused", generations)
+        fast_path = MenuFastPath(MenuCache(1_000_000), generations, listener)
+        wsgi = FakeWSGI()
+        call(fast_path, wsgi, "/restaurant/1/item")
+        call(fast_path, wsgi, "/restaurant/1/item")
+        assert wsgi.calls == 2
+        listener.connected = True
+        call(fast_path, wsgi, "/restaurant/1/item")
+        call(fast_path, wsgi, "/restaurant/1/item")
+        assert wsgi.calls == 3
+
+
+@pytest.mark.usefixtures("demo")
+def test_menu_call_etag_and_304(client: FlaskClient, engine: Engine) -> None:
+    first = client.get("/restaurant/1/item")
+    tag = first.headers["ETag"]
+    assert tag.startswith('"m1-')
+    assert first.headers["Cache-Control"] == "public, no-cache"
+
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    not_modified = client.get("/restaurant/1/item", headers={"If-None-Match": tag})
+    assert not_modified.status_code == 304
+    assert not_modified.get_data() == b""
+    assert not_modified.headers["ETag"] == tag
+    assert len(statements) == 1  # the restaurant's version; no items loaded
+
+    with make_sessionmaker(engine)() as session:
+        menu.bump_menu_version(session, 1)
+        session.commit()
+    changed = client.get("/restaurant/1/item", headers={"If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"].startswith('"m2-')
+    assert changed.get_json() == first.get_json()
+
+
+def test_menu_changes_from_another_host_arrive_by_notify(postgres_engine: Engine) -> None:
+    """PostgreSQL only: a commit that bumps a menu version NOTIFYs every listener."""
+    tables = "restaurant, item, item_modifier, api_key"
+    with postgres_engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    with make_sessionmaker(postgres_engine)() as session:
+        restaurant_id = add_restaurant(session)
+        session.commit()
+    generations = MenuGenerations()
+    conninfo = postgres_engine.url.set(drivername="postgresql").render_as_string(False)
+    listener = MenuChangeListener(conninfo, generations, retry_seconds=0.1)
+
+    async def scenario() -> tuple[int, int]:
+        task = asyncio.create_task(listener.run())
+        try:
+            async with asyncio.timeout(20):
+                while not listener.connected:
+                    await asyncio.sleep(0.02)
+                before = generations.get(restaurant_id)
+                with make_sessionmaker(postgres_engine)() as session:
+                    menu.bump_menu_version(session, restaurant_id)
+                    session.commit()
+                while generations.get(restaurant_id) == before:
+                    await asyncio.sleep(0.01)
+                return before, generations.get(restaurant_id)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    before, after = asyncio.run(scenario())
+    assert after == before + 1
+    assert not listener.connected
