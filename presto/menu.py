@@ -73,6 +73,19 @@ def load_menu(
     )
 
 
+def reachable_items(entries: Sequence[Item]) -> list[Item]:
+    """The entries and every item reachable from them through modifiers, each once, in
+    menu order."""
+    found = {item.id: item for item in entries}
+    stack = list(entries)
+    while stack:
+        for modifier in stack.pop().modifiers:
+            if modifier.id not in found:
+                found[modifier.id] = modifier
+                stack.append(modifier)
+    return sorted(found.values(), key=lambda item: (item.position, item.id))
+
+
 def attach_modifiers(
     restaurant: Restaurant, items: Sequence[Item], links: Iterable[Sequence[int]]
 ) -> None:

@@ -129,17 +129,65 @@ class ItemSchema(SQLAlchemyAutoSchema):
         unknown = RAISE
 
     currency = fields.String(attribute="restaurant.currency", dump_only=True)
-    modifiers = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
+    modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
-        """Dump with fresh tree book-keeping unless a dump of a parent item is under way."""
+        """Dump with fresh tree book-keeping unless a dump of a parent item is under way.
+
+        A list of items shares that book-keeping, so an item that is both a menu entry
+        and someone's modifier (fries, a side salad) is serialized once too.
+        """
         if _tree_state.get() is not None:
             return super().dump(obj, many=many)
-        token = _tree_state.set(_TreeState())
+        state = _TreeState()
+        token = _tree_state.set(state)
         try:
-            return super().dump(obj, many=many)
+            if not (self.many if many is None else many):
+                return super().dump(obj, many=False)
+            result = []
+            for item in obj:
+                done = state.done.get(item.id)
+                if done is None:
+                    state.cut = False
+                    dumped = super().dump(item, many=False)
+                    if not state.cut:
+                        state.done[item.id] = (dumped, state.height)
+                    done = (dumped, state.height)
+                result.append(done[0])
+            return result
         finally:
             _tree_state.reset(token)
+
+
+class ModifierIds(fields.List):
+    """An item's modifiers as their ids, in order."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.Integer(), **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return [modifier.id for modifier in value]
+
+
+class NormalizedItemSchema(ItemSchema):
+    """An item of the normalized menu: its modifiers by id instead of nested."""
+
+    modifiers = ModifierIds(
+        dump_only=True, metadata={"description": "Ids of the modifiers, in order."}
+    )
+
+
+class NormalizedMenuSchema(Schema):
+    """The menu call with ``shape=normalized``: each item once, modifiers by reference."""
+
+    entries = fields.List(
+        fields.Integer(),
+        metadata={"description": "Ids of the menu entries, in menu order."},
+    )
+    items = fields.List(
+        fields.Nested(NormalizedItemSchema),
+        metadata={"description": "Every entry and every item reachable from them, once."},
+    )
 
 
 class ItemDetailSchema(ItemSchema):
@@ -164,6 +212,15 @@ class MenuQuerySchema(Schema):
     category = fields.String(
         validate=validate.Length(1, CATEGORY_LENGTH),
         metadata={"description": "Only items of this category."},
+    )
+    shape = fields.String(
+        load_default="nested",
+        validate=validate.OneOf(["nested", "normalized"]),
+        metadata={
+            "description": "nested (default): an array of items with modifiers nested. "
+            "normalized: a NormalizedMenu object, each item once, modifiers by id; for very "
+            "large menus."
+        },
     )
 
 

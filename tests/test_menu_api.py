@@ -211,3 +211,36 @@ def test_bump_menu_version(session: Session) -> None:
     assert session.scalar(sa.select(Restaurant.menu_version)) == 3
     with pytest.raises(NotFoundError):
         menu.bump_menu_version(session, 999)
+
+
+@pytest.mark.usefixtures("demo")
+def test_normalized_shape_lists_each_item_once(client: FlaskClient) -> None:
+    nested = client.get("/restaurant/1/item").get_json()
+    response = client.get("/restaurant/1/item?shape=normalized")
+
+    assert response.status_code == 200
+    normalized = response.get_json()
+    assert list(normalized) == ["entries", "items"]
+    assert normalized["entries"] == [item["id"] for item in nested]
+    items = {item["id"]: item for item in normalized["items"]}
+    assert len(items) == len(normalized["items"])
+
+    def expand(item_id: int) -> dict[str, Any]:
+        item = dict(items[item_id])
+        item["modifiers"] = [expand(modifier_id) for modifier_id in item["modifiers"]]
+        return item
+
+    # Expanding the references gives back the nested shape exactly.
+    assert [expand(item_id) for item_id in normalized["entries"]] == nested
+    ketchup = [item for item in normalized["items"] if item["name"] == "Ketchup"]
+    assert len(ketchup) == 1
+    # Every item reachable from the entries is there, nothing else (no unlinked items).
+    everything = client.get("/restaurant/1/item?all=true&shape=normalized").get_json()
+    assert len(everything["items"]) >= len(normalized["items"])
+    assert response.headers["ETag"] == client.get("/restaurant/1/item").headers["ETag"]
+
+
+@pytest.mark.usefixtures("demo")
+def test_unknown_shape_is_422(client: FlaskClient) -> None:
+    body = assert_problem(client.get("/restaurant/1/item?shape=flat"), 422)
+    assert list(body["errors"]) == ["shape"]

@@ -71,6 +71,9 @@ def test_a_shared_modifier_is_serialized_once(session: Session) -> None:
     # The same serialized dict is reused under every parent.
     assert burger_json["modifiers"][1] is burger_json["modifiers"][0]["modifiers"][0]
     assert burger_json["modifiers"][1]["name"] == "Ketchup"
+    # Fries and ketchup are menu entries too: serialized once for both places.
+    assert dumped[1] is burger_json["modifiers"][0]
+    assert dumped[2] is burger_json["modifiers"][1]
 
 
 def test_a_cycle_is_cut_where_it_would_repeat_an_item(session: Session) -> None:

@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from presto.api.blueprint import BEARER_SCHEME
 from presto.api.errors import PROBLEM_JSON
+from presto.schemas import NormalizedMenuSchema
 
 SWAGGER_ASSETS = "/docs/static/"
 
@@ -109,6 +110,8 @@ def create_api(app: Flask, version: str) -> PrestoApi:
             "schema": {"type": "string"},
         },
     )
+    # The menu call's other shape (``shape=normalized``), named in its description.
+    components.schema("NormalizedMenu", schema=NormalizedMenuSchema)
     app.register_blueprint(assets)
     return api
 

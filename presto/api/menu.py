@@ -12,11 +12,12 @@ from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, not_modified
 from presto.app import db_session
 from presto.etags import menu_call_etag
-from presto.schemas import ItemSchema, MenuQuerySchema
+from presto.schemas import ItemSchema, MenuQuerySchema, NormalizedMenuSchema
 
 bp = ApiBlueprint("menu", __name__, description="The public menu call.")
 
 _item_schema = ItemSchema()
+_normalized_schema = NormalizedMenuSchema()
 
 # Clients and proxies may keep the menu but must revalidate it: a 304 by ETag is cheap.
 MENU_CACHE_CONTROL = "public, no-cache"
@@ -24,7 +25,12 @@ MENU_CACHE_CONTROL = "public, no-cache"
 
 @bp.route("/restaurant/<int:restaurant_id>/item", methods=["GET"])
 @bp.arguments(MenuQuerySchema, location="query")
-@bp.response(200, ItemSchema(many=True))
+@bp.response(
+    200,
+    ItemSchema(many=True),
+    description="The menu entries with nested modifiers; with shape=normalized, a "
+    "NormalizedMenu object instead.",
+)
 @bp.conditional(read=True)
 @bp.problems(404)
 def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
@@ -42,7 +48,16 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
             available=query.get("available"),
             category=query.get("category"),
         )
-        body = orjson.dumps(_item_schema.dump(loaded.items, many=True))
+        if query["shape"] == "normalized":
+            data = _normalized_schema.dump(
+                {
+                    "entries": [item.id for item in loaded.items],
+                    "items": menu.reachable_items(loaded.items),
+                }
+            )
+        else:
+            data = _item_schema.dump(loaded.items, many=True)
+        body = orjson.dumps(data)
         response = Response(body, mimetype="application/json", headers=etag_header(tag))
     response.headers["Cache-Control"] = MENU_CACHE_CONTROL
     return response
