@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.shutdown_timeout,
         help="seconds in-flight requests get to finish after SIGINT/SIGTERM",
     )
+    serve.add_argument(
+        "--cache-bytes",
+        type=non_negative_int,
+        default=defaults.cache_bytes,
+        help="byte budget of each worker's menu cache (0: no cache)",
+    )
     serve.set_defaults(handler=run_serve)
     add_db_commands(commands)
     add_keys_commands(commands)
@@ -188,6 +194,14 @@ def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     list_parser.set_defaults(handler=run_keys_list)
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     value = int(text)
@@ -211,6 +225,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_body_bytes=args.max_body_bytes,
         shutdown_timeout=args.shutdown_timeout,
+        cache_bytes=args.cache_bytes,
     )
     configure_logging(settings.log_level)
     prepare_database(settings.database_url, reset=args.reset_db)

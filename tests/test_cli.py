@@ -24,6 +24,7 @@ def test_serve_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -
         "--log-level",
         "--max-body-bytes",
         "--shutdown-timeout",
+        "--cache-bytes",
         "PRESTO_DATABASE_URL",
     ]:
         assert option in text

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from server_process import ServerProcess
+
+from presto.db import make_engine
 
 
 @pytest.fixture
@@ -141,4 +144,54 @@ def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
         assert server.wait() == 0
         assert len(server.wait_for_line(r"\bstopped$", count=2)) == 2
     finally:
+        server.stop()
+
+
+def test_repeated_menu_calls_and_304_over_http(server: ServerProcess) -> None:
+    address = server.wait_until_listening()
+
+    first, first_body = request(address, "GET", "/restaurant/1/item")
+    second, second_body = request(
+        address, "GET", "/restaurant/1/item", headers={"X-Request-ID": "r2"}
+    )
+    tag = first.getheader("ETag")
+    not_modified, empty = request(
+        address, "GET", "/restaurant/1/item", headers={"If-None-Match": tag}
+    )
+
+    assert (first.status, second.status, not_modified.status) == (200, 200, 304)
+    assert second_body == first_body
+    assert second.getheader("ETag") == tag
+    assert second.getheader("X-Request-ID") == "r2"
+    assert second.getheader("Content-Type") == "application/json"
+    assert empty == b""
+    assert not_modified.getheader("ETag") == tag
+    assert not_modified.getheader("Cache-Control") == "public, no-cache"
+
+
+@pytest.mark.parametrize(("cache_bytes", "sees_the_change"), [("0", True), ("1000000", False)])
+def test_the_cache_can_be_turned_off(
+    db_url: str, tmp_path: Path, cache_bytes: str, sees_the_change: bool
+) -> None:
+    # A change made behind presto's back (plain SQL, no version bump) shows only when
+    # every request reads the database, i.e. with the cache off.
+    server = ServerProcess(
+        "--port", "0", "--database-url", db_url, "--reset-db", "--cache-bytes", cache_bytes,
+        cwd=tmp_path,
+    )  # fmt: skip
+    engine = make_engine(db_url)
+    try:
+        address = server.wait_until_listening()
+        if db_url.startswith("postgresql") and cache_bytes != "0":
+            # The cache answers only once the worker hears of other hosts' changes.
+            server.wait_for_line("listening for menu changes")
+        before = json.loads(request(address, "GET", "/restaurant/3/item")[1])
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE item SET name = 'Sake Nigiri' WHERE id = :id"),
+                               {"id": before[0]["id"]})  # fmt: skip
+        after = json.loads(request(address, "GET", "/restaurant/3/item")[1])
+        assert before[0]["name"] == "Salmon Nigiri"
+        assert after[0]["name"] == ("Sake Nigiri" if sees_the_change else "Salmon Nigiri")
+    finally:
+        engine.dispose()
         server.stop()
