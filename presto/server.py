@@ -157,11 +157,11 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
     generations = MenuGenerations(generations_path)
     app = create_app(settings, generations=generations)
     database: Database = app.extensions["presto.db"]
-    listener = None
-    if database.engine.dialect.name == "postgresql":
-        listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
-    fast_path = None
+    fast_path = listener = None
     if settings.cache_bytes > 0:
+        if database.engine.dialect.name == "postgresql":
+            # Hears of changes made on other hosts; one more connection per worker.
+            listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
         fast_path = MenuFastPath(MenuCache(settings.cache_bytes), generations, listener)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
     wsgi = WSGIHandler(
@@ -192,9 +192,7 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    listening = None
-    if listener is not None and fast_path is not None:
-        listening = asyncio.create_task(listener.run())
+    listening = asyncio.create_task(listener.run()) if listener is not None else None
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
     try:
