@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -193,6 +194,10 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     listening = asyncio.create_task(listener.run()) if listener is not None else None
+    # Everything made so far (modules, app, engine) lives as long as the process: keep it
+    # out of the garbage collector's scans, which every request's garbage would trigger.
+    gc.collect()
+    gc.freeze()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
     try:
