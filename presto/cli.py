@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.shutdown_timeout,
         help="seconds in-flight requests get to finish after SIGINT/SIGTERM",
     )
+    serve.add_argument(
+        "--cache-bytes",
+        type=non_negative_int,
+        default=defaults.cache_bytes,
+        help="byte budget of each worker's menu cache (least recently used out); 0: no cache",
+    )
     serve.set_defaults(handler=run_serve)
     add_db_commands(commands)
     add_keys_commands(commands)
@@ -196,6 +202,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """``presto serve``: prepare the database, then run the server."""
     from presto.server import configure_logging, run
@@ -211,6 +225,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_body_bytes=args.max_body_bytes,
         shutdown_timeout=args.shutdown_timeout,
+        cache_bytes=args.cache_bytes,
     )
     configure_logging(settings.log_level)
     prepare_database(settings.database_url, reset=args.reset_db)
