@@ -25,8 +25,9 @@ from presto.bench import servers
 from presto.bench.cold import count_nodes, measure_cold
 from presto.bench.load import parse_wrk, run_load, wrk_available
 from presto.bench.menus import generate_menu, layer_sizes
-from presto.bench.mixed import MixedResult, WriteApiUnavailable, parse_key, run_mixed
+from presto.bench.mixed import MixedResult, WriteApiUnavailable, create_key, parse_key, run_mixed
 from presto.bench.report import Row, check_targets, format_table
+from presto.keys import authenticate
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:5005/restaurant/1/item
@@ -107,13 +108,16 @@ def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]])
     _table, results = quick_run
     (row,) = rows_of(results, "e")
     assert row["workers"] == 2
-    if row["notes"] == "n/a: write API unavailable":
-        assert row["requests_per_second"] is None
-    else:
-        assert row["details"]["reads"] > 0
-        assert row["details"]["writes"] > 0
-        assert isinstance(row["details"]["stale_reads"], int)
-        assert isinstance(row["errors"], int)
+    assert row["details"]["reads"] > 0
+    assert row["details"]["writes"] > 0
+    assert isinstance(row["details"]["stale_reads"], int)
+    assert isinstance(row["details"]["not_modified"], int)
+    assert isinstance(row["errors"], int)
+    # Both workers answered reads, and the counts add up.
+    per_worker = row["details"]["reads_per_worker"]
+    assert len(per_worker) == 2 and min(per_worker) > 0
+    assert sum(per_worker) == row["details"]["reads"]
+    assert "stale of" in row["notes"]
 
 
 def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, Any]]) -> None:
@@ -185,11 +189,20 @@ def test_wrk_output_is_parsed() -> None:
     assert result.errors == 2 + 3 + 7
 
 
-def test_parse_key_takes_the_last_key_shaped_token() -> None:
-    output = "Key for restaurant 1 (shown once, store it now):\npk_3fA9_x-Qq7LmN0pZ2rT8v\n"
-
-    assert parse_key(output) == "pk_3fA9_x-Qq7LmN0pZ2rT8v"
+def test_parse_key_takes_the_printed_key_alone() -> None:
+    assert parse_key("presto_3fA9_x-Qq7LmN0pZ2rT8v\n") == "presto_3fA9_x-Qq7LmN0pZ2rT8v"
     assert parse_key("no key here\n") is None
+    assert parse_key("presto_a\npresto_b\n") is None
+    assert parse_key("") is None
+
+
+def test_create_key_makes_a_key_the_write_api_accepts(
+    db_url: str, demo: None, session: Session
+) -> None:
+    key = create_key(db_url, restaurant_id=1)
+
+    row = authenticate(session, key)
+    assert row is not None and row.restaurant_id == 1
 
 
 def test_layer_sizes_fill_the_menu() -> None:
@@ -230,10 +243,12 @@ def test_cold_measurement_counts_statements_per_request(db_url: str) -> None:
 
 
 class FakeMenuServer:
-    """A menu call and a price write; ``stale`` makes reads serve the first price forever."""
+    """A menu call and a price write. ``stale``: reads serve the first price forever;
+    ``stale_304``: full reads are fresh, but any ``If-None-Match`` gets 304."""
 
-    def __init__(self, *, stale: bool, write_api: bool = True) -> None:
+    def __init__(self, *, stale: bool, stale_304: bool = False, write_api: bool = True) -> None:
         self.stale = stale
+        self.stale_304 = stale or stale_304
         self.write_api = write_api
         self.price = 100
         self.writes: list[int] = []
@@ -241,7 +256,13 @@ class FakeMenuServer:
     async def handle(self, request: web.BaseRequest) -> web.Response:
         if request.method == "GET" and request.path == "/restaurant/1/item":
             price = 100 if self.stale else self.price
-            return web.json_response([{"id": 7, "price": price, "modifiers": []}])
+            etag = f'"p{price}"'
+            if_none_match = request.headers.get("If-None-Match")
+            if if_none_match == etag or (if_none_match and self.stale_304):
+                return web.Response(status=304, headers={"ETag": if_none_match})
+            return web.json_response(
+                [{"id": 7, "price": price, "modifiers": []}], headers={"ETag": etag}
+            )
         if self.write_api and request.method == "PATCH" and request.path == "/restaurant/1/item/7":
             assert request.headers["Authorization"] == "Bearer secret-key"
             self.price = (await request.json())["price"]
@@ -283,6 +304,8 @@ def test_mixed_load_finds_no_stale_read_where_there_is_none() -> None:
     assert result.reads > 0
     assert result.stale_reads == 0
     assert result.errors == 0
+    # One worker, and the fake names none.
+    assert result.reads_per_worker == (result.reads,)
 
 
 def test_mixed_load_counts_stale_reads() -> None:
@@ -290,6 +313,14 @@ def test_mixed_load_counts_stale_reads() -> None:
 
     assert result.writes > 1
     assert 0 < result.stale_reads <= result.reads
+    assert result.errors == 0
+
+
+def test_mixed_load_counts_a_304_for_an_old_tag_as_stale() -> None:
+    result = mixed_against(FakeMenuServer(stale=False, stale_304=True))
+
+    assert result.not_modified > 0
+    assert 0 < result.stale_reads <= result.not_modified
     assert result.errors == 0
 
 

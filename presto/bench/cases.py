@@ -21,7 +21,7 @@ from presto.bench import servers
 from presto.bench.cold import measure_cold
 from presto.bench.load import LoadResult, run_load
 from presto.bench.menus import generate_menu
-from presto.bench.mixed import WriteApiUnavailable, create_key, run_mixed
+from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row
 from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
 
@@ -208,27 +208,17 @@ def run_mixed_case(config: BenchConfig) -> list[Row]:
         reset_db=True,
     )
     with running(server, MENU_PATH):
-        try:
-            key = create_key(config.database_url, restaurant_id=1)
-            result = uvloop.run(
-                run_mixed(
-                    server.url(""),
-                    restaurant_id=1,
-                    api_key=key,
-                    duration=config.duration,
-                    connections=config.connections,
-                )
+        key = create_key(config.database_url, restaurant_id=1)
+        result = uvloop.run(
+            run_mixed(
+                server.url(""),
+                restaurant_id=1,
+                api_key=key,
+                duration=config.duration,
+                connections=config.connections,
             )
-        except WriteApiUnavailable as exc:
-            return [
-                Row(
-                    case="e",
-                    label=label,
-                    workers=PRESTO_WORKERS_FOR_MIXED,
-                    notes="n/a: write API unavailable",
-                    details={"unavailable": str(exc)},
-                )
-            ]
+        )
+    per_worker = "/".join(f"{count:,}" for count in result.reads_per_worker)
     return [
         Row(
             case="e",
@@ -238,11 +228,14 @@ def run_mixed_case(config: BenchConfig) -> list[Row]:
             p50_ms=result.p50_ms,
             p99_ms=result.p99_ms,
             errors=result.errors,
-            notes=f"{result.stale_reads} stale of {result.reads:,} reads; {result.writes:,} writes",
+            notes=f"{result.stale_reads} stale of {result.reads:,} reads "
+            f"({per_worker} per worker, {result.not_modified:,} 304s); {result.writes:,} writes",
             details={
                 "reads": result.reads,
                 "writes": result.writes,
                 "stale_reads": result.stale_reads,
+                "not_modified": result.not_modified,
+                "reads_per_worker": list(result.reads_per_worker),
                 "seconds": result.seconds,
             },
         )
