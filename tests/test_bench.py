@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from presto.bench import servers
 from presto.bench.cold import count_nodes, measure_cold
 from presto.bench.load import parse_wrk, run_load, wrk_available
+from presto.bench.memory import menu_paths
 from presto.bench.menus import generate_menu, layer_sizes
 from presto.bench.mixed import MixedResult, WriteApiUnavailable, create_key, parse_key, run_mixed
 from presto.bench.report import Row, check_targets, format_table
@@ -120,6 +121,27 @@ def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]])
     assert "stale of" in row["notes"]
 
 
+def test_quick_run_measures_memory_with_the_cache_full(
+    quick_run: tuple[str, dict[str, Any]],
+) -> None:
+    _table, results = quick_run
+    baseline, full = rows_of(results, "f")
+    assert (baseline["details"]["cache_bytes"], full["details"]["cache_bytes"]) == (0, 2 * 2**20)
+    for row in (baseline, full):
+        assert row["workers"] == 2
+        assert row["errors"] == 0
+        assert len(row["details"]["rss_mib"]) == 2
+        assert all(mib > 10 for mib in row["details"]["rss_mib"])
+        assert row["details"]["urls"] == 27
+        # Each response read at least twice on each worker.
+        assert row["details"]["requests"] >= 27 * 2 * 2
+    # Well over the budget, so the cache is full and evicting.
+    assert full["details"]["distinct_bytes"] > 2 * full["details"]["cache_bytes"]
+    assert full["details"]["baseline_mib"] > 10
+    assert len(full["details"]["growth_mib"]) == 2
+    assert "over baseline" in full["notes"]
+
+
 def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, Any]]) -> None:
     table, results = quick_run
     lines = table.splitlines()
@@ -135,6 +157,7 @@ def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, 
     assert "2 workers >= 1.6x 1 worker" in goals
     assert "statements constant across menu sizes" in goals
     assert "mixed load: 0 stale reads and 0 errors" in goals
+    assert "RSS per worker with the cache full - baseline <= budget + 25%" in goals
     for target in results["targets"]:
         assert target["goal"] in table
     generator = "wrk" if wrk_available() else "aiohttp"
@@ -368,6 +391,7 @@ def test_targets_pass_fail_and_not_measured() -> None:
         )
     )
     rows.append(Row("e", "mixed", 2, notes="n/a: write API unavailable"))
+    rows.append(Row("f", "full", 2, details={"cache_bytes": 8 * 2**20, "growth_mib": [9.5, 10.5]}))
 
     verdicts = {target.goal: target.passed for target in check_targets(rows, [1, 2])}
 
@@ -383,7 +407,26 @@ def test_targets_pass_fail_and_not_measured() -> None:
         "cold 20 items within 3x of orjson from dicts": False,
         "statements constant across menu sizes": False,
         "mixed load: 0 stale reads and 0 errors": None,
+        "RSS per worker with the cache full - baseline <= budget + 25%": False,
     }
+
+
+def test_memory_target_passes_within_a_quarter_over_the_budget() -> None:
+    rows = [Row("f", "full", 2, details={"cache_bytes": 8 * 2**20, "growth_mib": [9.9, 3.0]})]
+
+    (target,) = [target for target in check_targets(rows, []) if target.goal.startswith("RSS")]
+
+    assert target.passed is True
+    assert target.measured == "+9.9 MiB at most vs 10.0 MiB (8 MiB budget)"
+
+
+def test_menu_paths_cover_every_variant_once() -> None:
+    paths = menu_paths([3, 4])
+
+    assert len(paths) == len(set(paths)) == 2 * 27
+    assert paths[:3] == ["/restaurant/3/item", "/restaurant/3/item?all=true",
+                         "/restaurant/3/item?available=true"]  # fmt: skip
+    assert "/restaurant/4/item?all=true&category=Category%2012" in paths
 
 
 def test_the_table_lines_up_every_row() -> None:
