@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-bytes",
         type=non_negative_int,
         default=defaults.cache_bytes,
-        help="byte budget of each worker's menu cache (0: no cache)",
+        help="byte budget of each worker's menu cache (least recently used out); 0: no cache",
     )
     serve.set_defaults(handler=run_serve)
     add_db_commands(commands)

@@ -24,9 +24,11 @@ from sqlalchemy.orm import Session
 from presto.bench import servers
 from presto.bench.cold import count_nodes, measure_cold
 from presto.bench.load import parse_wrk, run_load, wrk_available
+from presto.bench.memory import menu_paths
 from presto.bench.menus import generate_menu, layer_sizes
-from presto.bench.mixed import MixedResult, WriteApiUnavailable, parse_key, run_mixed
+from presto.bench.mixed import MixedResult, WriteApiUnavailable, create_key, parse_key, run_mixed
 from presto.bench.report import Row, check_targets, format_table
+from presto.keys import authenticate
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:5005/restaurant/1/item
@@ -107,13 +109,37 @@ def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]])
     _table, results = quick_run
     (row,) = rows_of(results, "e")
     assert row["workers"] == 2
-    if row["notes"] == "n/a: write API unavailable":
-        assert row["requests_per_second"] is None
-    else:
-        assert row["details"]["reads"] > 0
-        assert row["details"]["writes"] > 0
-        assert isinstance(row["details"]["stale_reads"], int)
-        assert isinstance(row["errors"], int)
+    assert row["details"]["reads"] > 0
+    assert row["details"]["writes"] > 0
+    assert isinstance(row["details"]["stale_reads"], int)
+    assert isinstance(row["details"]["not_modified"], int)
+    assert isinstance(row["errors"], int)
+    # Both workers answered reads, and the counts add up.
+    per_worker = row["details"]["reads_per_worker"]
+    assert len(per_worker) == 2 and min(per_worker) > 0
+    assert sum(per_worker) == row["details"]["reads"]
+    assert "stale of" in row["notes"]
+
+
+def test_quick_run_measures_memory_with_the_cache_full(
+    quick_run: tuple[str, dict[str, Any]],
+) -> None:
+    _table, results = quick_run
+    baseline, full = rows_of(results, "f")
+    assert (baseline["details"]["cache_bytes"], full["details"]["cache_bytes"]) == (0, 2 * 2**20)
+    for row in (baseline, full):
+        assert row["workers"] == 2
+        assert row["errors"] == 0
+        assert len(row["details"]["rss_mib"]) == 2
+        assert all(mib > 10 for mib in row["details"]["rss_mib"])
+        assert row["details"]["urls"] == 27
+        # Each response read at least twice on each worker.
+        assert row["details"]["requests"] >= 27 * 2 * 2
+    # Well over the budget, so the cache is full and evicting.
+    assert full["details"]["distinct_bytes"] > 2 * full["details"]["cache_bytes"]
+    assert full["details"]["baseline_mib"] > 10
+    assert len(full["details"]["growth_mib"]) == 2
+    assert "over baseline" in full["notes"]
 
 
 def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, Any]]) -> None:
@@ -131,6 +157,7 @@ def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, 
     assert "2 workers >= 1.6x 1 worker" in goals
     assert "statements constant across menu sizes" in goals
     assert "mixed load: 0 stale reads and 0 errors" in goals
+    assert "RSS per worker with the cache full - baseline <= budget + 25%" in goals
     for target in results["targets"]:
         assert target["goal"] in table
     generator = "wrk" if wrk_available() else "aiohttp"
@@ -185,11 +212,20 @@ def test_wrk_output_is_parsed() -> None:
     assert result.errors == 2 + 3 + 7
 
 
-def test_parse_key_takes_the_last_key_shaped_token() -> None:
-    output = "Key for restaurant 1 (shown once, store it now):\npk_3fA9_x-Qq7LmN0pZ2rT8v\n"
-
-    assert parse_key(output) == "pk_3fA9_x-Qq7LmN0pZ2rT8v"
+def test_parse_key_takes_the_printed_key_alone() -> None:
+    assert parse_key("presto_3fA9_x-Qq7LmN0pZ2rT8v\n") == "presto_3fA9_x-Qq7LmN0pZ2rT8v"
     assert parse_key("no key here\n") is None
+    assert parse_key("presto_a\npresto_b\n") is None
+    assert parse_key("") is None
+
+
+def test_create_key_makes_a_key_the_write_api_accepts(
+    db_url: str, demo: None, session: Session
+) -> None:
+    key = create_key(db_url, restaurant_id=1)
+
+    row = authenticate(session, key)
+    assert row is not None and row.restaurant_id == 1
 
 
 def test_layer_sizes_fill_the_menu() -> None:
@@ -230,10 +266,12 @@ def test_cold_measurement_counts_statements_per_request(db_url: str) -> None:
 
 
 class FakeMenuServer:
-    """A menu call and a price write; ``stale`` makes reads serve the first price forever."""
+    """A menu call and a price write. ``stale``: reads serve the first price forever;
+    ``stale_304``: full reads are fresh, but any ``If-None-Match`` gets 304."""
 
-    def __init__(self, *, stale: bool, write_api: bool = True) -> None:
+    def __init__(self, *, stale: bool, stale_304: bool = False, write_api: bool = True) -> None:
         self.stale = stale
+        self.stale_304 = stale or stale_304
         self.write_api = write_api
         self.price = 100
         self.writes: list[int] = []
@@ -241,7 +279,13 @@ class FakeMenuServer:
     async def handle(self, request: web.BaseRequest) -> web.Response:
         if request.method == "GET" and request.path == "/restaurant/1/item":
             price = 100 if self.stale else self.price
-            return web.json_response([{"id": 7, "price": price, "modifiers": []}])
+            etag = f'"p{price}"'
+            if_none_match = request.headers.get("If-None-Match")
+            if if_none_match == etag or (if_none_match and self.stale_304):
+                return web.Response(status=304, headers={"ETag": if_none_match})
+            return web.json_response(
+                [{"id": 7, "price": price, "modifiers": []}], headers={"ETag": etag}
+            )
         if self.write_api and request.method == "PATCH" and request.path == "/restaurant/1/item/7":
             assert request.headers["Authorization"] == "Bearer secret-key"
             self.price = (await request.json())["price"]
@@ -283,6 +327,8 @@ def test_mixed_load_finds_no_stale_read_where_there_is_none() -> None:
     assert result.reads > 0
     assert result.stale_reads == 0
     assert result.errors == 0
+    # One worker, and the fake names none.
+    assert result.reads_per_worker == (result.reads,)
 
 
 def test_mixed_load_counts_stale_reads() -> None:
@@ -290,6 +336,14 @@ def test_mixed_load_counts_stale_reads() -> None:
 
     assert result.writes > 1
     assert 0 < result.stale_reads <= result.reads
+    assert result.errors == 0
+
+
+def test_mixed_load_counts_a_304_for_an_old_tag_as_stale() -> None:
+    result = mixed_against(FakeMenuServer(stale=False, stale_304=True))
+
+    assert result.not_modified > 0
+    assert 0 < result.stale_reads <= result.not_modified
     assert result.errors == 0
 
 
@@ -337,6 +391,7 @@ def test_targets_pass_fail_and_not_measured() -> None:
         )
     )
     rows.append(Row("e", "mixed", 2, notes="n/a: write API unavailable"))
+    rows.append(Row("f", "full", 2, details={"cache_bytes": 8 * 2**20, "growth_mib": [9.5, 10.5]}))
 
     verdicts = {target.goal: target.passed for target in check_targets(rows, [1, 2])}
 
@@ -352,7 +407,26 @@ def test_targets_pass_fail_and_not_measured() -> None:
         "cold 20 items within 3x of orjson from dicts": False,
         "statements constant across menu sizes": False,
         "mixed load: 0 stale reads and 0 errors": None,
+        "RSS per worker with the cache full - baseline <= budget + 25%": False,
     }
+
+
+def test_memory_target_passes_within_a_quarter_over_the_budget() -> None:
+    rows = [Row("f", "full", 2, details={"cache_bytes": 8 * 2**20, "growth_mib": [9.9, 3.0]})]
+
+    (target,) = [target for target in check_targets(rows, []) if target.goal.startswith("RSS")]
+
+    assert target.passed is True
+    assert target.measured == "+9.9 MiB at most vs 10.0 MiB (8 MiB budget)"
+
+
+def test_menu_paths_cover_every_variant_once() -> None:
+    paths = menu_paths([3, 4])
+
+    assert len(paths) == len(set(paths)) == 2 * 27
+    assert paths[:3] == ["/restaurant/3/item", "/restaurant/3/item?all=true",
+                         "/restaurant/3/item?available=true"]  # fmt: skip
+    assert "/restaurant/4/item?all=true&category=Category%2012" in paths
 
 
 def test_the_table_lines_up_every_row() -> None:

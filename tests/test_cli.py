@@ -36,6 +36,14 @@ def test_serve_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (args.host, args.port, args.workers, args.threads) == ("127.0.0.1", 5005, 1, 4)
     assert args.database_url == "sqlite:///presto.db"
     assert args.reset_db is False
+    assert args.cache_bytes == 64 * 1024 * 1024
+
+
+def test_serve_cache_bytes_may_be_zero_never_negative(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["serve", "--cache-bytes", "0"]).cache_bytes == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--cache-bytes", "-1"])
+    assert "-1 is negative" in capsys.readouterr().err
 
 
 def test_database_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

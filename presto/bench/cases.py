@@ -4,30 +4,36 @@ a. presto's warm menu call, as shipped (access log on), at each worker count;
 b. the ceiling: a bare aiohttp server answering the same bytes, same worker count;
 c. the classic stack: presto's Flask app under gunicorn sync workers, same worker count;
 d. the cold path of large generated menus, in process;
-e. mixed reads and writes over two workers, every read checked for staleness.
+e. mixed reads and writes over two workers, every read checked for staleness;
+f. resident memory of each of two workers with the menu cache full, against the cache off.
 """
 
 from __future__ import annotations
 
+import statistics
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
 from presto.bench import servers
 from presto.bench.cold import measure_cold
 from presto.bench.load import LoadResult, run_load
+from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
 from presto.bench.menus import generate_menu
-from presto.bench.mixed import WriteApiUnavailable, create_key, run_mixed
+from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row
 from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
 
 MENU_PATH = "/restaurant/1/item"
 CEILING = "ceiling"
 PRESTO_WORKERS_FOR_MIXED = 2
+PRESTO_WORKERS_FOR_MEMORY = 2
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class BenchConfig:
     generated_items: int
     cold_sizes: tuple[int, ...]
     cold_repeats: int
+    # Case f: the menu cache's byte budget, and the generated restaurants that overflow it.
+    cache_budget: int
+    memory_restaurants: int
+    memory_items: int
     work_dir: Path
 
 
@@ -208,27 +218,17 @@ def run_mixed_case(config: BenchConfig) -> list[Row]:
         reset_db=True,
     )
     with running(server, MENU_PATH):
-        try:
-            key = create_key(config.database_url, restaurant_id=1)
-            result = uvloop.run(
-                run_mixed(
-                    server.url(""),
-                    restaurant_id=1,
-                    api_key=key,
-                    duration=config.duration,
-                    connections=config.connections,
-                )
+        key = create_key(config.database_url, restaurant_id=1)
+        result = uvloop.run(
+            run_mixed(
+                server.url(""),
+                restaurant_id=1,
+                api_key=key,
+                duration=config.duration,
+                connections=config.connections,
             )
-        except WriteApiUnavailable as exc:
-            return [
-                Row(
-                    case="e",
-                    label=label,
-                    workers=PRESTO_WORKERS_FOR_MIXED,
-                    notes="n/a: write API unavailable",
-                    details={"unavailable": str(exc)},
-                )
-            ]
+        )
+    per_worker = "/".join(f"{count:,}" for count in result.reads_per_worker)
     return [
         Row(
             case="e",
@@ -238,12 +238,69 @@ def run_mixed_case(config: BenchConfig) -> list[Row]:
             p50_ms=result.p50_ms,
             p99_ms=result.p99_ms,
             errors=result.errors,
-            notes=f"{result.stale_reads} stale of {result.reads:,} reads; {result.writes:,} writes",
+            notes=f"{result.stale_reads} stale of {result.reads:,} reads "
+            f"({per_worker} per worker, {result.not_modified:,} 304s); {result.writes:,} writes",
             details={
                 "reads": result.reads,
                 "writes": result.writes,
                 "stale_reads": result.stale_reads,
+                "not_modified": result.not_modified,
+                "reads_per_worker": list(result.reads_per_worker),
                 "seconds": result.seconds,
             },
         )
     ]
+
+
+def run_memory_case(config: BenchConfig) -> list[Row]:
+    """Case f: each worker's RSS with the cache full, and with the cache off as baseline."""
+    restaurant_ids = prepare_restaurants(
+        config.database_url, restaurants=config.memory_restaurants, items=config.memory_items
+    )
+    paths = menu_paths(restaurant_ids)
+    runs: list[tuple[int, MemoryDrive, list[float]]] = []
+    for cache_bytes in (0, config.cache_budget):
+        server = servers.start_presto(
+            config.database_url,
+            workers=PRESTO_WORKERS_FOR_MEMORY,
+            log_path=config.work_dir / f"presto-memory-{cache_bytes}.log",
+            cache_bytes=cache_bytes,
+        )
+        with running(server, paths[0]):
+            drive = uvloop.run(
+                read_everywhere(server.url(""), paths, workers=PRESTO_WORKERS_FOR_MEMORY)
+            )
+            runs.append((cache_bytes, drive, worker_rss(server)))
+    baseline = statistics.fmean(runs[0][2]) if runs[0][2] else 0.0
+    rows = []
+    for cache_bytes, drive, rss in runs:
+        notes = "RSS " + "/".join(f"{mib:.1f}" for mib in rss) + " MiB"
+        details: dict[str, Any] = {
+            "rss_mib": rss,
+            "cache_bytes": cache_bytes,
+            "urls": drive.urls,
+            "distinct_bytes": drive.distinct_bytes,
+            "requests": drive.requests,
+        }
+        if cache_bytes:
+            growth = [mib - baseline for mib in rss]
+            notes += ", " + "/".join(f"{mib:+.1f}" for mib in growth) + " over baseline"
+            details.update(baseline_mib=baseline, growth_mib=growth)
+            label = f"presto, cache full, {cache_bytes / MIB:g} MiB budget"
+        else:
+            notes += (
+                f"; {drive.urls} distinct responses of {drive.distinct_bytes / MIB:.1f} MiB "
+                f"from {len(restaurant_ids)} restaurants"
+            )
+            label = "presto, cache off (baseline)"
+        rows.append(
+            Row(
+                case="f",
+                label=label,
+                workers=PRESTO_WORKERS_FOR_MEMORY,
+                errors=drive.errors,
+                notes=notes,
+                details=details,
+            )
+        )
+    return rows

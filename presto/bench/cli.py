@@ -20,13 +20,18 @@ from presto.bench.cases import (
     BenchConfig,
     prepare_menu,
     run_cold_case,
+    run_memory_case,
     run_mixed_case,
     run_warm,
 )
 from presto.bench.load import wrk_available
 from presto.bench.report import Row, check_targets, format_table, write_json
 
-ALL_CASES = "abcde"
+ALL_CASES = "abcdef"
+# Case f: the menu cache's budget while memory is measured; --quick fills a smaller one
+# with a smaller menu, since filling it costs one cold request per response and worker.
+CACHE_BUDGET = 8 * 1024 * 1024
+QUICK_CACHE_BUDGET = 2 * 1024 * 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
     parser.add_argument(
-        "--cases", default=",".join(ALL_CASES), help="comma-separated cases to run, of a,b,c,d,e"
+        "--cases", default=",".join(ALL_CASES), help="comma-separated cases to run, of a,b,c,d,e,f"
     )
     parser.add_argument(
         "--workers", default="1,2", help="comma-separated worker counts for cases a, b and c"
@@ -121,6 +126,8 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
         rows += run_cold_case(config)
     if "e" in config.cases:
         rows += run_mixed_case(config)
+    if "f" in config.cases:
+        rows += run_memory_case(config)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),
@@ -168,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             generated_items=2000,
             cold_sizes=(200, 500) if args.quick else (500, 2000),
             cold_repeats=3 if args.quick else 9,
+            cache_budget=QUICK_CACHE_BUDGET if args.quick else CACHE_BUDGET,
+            memory_restaurants=1 if args.quick else 3,
+            memory_items=500 if args.quick else 1000,
             work_dir=Path(work_dir),
         )
         try:

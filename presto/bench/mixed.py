@@ -1,9 +1,12 @@
-"""Mixed load: reads of the menu with a share of price writes, checking every read body.
+"""Mixed load: reads of the menu with a share of price writes, checking every read.
 
-Writes run one after another, each with a price higher than any before, so the menu
-only ever moves forward. A read is stale when it started after some write's response had
-arrived and still shows a lower price than that write set: the server had confirmed the
-change, and a worker served the menu from before it.
+Writes (``PATCH /restaurant/<id>/item/<item_id>`` with ``{"price": n}``) run one after
+another, each with a price higher than any before, so the menu only ever moves forward. A
+read is stale when it started after some write's response had arrived and still shows a
+lower price than that write set: the server had confirmed the change, and a worker served
+the menu from before it. Half of the reads revalidate the last ``ETag`` their client saw
+(``If-None-Match``); a ``304`` shows the price that tag was served with, so a 304 for a tag
+older than an answered write is stale too.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import re
 import subprocess
 import sys
 import time
@@ -21,10 +23,12 @@ import aiohttp
 import orjson
 
 from presto.bench.load import percentile
+from presto.keys import KEY_START
 
 # Above every price in the demo menus, so the first write already changes the menu.
 FIRST_PRICE = 100_000
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.~+/=-]{15,}")
+# Share of reads sent with ``If-None-Match``.
+CONDITIONAL_SHARE = 0.5
 
 
 class WriteApiUnavailable(Exception):
@@ -42,6 +46,10 @@ class MixedResult:
     errors: int
     p50_ms: float
     p99_ms: float
+    # 304 answers among the reads.
+    not_modified: int = 0
+    # Reads answered per worker process (the prefix of the server's ``X-Request-ID``).
+    reads_per_worker: tuple[int, ...] = ()
 
     @property
     def requests_per_second(self) -> float:
@@ -49,11 +57,11 @@ class MixedResult:
 
 
 def parse_key(output: str) -> str | None:
-    """The API key in ``presto keys create`` output: its last token shaped like a key."""
-    for token in reversed(output.split()):
-        if _KEY.fullmatch(token):
-            return token
-    return None
+    """The API key ``presto keys create`` prints, alone, on standard output."""
+    key = output.strip()
+    if not key.startswith(KEY_START) or any(char.isspace() for char in key):
+        return None
+    return key
 
 
 def create_key(database_url: str, restaurant_id: int) -> str:
@@ -67,6 +75,11 @@ def create_key(database_url: str, restaurant_id: int) -> str:
     if key is None:
         raise WriteApiUnavailable(f"no key in presto keys create output: {completed.stdout!r}")
     return key
+
+
+def worker_of(response: aiohttp.ClientResponse) -> str:
+    """Which worker process answered: presto's own request ids start with its prefix."""
+    return response.headers.get("X-Request-ID", "").split("-")[0]
 
 
 def menu_price(body: bytes, item_id: int) -> int | None:
@@ -96,11 +109,15 @@ async def run_mixed(
     prices = itertools.count(FIRST_PRICE)
     acknowledged = 0  # the price of the last write whose response has arrived
     latencies: list[float] = []
-    writes = stale = errors = 0
+    writes = stale = errors = not_modified = 0
+    # The price each ETag was served with, to tell what a 304 shows.
+    tag_prices: dict[str, int] = {}
+    per_worker: dict[str, int] = {}
 
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # The first menu entry: its price is at the top level of every menu call.
         async with session.get(menu_url) as response:
             response.raise_for_status()
             item_id: int = orjson.loads(await response.read())[0]["id"]
@@ -120,16 +137,28 @@ async def run_mixed(
                     acknowledged = price
                     return True
 
-        async def read() -> bool:
-            nonlocal stale
+        async def read(last_tag: list[str]) -> bool:
+            nonlocal stale, not_modified
             floor = acknowledged
+            conditional = bool(last_tag) and rng.random() < CONDITIONAL_SHARE
+            request_headers = {"If-None-Match": last_tag[0]} if conditional else {}
             started = time.perf_counter()
-            async with session.get(menu_url) as response:
+            async with session.get(menu_url, headers=request_headers) as response:
                 body = await response.read()
             latencies.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
+            worker = worker_of(response)
+            per_worker[worker] = per_worker.get(worker, 0) + 1
+            tag = response.headers.get("ETag")
+            if response.status == 304 and conditional:
+                not_modified += 1
+                price = tag_prices.get(last_tag[0])
+            elif response.status == 200:
+                price = menu_price(body, item_id)
+                if price is not None and tag is not None:
+                    tag_prices.setdefault(tag, price)
+                    last_tag[:] = [tag]
+            else:
                 return False
-            price = menu_price(body, item_id)
             if price is None:
                 return False
             if price < floor:
@@ -138,9 +167,10 @@ async def run_mixed(
 
         async def client(deadline: float) -> None:
             nonlocal errors
+            last_tag: list[str] = []  # the ETag of this client's last 200 read
             while time.monotonic() < deadline:
                 try:
-                    ok = await (write() if rng.random() < write_share else read())
+                    ok = await (write() if rng.random() < write_share else read(last_tag))
                 except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
                     ok = False
                 if not ok:
@@ -161,4 +191,6 @@ async def run_mixed(
         errors=errors,
         p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99),
+        not_modified=not_modified,
+        reads_per_worker=tuple(sorted(per_worker.values(), reverse=True)),
     )

@@ -110,6 +110,18 @@ def check_targets(rows: list[Row], workers: list[int]) -> list[Target]:
         )
     elif mixed is not None:
         targets.append(Target("mixed load: 0 stale reads and 0 errors", None, mixed.notes))
+    full = next((row for row in rows if row.case == "f" and "growth_mib" in row.details), None)
+    if full is not None and full.details["growth_mib"]:
+        budget_mib = full.details["cache_bytes"] / (1024 * 1024)
+        worst = max(full.details["growth_mib"])
+        targets.append(
+            Target(
+                "RSS per worker with the cache full - baseline <= budget + 25%",
+                worst <= budget_mib * 1.25,
+                f"+{worst:.1f} MiB at most vs {budget_mib * 1.25:.1f} MiB "
+                f"({budget_mib:g} MiB budget)",
+            )
+        )
     return targets
 
 

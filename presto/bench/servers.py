@@ -132,9 +132,15 @@ class Server:
 
 
 def start_presto(
-    database_url: str, *, workers: int, log_path: Path, reset_db: bool = False
+    database_url: str,
+    *,
+    workers: int,
+    log_path: Path,
+    reset_db: bool = False,
+    cache_bytes: int | None = None,
 ) -> Server:
-    """``presto serve`` as shipped: access log on (INFO), into the log file."""
+    """``presto serve`` as shipped: access log on (INFO), into the log file; ``cache_bytes``
+    overrides the menu cache's default budget."""
     port = free_port()
     command = [
         sys.executable, "-m", "presto", "serve",
@@ -143,6 +149,8 @@ def start_presto(
     ]  # fmt: skip
     if reset_db:
         command.append("--reset-db")
+    if cache_bytes is not None:
+        command += ["--cache-bytes", str(cache_bytes)]
     return Server(
         "presto", command, port=port, workers=workers, worker_line=LISTENING, log_path=log_path
     )
