@@ -187,9 +187,14 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         access_log_class=AccessLogger,
         access_log=access_log,
     )
-    tcp_server = await loop.create_server(
-        server, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=1024
-    )
+    try:
+        tcp_server = await loop.create_server(
+            server, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=1024
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+        database.engine.dispose()
+        raise SystemExit(1) from None
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)

@@ -195,3 +195,15 @@ def test_the_cache_can_be_turned_off(
     finally:
         engine.dispose()
         server.stop()
+
+
+def test_a_port_in_use_is_a_clear_error(server: ServerProcess, db_url: str, tmp_path: Path) -> None:
+    _, port = server.wait_until_listening()
+    second = ServerProcess("--port", str(port), "--database-url", db_url, cwd=tmp_path)
+    try:
+        assert second.wait() == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in second.output
+        assert "address already in use" in second.output.lower()
+        assert "Traceback" not in second.output
+    finally:
+        second.stop()
