@@ -7,6 +7,7 @@ as usual and its response is kept for the next request of the same menu generati
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +33,8 @@ class MenuFastPath:
     ) -> None:
         self.cache = cache
         self.generations = generations
+        # Menus being loaded by a request now, by (cache key, generation).
+        self._loading: dict[tuple[tuple[int, str], int], asyncio.Future[CachedMenu | None]] = {}
         # On PostgreSQL: while the listener is down, changes on other hosts go unheard.
         self.listener = listener
 
@@ -48,29 +51,46 @@ class MenuFastPath:
         entry = self.cache.get(key, generation)
         if entry is not None:
             return self._respond(request, entry)
-        response = await wsgi(request)
-        if (
+        # Right after a change, every reader of the menu misses at once: let the first
+        # one load it and the others, of the same generation, wait for its answer.
+        pending = self._loading.get((key, generation))
+        if pending is not None:
+            entry = await asyncio.shield(pending)
+            if entry is not None:
+                return self._respond(request, entry)
+            return await wsgi(request)
+        loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
+        self._loading[(key, generation)] = loading
+        try:
+            response = await wsgi(request)
+            entry = self._cacheable(response, generation)
+            if entry is not None:
+                self.cache.put(key, entry)
+            return response
+        finally:
+            del self._loading[(key, generation)]
+            loading.set_result(entry)
+
+    @staticmethod
+    def _cacheable(response: web.StreamResponse, generation: int) -> CachedMenu | None:
+        """The entry to keep for a menu call's response, if it is a full menu."""
+        if not (
             response.status == 200
             and isinstance(response, web.Response)
-            and response.body is not None
+            and isinstance(response.body, bytes)
             and "ETag" in response.headers
         ):
-            body = response.body
-            assert isinstance(body, bytes)
-            self.cache.put(
-                key,
-                CachedMenu(
-                    generation=generation,
-                    etag=response.headers["ETag"],
-                    body=body,
-                    headers=tuple(
-                        (name, response.headers[name])
-                        for name in CACHED_HEADERS
-                        if name in response.headers
-                    ),
-                ),
-            )
-        return response
+            return None
+        return CachedMenu(
+            generation=generation,
+            etag=response.headers["ETag"],
+            body=response.body,
+            headers=tuple(
+                (name, response.headers[name])
+                for name in CACHED_HEADERS
+                if name in response.headers
+            ),
+        )
 
     @staticmethod
     def _respond(request: web.BaseRequest, entry: CachedMenu) -> web.Response:

@@ -147,6 +147,24 @@ class FakeWSGI:
         )
 
 
+class GatedWSGI(FakeWSGI):
+    """A FakeWSGI that answers only once ``gate`` is set, like a slow cold load."""
+
+    def __init__(self, status: int = 200) -> None:
+        super().__init__(status)
+        self.gate = asyncio.Event()
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.calls += 1
+        await self.gate.wait()
+        return web.Response(
+            status=self.status,
+            body=self.body,
+            headers={"ETag": self.etag},
+            content_type="application/json",
+        )
+
+
 @pytest.fixture
 def generations() -> Iterator[MenuGenerations]:
     generations = MenuGenerations()
@@ -225,6 +243,49 @@ class TestMenuFastPath:
         asyncio.run(run())
         assert wsgi.calls == 2
         assert len(fast_path.cache) == 0
+
+    @pytest.mark.parametrize(("status", "loads"), [(200, 1), (500, 6)])
+    def test_concurrent_misses_wait_for_one_load(
+        self, generations: MenuGenerations, status: int, loads: int
+    ) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), GatedWSGI(status)
+
+        async def run() -> list[web.StreamResponse]:
+            requests = [make_mocked_request("GET", "/restaurant/1/item") for _ in range(6)]
+            tasks = [asyncio.create_task(fast_path.handle(r, wsgi)) for r in requests]
+            await asyncio.sleep(0.05)
+            assert wsgi.calls == 1  # the others wait for the first load
+            wsgi.gate.set()
+            return await asyncio.gather(*tasks)
+
+        responses = asyncio.run(run())
+        # A full menu is shared; after a failed load each request asks for itself.
+        assert wsgi.calls == loads
+        assert [r.status for r in responses] == [status] * 6
+        if status == 200:
+            assert {r.body for r in responses if isinstance(r, web.Response)} == {wsgi.body}
+
+    def test_a_newer_generation_does_not_wait_for_an_older_load(
+        self, generations: MenuGenerations
+    ) -> None:
+        fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), GatedWSGI()
+
+        async def run() -> None:
+            older = asyncio.create_task(
+                fast_path.handle(make_mocked_request("GET", "/restaurant/1/item"), wsgi)
+            )
+            await asyncio.sleep(0.05)
+            generations.bump(1)  # a write was answered: later reads must not share the load
+            newer = asyncio.create_task(
+                fast_path.handle(make_mocked_request("GET", "/restaurant/1/item"), wsgi)
+            )
+            await asyncio.sleep(0.05)
+            assert wsgi.calls == 2
+            wsgi.gate.set()
+            await asyncio.gather(older, newer)
+
+        asyncio.run(run())
+        assert wsgi.calls == 2
 
     def test_no_cache_while_the_change_listener_is_down(self, generations: MenuGenerations) -> None:
         listener = MenuChangeListener("postgresql://unused", generations)
