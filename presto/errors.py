@@ -1,8 +1,29 @@
-"""Errors the service layer raises; presto.api.errors turns them into problem responses."""
+"""Errors the service layer raises, and the RFC 9457 problem document every error becomes
+(presto.api.errors in Flask, presto.server before Flask runs)."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
+
+import orjson
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_document(status: int, detail: str | None, instance: str, **extra: Any) -> bytes:
+    """The encoded problem; ``type`` is about:blank, so ``title`` is the status phrase."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body["instance"] = instance
+    body.update(extra)
+    # Field errors of list items are keyed by index, an int.
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
 
 
 class PrestoError(Exception):

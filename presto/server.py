@@ -24,7 +24,6 @@ from multiprocessing.connection import wait as wait_for_processes
 from multiprocessing.process import BaseProcess
 from typing import cast
 
-import orjson
 import uvloop
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -40,6 +39,7 @@ from presto.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_acc
 from presto.app import Database, create_app
 from presto.cache import MenuCache
 from presto.config import Settings
+from presto.errors import PROBLEM_JSON, problem_document
 from presto.fastpath import MenuFastPath
 from presto.generations import MenuChangeListener, MenuGenerations
 
@@ -62,12 +62,10 @@ class WSGIRequest(web.BaseRequest):
         return {"path_info": self.path}
 
 
-def problem_response(status: int, title: str, detail: str) -> web.Response:
+def problem_response(request: web.BaseRequest, status: int, detail: str) -> web.Response:
     """An RFC 9457 problem made in the async layer, for errors before Flask runs."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/problem+json"
-    )
+    body = problem_document(status, detail, request.path)
+    return web.Response(body=body, status=status, content_type=PROBLEM_JSON)
 
 
 class InFlight:
@@ -117,9 +115,9 @@ def make_handler(
             # WSGIHandler is typed for routed requests but reads only ``match_info``.
             response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
         except web.HTTPRequestEntityTooLarge as exc:
-            response = problem_response(413, exc.reason, exc.text or "The body is too large.")
+            response = problem_response(request, 413, exc.text or "The body is too large.")
         except web.HTTPException as exc:
-            response = problem_response(exc.status, exc.reason, exc.text or exc.reason)
+            response = problem_response(request, exc.status, exc.text or exc.reason)
         return response
 
     async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
@@ -137,9 +135,7 @@ def make_handler(
             response = await dispatch(request)
         except Exception:
             log.exception("unhandled error, request id %s", request_id)
-            response = problem_response(
-                500, "Internal Server Error", "The server failed to answer this request."
-            )
+            response = problem_response(request, 500, "The server failed to answer this request.")
         finally:
             in_flight.finished()
         response.headers["X-Request-ID"] = request_id

@@ -92,7 +92,10 @@ def test_a_body_over_the_cap_is_413(server: ServerProcess) -> None:
 
     assert response.status == 413
     assert response.getheader("Content-Type") == "application/problem+json"
-    assert json.loads(body)["status"] == 413
+    problem = json.loads(body)
+    assert problem["status"] == 413
+    assert problem["title"] == "Request Entity Too Large"
+    assert problem["instance"] == "/restaurant/1/item"
 
 
 def test_sigterm_lets_an_in_flight_request_finish(server: ServerProcess) -> None:

@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 
 from presto.api.blueprint import BEARER_SCHEME
-from presto.api.errors import PROBLEM_JSON
+from presto.errors import PROBLEM_JSON
 from presto.schemas import NormalizedMenuSchema
 
 SWAGGER_ASSETS = "/docs/static/"

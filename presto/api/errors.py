@@ -8,37 +8,22 @@ handler as ``HTTPException`` with the messages in ``exc.data``.
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
-import orjson
 from flask import Flask, Response, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from presto.errors import PrestoError
-
-PROBLEM_JSON = "application/problem+json"
+from presto.errors import PROBLEM_JSON, PrestoError, problem_document
 
 log = logging.getLogger(__name__)
 
 
 def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
-    """A problem response; ``type`` is about:blank, so ``title`` is the status phrase."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-    }
-    if detail:
-        body["detail"] = detail
-    body["instance"] = request.path
-    body.update(extra)
-    # Field errors of list items are keyed by index, an int.
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status=status, mimetype=PROBLEM_JSON
-    )
+    """A problem response about the current request."""
+    body = problem_document(status, detail, request.path, **extra)
+    return Response(body, status=status, mimetype=PROBLEM_JSON)
 
 
 def register(app: Flask) -> None:
