@@ -34,7 +34,6 @@ class MenuGenerations:
     """Per-restaurant change counters, shared between processes when backed by a file."""
 
     def __init__(self, path: str | None = None) -> None:
-        self.path = path
         self._fd: int | None = None
         if path is None:
             self._mmap = mmap.mmap(-1, SLOTS * _SLOT_BYTES)
