@@ -10,7 +10,13 @@ setup(
     packages=find_packages(include=["presto", "presto.*"]),
     # The migration environment is a directory of scripts alembic loads by path, not a
     # package, so its files ship as data of the presto package.
-    package_data={"presto": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
+    package_data={
+        "presto.storage": [
+            "migrations/*.py",
+            "migrations/*.mako",
+            "migrations/versions/*.py",
+        ]
+    },
     install_requires=[
         "Flask>=3.1",
         "aiohttp>=3.14",

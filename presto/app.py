@@ -1,20 +1,27 @@
-"""The Flask application factory, and the per-request database session."""
+"""The Flask application factory."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import Flask, current_app, g
+from flask import Flask
 from flask.json.provider import JSONProvider
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from presto import __version__
+from presto.api import (
+    docs,
+    errors,
+    item_routes,
+    menu_document_routes,
+    menu_routes,
+    restaurant_routes,
+    session,
+)
 from presto.config import Settings
-from presto.db import make_engine, make_sessionmaker
-from presto.generations import MenuGenerations
+from presto.storage.engine import make_engine
 
 
 class OrjsonProvider(JSONProvider):
@@ -27,59 +34,30 @@ class OrjsonProvider(JSONProvider):
         return orjson.loads(s)
 
 
-@dataclass(frozen=True)
-class Database:
-    """The engine and session factory of one app."""
-
-    engine: Engine
-    sessionmaker: sessionmaker[Session]
-
-
 def create_app(
     settings: Settings | None = None,
     *,
     engine: Engine | None = None,
-    generations: MenuGenerations | None = None,
+    on_menu_change: Callable[[int], None] | None = None,
 ) -> Flask:
     """Build the WSGI app.
 
-    ``engine`` overrides the one made from ``settings``; committed menu changes bump their
-    restaurant's counter in ``generations`` (shared with the menu cache of every worker).
+    `engine` overrides the one made from `settings`; `on_menu_change(restaurant_id)` runs
+    after each commit that changed that restaurant's menu (the server bumps the generation
+    counter the menu cache of every worker reads).
     """
     settings = settings or Settings()
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
-    app.config["PRESTO_SETTINGS"] = settings
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if engine is None:
         engine = make_engine(settings.database_url, pool_size=settings.threads)
-    on_menu_change = generations.bump if generations is not None else None
-    app.extensions["presto.db"] = Database(
-        engine, make_sessionmaker(engine, on_menu_change=on_menu_change)
-    )
-    app.teardown_appcontext(_close_session)
-
-    from presto.api import docs, errors, items, menu, menu_document, restaurants
+    session.init_app(app, engine, on_menu_change=on_menu_change)
 
     api = docs.create_api(app, version=__version__)
-    for module in (restaurants, menu, items, menu_document):
+    for module in (restaurant_routes, menu_routes, item_routes, menu_document_routes):
         api.register_blueprint(module.bp)
     # After flask-smorest's handlers, so that presto's replace them.
     errors.register(app)
     return app
-
-
-def db_session() -> Session:
-    """The current request's session, opened on first use and closed at teardown."""
-    if "db_session" not in g:
-        database: Database = current_app.extensions["presto.db"]
-        g.db_session = database.sessionmaker()
-    session: Session = g.db_session
-    return session
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.close()

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from alembic.util import CommandError
 from sqlalchemy.orm import Session
 
-from presto import keys, migrate
 from presto.config import Settings, database_url_from_env
-from presto.db import drop_schema, make_engine, make_sessionmaker
 from presto.demo import load_demo
 from presto.errors import NotFoundError
-from presto.models import ApiKey
+from presto.services import keys
+from presto.storage import migrate
+from presto.storage.engine import drop_schema, make_engine, make_sessionmaker
+from presto.storage.models import ApiKey
 
 log = logging.getLogger("presto.cli")
 
@@ -212,7 +213,7 @@ def positive_int(text: str) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """``presto serve``: prepare the database, then run the server."""
-    from presto.server import configure_logging, run
+    from presto.serving.server import configure_logging, run
 
     if args.port == 0 and args.workers > 1:
         raise SystemExit("presto serve: --port 0 needs --workers 1 (each would get its own port)")

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from presto.models import Item, Restaurant, item_modifier
+from presto.storage.links import insert_links, link_rows
+from presto.storage.models import Item, Restaurant
 
 
 @dataclass(frozen=True)
@@ -229,15 +230,12 @@ def load_menu(session: Session, menu: DemoMenu) -> Restaurant:
     }
     session.add_all(items.values())
     session.flush()
-    links = [
-        {
-            "restaurant_id": restaurant.id,
-            "item_id": items[parent].id,
-            "modifier_id": items[child].id,
-            "position": position,
-        }
-        for parent, children in menu.modifiers.items()
-        for position, child in enumerate(children)
-    ]
-    session.execute(item_modifier.insert(), links)
+    insert_links(
+        session,
+        [
+            row
+            for parent, children in menu.modifiers.items()
+            for row in link_rows(restaurant.id, items[parent].id, (items[c].id for c in children))
+        ],
+    )
     return restaurant

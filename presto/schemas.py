@@ -27,8 +27,8 @@ from marshmallow import (
 )
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 
-from presto.limits import MAX_ITEMS_PER_RESTAURANT, MAX_MODIFIERS_PER_ITEM
-from presto.models import (
+from presto.services.limits import MAX_ITEMS_PER_RESTAURANT, MAX_MODIFIERS_PER_ITEM
+from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
     MAX_PRICE,

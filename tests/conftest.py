@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from presto.app import create_app
 from presto.config import Settings
-from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
 from presto.demo import load_demo
-from presto.models import Base
+from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
+from presto.storage.models import Base
 
 POSTGRES_URL_VARIABLE = "PRESTO_TEST_DATABASE_URL"
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from menus import add_items, add_key, add_restaurant, bearer, link, snapshot
-from problems import assert_problem
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto import keys
 from presto.api.auth import GUARDED
+from presto.services import keys
+from tests.helpers.data import add_items, add_key, add_restaurant, bearer, link, snapshot
+from tests.helpers.problems import assert_problem
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ from aiohttp import web
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from presto.api.session import app_database
 from presto.bench import servers
 from presto.bench.cold import count_nodes, measure_cold
+from presto.bench.generated_menus import generate_menu, layer_sizes
 from presto.bench.load import parse_wrk, run_load, wrk_available
 from presto.bench.memory import menu_paths
-from presto.bench.menus import generate_menu, layer_sizes
 from presto.bench.mixed import MixedResult, WriteApiUnavailable, create_key, parse_key, run_mixed
 from presto.bench.report import Row, check_targets, format_table
-from presto.keys import authenticate
+from presto.services.keys import authenticate
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:5005/restaurant/1/item
@@ -450,7 +451,7 @@ def test_the_wsgi_entry_point_serves_the_menu(db_url: str, monkeypatch: pytest.M
     try:
         response = wsgi.app.test_client().get("/restaurant/1/item")
     finally:
-        wsgi.app.extensions["presto.db"].engine.dispose()
+        app_database(wsgi.app).engine.dispose()
         sys.modules.pop("presto.wsgi", None)
 
     assert response.status_code == 200

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from flask.testing import FlaskClient
-from menus import add_restaurant
 from sqlalchemy.engine import Engine
 
-from presto import menu
-from presto.cache import CachedMenu, MenuCache
-from presto.db import make_sessionmaker
-from presto.fastpath import MenuFastPath
-from presto.generations import SLOTS, MenuChangeListener, MenuGenerations
+from presto.services import restaurants
+from presto.serving.cache import CachedMenu, MenuCache
+from presto.serving.fastpath import MenuFastPath
+from presto.serving.generations import SLOTS, MenuChangeListener, MenuGenerations
+from presto.storage.engine import make_sessionmaker
+from tests.helpers.data import add_restaurant
 
 
 def cached(generation: int, body: bytes = b"[]", etag: str = '"m1"') -> CachedMenu:
@@ -117,12 +117,12 @@ def test_a_commit_that_bumps_the_menu_version_bumps_the_generation(engine: Engin
         session.commit()
         assert generations.get(restaurant_id) == 0
 
-        menu.bump_menu_version(session, restaurant_id)
+        restaurants.bump_menu_version(session, restaurant_id)
         assert generations.get(restaurant_id) == 0  # not before the commit
         session.commit()
         assert generations.get(restaurant_id) == 1
 
-        menu.bump_menu_version(session, restaurant_id)
+        restaurants.bump_menu_version(session, restaurant_id)
         session.rollback()
         session.commit()
         assert generations.get(restaurant_id) == 1  # a rolled back change is no change
@@ -316,7 +316,7 @@ def test_menu_call_etag_and_304(client: FlaskClient, engine: Engine) -> None:
     assert len(statements) == 1  # the restaurant's version; no items loaded
 
     with make_sessionmaker(engine)() as session:
-        menu.bump_menu_version(session, 1)
+        restaurants.bump_menu_version(session, 1)
         session.commit()
     changed = client.get("/restaurant/1/item", headers={"If-None-Match": tag})
     assert changed.status_code == 200
@@ -344,7 +344,7 @@ def test_menu_changes_from_another_host_arrive_by_notify(postgres_engine: Engine
                     await asyncio.sleep(0.02)
                 before = generations.get(restaurant_id)
                 with make_sessionmaker(postgres_engine)() as session:
-                    menu.bump_menu_version(session, restaurant_id)
+                    restaurants.bump_menu_version(session, restaurant_id)
                     session.commit()
                 while generations.get(restaurant_id) == before:
                     await asyncio.sleep(0.01)

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from presto.cli import build_parser, main, prepare_database
-from presto.db import make_engine
+from presto.storage.engine import make_engine
 
 
 def test_serve_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from presto.demo import load_demo
-from presto.menu import load_menu
-from presto.models import Item
+from presto.services.menus import load_menu
+from presto.storage.models import Item
 
 
 def chain_depth(item: Item, seen: frozenset[int] = frozenset()) -> int:

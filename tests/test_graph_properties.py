@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from menus import add_items, add_key, add_restaurant, bearer
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.graph import find_cycle, longest_chain
-from presto.models import ApiKey, Restaurant
 from presto.schemas import MAX_MODIFIER_DEPTH
+from presto.services.graph import find_cycle, longest_chain
+from presto.storage.models import ApiKey, Restaurant
+from tests.helpers.data import add_items, add_key, add_restaurant, bearer
 
 # --- The graph functions themselves, against brute force -------------------------------
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from menus import add_items, add_key, add_restaurant, bearer, link, snapshot
-from problems import assert_problem
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto import limits
 from presto.schemas import MAX_MODIFIER_DEPTH
+from presto.services import limits
+from tests.helpers.data import add_items, add_key, add_restaurant, bearer, link, snapshot
+from tests.helpers.problems import assert_problem
 
 
 @pytest.fixture
@@ -222,7 +222,7 @@ def test_items_per_restaurant_are_limited(
     key: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("presto.items.MAX_ITEMS_PER_RESTAURANT", 3)
+    monkeypatch.setattr("presto.services.items.MAX_ITEMS_PER_RESTAURANT", 3)
     for name in "ABC":
         create(client, diner, key, name=name)
     before = snapshot(engine)
@@ -393,7 +393,7 @@ def test_if_match_with_an_old_tag_is_412(
 def test_writes_bump_the_menu_version(
     client: FlaskClient, session: Session, diner: int, key: dict[str, str]
 ) -> None:
-    from presto.models import Restaurant
+    from presto.storage.models import Restaurant
 
     def menu_version() -> int:
         session.expire_all()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
-from menus import add_restaurant, bearer
 from sqlalchemy.orm import Session
 
 from presto.cli import main
-from presto.keys import hash_key, list_keys
+from presto.services.keys import hash_key, list_keys
+from tests.helpers.data import add_restaurant, bearer
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

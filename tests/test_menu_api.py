@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
-from menus import add_items, add_restaurant, layered_menu, link
-from problems import assert_problem
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto import menu
 from presto.errors import NotFoundError
-from presto.models import Restaurant
+from presto.services import restaurants
+from presto.storage.engine import CHANGED_MENUS
+from presto.storage.models import Restaurant
+from tests.helpers.data import add_items, add_restaurant, layered_menu, link
+from tests.helpers.problems import assert_problem
 
 
 @contextmanager
@@ -152,7 +153,7 @@ def test_unexpected_error_is_a_500_problem_without_traceback(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("database exploded: secret details")
 
-    monkeypatch.setattr("presto.menu.load_menu", broken)
+    monkeypatch.setattr("presto.services.menus.load_menu", broken)
     response = client.get("/restaurant/1/item")
     body = assert_problem(response, 500)
     assert "secret" not in response.get_data(as_text=True)
@@ -204,13 +205,13 @@ def test_bump_menu_version(session: Session) -> None:
     restaurant_id = add_restaurant(session)
     session.commit()
 
-    assert menu.bump_menu_version(session, restaurant_id) == 2
-    assert menu.bump_menu_version(session, restaurant_id) == 3
-    assert session.info[menu.CHANGED_MENUS] == {restaurant_id}
+    assert restaurants.bump_menu_version(session, restaurant_id) == 2
+    assert restaurants.bump_menu_version(session, restaurant_id) == 3
+    assert session.info[CHANGED_MENUS] == {restaurant_id}
     session.commit()
     assert session.scalar(sa.select(Restaurant.menu_version)) == 3
     with pytest.raises(NotFoundError):
-        menu.bump_menu_version(session, 999)
+        restaurants.bump_menu_version(session, 999)
 
 
 @pytest.mark.usefixtures("demo")

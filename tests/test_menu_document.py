@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from menus import add_key, add_restaurant, bearer, snapshot
-from problems import assert_problem
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.schemas import MAX_MODIFIER_DEPTH
+from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
+from tests.helpers.data import add_key, add_restaurant, bearer, snapshot
+from tests.helpers.problems import assert_problem
 
 
 def without_ids(document: dict[str, Any]) -> list[dict[str, Any]]:

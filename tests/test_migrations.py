@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from presto import migrate
 from presto.cli import main, prepare_database
-from presto.db import MIGRATION_VERSION_TABLE, create_schema, make_engine
-from presto.models import Base
+from presto.storage import migrate
+from presto.storage.engine import MIGRATION_VERSION_TABLE, create_schema, make_engine
+from presto.storage.models import Base
 
 PRESTO_TABLES = set(Base.metadata.tables)
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from menus import add_items, add_restaurant, link
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from presto.models import MAX_PRICE, ApiKey, Item, Restaurant, item_modifier
+from presto.storage.models import MAX_PRICE, ApiKey, Item, Restaurant, item_modifier
+from tests.helpers.data import add_items, add_restaurant, link
 
 
 def count_links(session: Session) -> int:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_process import ServerProcess
-from test_server import free_port
 
 from presto import cli
+from presto.bench.servers import free_port
+from tests.helpers.server_process import ServerProcess
 
 WORKERS = 2
 MENU = "/restaurant/1/item"

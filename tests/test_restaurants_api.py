@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from menus import add_items, add_key, add_restaurant, bearer, snapshot
-from problems import assert_problem
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.limits import MAX_PAGE_SIZE
+from presto.services.limits import MAX_PAGE_SIZE
+from tests.helpers.data import add_items, add_key, add_restaurant, bearer, snapshot
+from tests.helpers.problems import assert_problem
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from menus import add_items, add_restaurant, link
 from sqlalchemy.orm import Session
 
-from presto.menu import load_menu
 from presto.schemas import MAX_MODIFIER_DEPTH, ItemSchema
+from presto.services.menus import load_menu
+from tests.helpers.data import add_items, add_restaurant, link
 
 ITEM_KEYS = [
     "id",

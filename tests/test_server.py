@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from server_process import ServerProcess
 
-from presto.db import make_engine
+from presto.bench.servers import free_port
+from presto.storage.engine import make_engine
+from tests.helpers.server_process import ServerProcess
 
 
 @pytest.fixture
@@ -47,13 +48,6 @@ def request(
         return response, body
     finally:
         connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_menu_over_http(server: ServerProcess) -> None:

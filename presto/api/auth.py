@@ -8,10 +8,10 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
-from presto import keys
-from presto.app import db_session
+from presto.api.session import db_session
 from presto.errors import UnauthorizedError
-from presto.models import ApiKey
+from presto.services import keys
+from presto.storage.models import ApiKey
 
 View = TypeVar("View", bound=Callable[..., Any])
 

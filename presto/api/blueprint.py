@@ -19,7 +19,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from presto.api import auth
-from presto.limits import MAX_PAGE_SIZE
+from presto.services.limits import MAX_PAGE_SIZE
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from flask import Response, request
 
 from presto.errors import PreconditionFailedError
-from presto.etags import Precondition
+from presto.services.etags import Precondition
 
 
 def etag_header(tag: str) -> dict[str, str]:

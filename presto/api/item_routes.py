@@ -9,14 +9,14 @@ from typing import Any
 
 from flask import Response, url_for
 
-from presto import items
 from presto.api.blueprint import PARSER, ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
-from presto.app import db_session
-from presto.items import ItemTree
-from presto.limits import MAX_MODIFIERS_PER_ITEM
-from presto.models import Item
+from presto.api.session import db_session
 from presto.schemas import ItemCreateSchema, ItemDetailSchema, ItemPatchSchema, ModifierIdsSchema
+from presto.services import items
+from presto.services.items import ItemTree
+from presto.services.limits import MAX_MODIFIERS_PER_ITEM
+from presto.storage.models import Item
 
 bp = ApiBlueprint("items", __name__, description="Items, and the modifiers linked to them.")
 

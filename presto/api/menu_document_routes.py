@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Response
 
-from presto import menu_document
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
-from presto.app import db_session
+from presto.api.session import db_session
 from presto.schemas import MenuDocumentSchema
+from presto.services import menu_documents
 
 bp = ApiBlueprint("menu document", __name__, description="Export and import a whole menu at once.")
 
@@ -23,7 +23,7 @@ ResponseValue = Response | tuple[dict[str, Any], dict[str, str]]
 @bp.problems(404)
 def export_menu(restaurant_id: int) -> ResponseValue:
     """Export every item of the menu, in menu order, with modifiers by id."""
-    document = menu_document.export_menu(db_session(), restaurant_id)
+    document = menu_documents.export_menu(db_session(), restaurant_id)
     return not_modified(document.etag) or _document_response(document)
 
 
@@ -39,11 +39,13 @@ def import_menu(document: dict[str, Any], restaurant_id: int) -> ResponseValue:
     The document's ids only link its items to each other; the items get new ids, which
     the response shows.
     """
-    imported = menu_document.import_menu(db_session(), restaurant_id, document["items"], if_match())
+    imported = menu_documents.import_menu(
+        db_session(), restaurant_id, document["items"], if_match()
+    )
     return _document_response(imported)
 
 
 def _document_response(
-    document: menu_document.MenuDocument,
+    document: menu_documents.MenuDocument,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     return {"items": document.items}, etag_header(document.etag)

@@ -7,12 +7,12 @@ from typing import Any
 import orjson
 from flask import Response
 
-from presto import menu
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, not_modified
-from presto.app import db_session
-from presto.etags import menu_call_etag
+from presto.api.session import db_session
 from presto.schemas import ItemSchema, MenuQuerySchema, NormalizedMenuSchema
+from presto.services import menus, restaurants
+from presto.services.etags import menu_call_etag
 
 bp = ApiBlueprint("menu", __name__, description="The public menu call.")
 
@@ -37,11 +37,11 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     """The restaurant's menu: a JSON array of items with nested modifiers."""
     session = db_session()
     # Held while the menu loads, so load_menu finds it in the session without a query.
-    restaurant = menu.get_restaurant(session, restaurant_id)
+    restaurant = restaurants.get_restaurant(session, restaurant_id)
     tag = menu_call_etag(restaurant)
     response = not_modified(tag)
     if response is None:
-        loaded = menu.load_menu(
+        loaded = menus.load_menu(
             session,
             restaurant_id,
             include_all=query["all"],
@@ -52,7 +52,7 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
             data = _normalized_schema.dump(
                 {
                     "entries": [item.id for item in loaded.items],
-                    "items": menu.reachable_items(loaded.items),
+                    "items": menus.reachable_items(loaded.items),
                 }
             )
         else:

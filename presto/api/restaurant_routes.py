@@ -7,13 +7,13 @@ from typing import Any
 from flask import Response, url_for
 from flask_smorest.pagination import PaginationParameters
 
-from presto import menu, restaurants
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
-from presto.app import db_session
-from presto.etags import restaurant_etag
-from presto.models import Restaurant
+from presto.api.session import db_session
 from presto.schemas import RestaurantPatchSchema, RestaurantSchema
+from presto.services import restaurants
+from presto.services.etags import restaurant_etag
+from presto.storage.models import Restaurant
 
 bp = ApiBlueprint("restaurants", __name__, description="Restaurants and their currencies.")
 
@@ -51,7 +51,7 @@ def create_restaurant(fields: dict[str, Any]) -> ResponseValue:
 @bp.problems(404)
 def get_restaurant(restaurant_id: int) -> ResponseValue:
     """One restaurant."""
-    restaurant = menu.get_restaurant(db_session(), restaurant_id)
+    restaurant = restaurants.get_restaurant(db_session(), restaurant_id)
     tag = restaurant_etag(restaurant)
     return not_modified(tag) or (restaurant, etag_header(tag))
 

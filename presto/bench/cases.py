@@ -22,12 +22,12 @@ import uvloop
 
 from presto.bench import servers
 from presto.bench.cold import measure_cold
+from presto.bench.generated_menus import generate_menu
 from presto.bench.load import LoadResult, run_load
 from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
-from presto.bench.menus import generate_menu
 from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row
-from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
+from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
 MENU_PATH = "/restaurant/1/item"
 CEILING = "ceiling"

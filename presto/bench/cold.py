@@ -17,10 +17,11 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from presto.app import Database, create_app
-from presto.bench.menus import generate_menu
+from presto.api.session import app_database
+from presto.app import create_app
+from presto.bench.generated_menus import generate_menu
 from presto.config import Settings
-from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
+from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def measure_cold(database_url: str, sizes: Sequence[int], *, repeats: int) -> li
         engine.dispose()
 
     app = create_app(Settings(database_url=database_url, threads=1))
-    database: Database = app.extensions["presto.db"]
+    database = app_database(app)
     client = app.test_client()
     # Statements run by each timed request.
     statements: list[int] = [0]

@@ -12,7 +12,8 @@ import itertools
 
 from sqlalchemy.orm import Session
 
-from presto.models import Item, Restaurant, item_modifier
+from presto.storage.links import insert_links, link_rows
+from presto.storage.models import Item, Restaurant
 
 LAYER_NAMES = ("Dish", "Choice group", "Option", "Extra")
 
@@ -64,16 +65,15 @@ def generate_menu(session: Session, *, items: int = 2000, depth: int = 4, fan_ou
         session.add_all(layer)
         layers.append(layer)
     session.flush()
-    links = [
-        {
-            "restaurant_id": restaurant.id,
-            "item_id": parent.id,
-            "modifier_id": lower[(n * fan_out + k) % len(lower)].id,
-            "position": k,
-        }
+    rows = [
+        row
         for upper, lower in itertools.pairwise(layers)
         for n, parent in enumerate(upper)
-        for k in range(fan_out)
+        for row in link_rows(
+            restaurant.id,
+            parent.id,
+            (lower[(n * fan_out + k) % len(lower)].id for k in range(fan_out)),
+        )
     ]
-    session.execute(item_modifier.insert(), links)
+    insert_links(session, rows)
     return restaurant.id

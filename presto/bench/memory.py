@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from presto.bench.menus import generate_menu
-from presto.db import create_schema, drop_schema, make_engine, make_sessionmaker
+from presto.bench.generated_menus import generate_menu
+from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
 # Categories of a generated menu's entries (presto.bench.menus).
 GENERATED_CATEGORIES = 12

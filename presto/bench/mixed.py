@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from presto.bench.load import percentile
-from presto.keys import KEY_START
+from presto.services.keys import KEY_START
 
 # Above every price in the demo menus, so the first write already changes the menu.
 FIRST_PRICE = 100_000

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 
 from presto import __version__
-from presto.models import Item, Restaurant
+from presto.storage.models import Item, Restaurant
 
 # Checks a write's precondition (HTTP ``If-Match``) against the current tag, computed only
 # when the caller has a precondition to check; raises PreconditionFailedError on mismatch.

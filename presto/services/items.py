@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from presto import graph
 from presto.errors import ConflictError, NotFoundError
-from presto.etags import Precondition, item_etag
-from presto.limits import MAX_ITEMS_PER_RESTAURANT
-from presto.menu import bump_menu_version, load_menu
-from presto.models import Item, item_modifier
-from presto.restaurants import lock_restaurant
+from presto.services import graph
+from presto.services.etags import Precondition, item_etag
+from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
+from presto.services.menus import load_menu
+from presto.services.restaurants import bump_menu_version, lock_restaurant
+from presto.storage.links import insert_links, link_rows, select_links
+from presto.storage.models import Item, item_modifier
 
 
 @dataclass(frozen=True)
@@ -130,19 +131,7 @@ def set_modifiers(
     links[item_id] = wanted
     graph.check_graph(links, first=item_id)
     session.execute(item_modifier.delete().where(item_modifier.c.item_id == item_id))
-    if wanted:
-        session.execute(
-            item_modifier.insert(),
-            [
-                {
-                    "restaurant_id": restaurant_id,
-                    "item_id": item_id,
-                    "modifier_id": modifier_id,
-                    "position": position,
-                }
-                for position, modifier_id in enumerate(wanted)
-            ],
-        )
+    insert_links(session, link_rows(restaurant_id, item_id, wanted))
     current.item.version += 1
     session.flush()
     bump_menu_version(session, restaurant_id)
@@ -175,11 +164,6 @@ def restaurant_graph(session: Session, restaurant_id: int) -> dict[int, list[int
             sa.select(Item.id).where(Item.restaurant_id == restaurant_id)
         )
     }
-    rows = session.execute(
-        sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
-        .where(item_modifier.c.restaurant_id == restaurant_id)
-        .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
-    )
-    for parent_id, modifier_id in rows:
+    for parent_id, modifier_id in session.execute(select_links(restaurant_id)):
         graph_links[parent_id].append(modifier_id)
     return graph_links

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from presto.errors import ForbiddenError, NotFoundError
-from presto.menu import get_restaurant
-from presto.models import KEY_PREFIX_LENGTH, ApiKey
+from presto.services.restaurants import get_restaurant
+from presto.storage.models import KEY_PREFIX_LENGTH, ApiKey
 
 KEY_START = "presto_"
 

@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from presto import graph
-from presto.etags import Precondition, menu_etag
-from presto.menu import bump_menu_version, load_menu
-from presto.models import Item, item_modifier
-from presto.restaurants import lock_restaurant
+from presto.services import graph
+from presto.services.etags import Precondition, menu_etag
+from presto.services.menus import load_menu
+from presto.services.restaurants import bump_menu_version, lock_restaurant
+from presto.storage.links import insert_links, link_rows
+from presto.storage.models import Item
 
 # The fields of an item a document carries besides ``id`` and ``modifiers``.
 ITEM_FIELDS = (
@@ -86,18 +87,16 @@ def import_menu(
     session.add_all(items)
     session.flush()
     new_ids = {spec["id"]: item.id for spec, item in zip(document_items, items, strict=True)}
-    links = [
-        {
-            "restaurant_id": restaurant_id,
-            "item_id": new_ids[spec["id"]],
-            "modifier_id": new_ids[modifier_id],
-            "position": position,
-        }
-        for spec in document_items
-        for position, modifier_id in enumerate(spec["modifiers"])
-    ]
-    if links:
-        session.execute(item_modifier.insert(), links)
+    insert_links(
+        session,
+        [
+            row
+            for spec in document_items
+            for row in link_rows(
+                restaurant_id, new_ids[spec["id"]], (new_ids[m] for m in spec["modifiers"])
+            )
+        ],
+    )
     bump_menu_version(session, restaurant_id)
     session.commit()
     session.expunge_all()

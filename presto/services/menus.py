@@ -15,18 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from presto.db import CHANGED_MENUS
-from presto.errors import NotFoundError
-from presto.generations import NOTIFY_CHANNEL
-from presto.models import Item, Restaurant, item_modifier
-
-
-def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
-    """The restaurant with this id, or ``NotFoundError``."""
-    restaurant = session.get(Restaurant, restaurant_id)
-    if restaurant is None:
-        raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
-    return restaurant
+from presto.services.restaurants import get_restaurant
+from presto.storage.links import select_links
+from presto.storage.models import Item, Restaurant
 
 
 @dataclass(frozen=True)
@@ -55,11 +46,7 @@ def load_menu(
     items = session.scalars(
         sa.select(Item).where(Item.restaurant_id == restaurant_id).order_by(Item.position, Item.id)
     ).all()
-    links = session.execute(
-        sa.select(item_modifier.c.item_id, item_modifier.c.modifier_id)
-        .where(item_modifier.c.restaurant_id == restaurant_id)
-        .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
-    ).all()
+    links = session.execute(select_links(restaurant_id)).all()
     attach_modifiers(restaurant, items, links)
     return Menu(
         restaurant,
@@ -98,25 +85,3 @@ def attach_modifiers(
     for item in items:
         set_committed_value(item, "restaurant", restaurant)
         set_committed_value(item, "modifiers", modifiers.get(item.id, []))
-
-
-def bump_menu_version(session: Session, restaurant_id: int) -> int:
-    """Count one more change to the restaurant's menu, in the caller's transaction.
-
-    Every write that changes what the menu call returns must call this before it commits:
-    ETags key on ``menu_version``, and after the commit the session tells the menu cache of
-    every worker (``presto.db.make_sessionmaker``). Returns the new version.
-    """
-    version = session.execute(
-        sa.update(Restaurant)
-        .where(Restaurant.id == restaurant_id)
-        .values(menu_version=Restaurant.menu_version + 1)
-        .returning(Restaurant.menu_version)
-    ).scalar_one_or_none()
-    if version is None:
-        raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
-    session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered on commit to the presto workers of every host (presto.generations).
-        session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(restaurant_id))))
-    return version

@@ -13,9 +13,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from presto.errors import NotFoundError
-from presto.etags import Precondition, restaurant_etag
-from presto.menu import bump_menu_version
-from presto.models import Restaurant
+from presto.services.etags import Precondition, restaurant_etag
+from presto.storage.engine import CHANGED_MENUS, NOTIFY_CHANNEL
+from presto.storage.models import Restaurant
+
+
+def restaurant_not_found(restaurant_id: int) -> NotFoundError:
+    """The error of a request naming a restaurant that does not exist."""
+    return NotFoundError(f"Restaurant {restaurant_id} does not exist.")
+
+
+def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
+    """The restaurant with this id, or `NotFoundError`."""
+    restaurant = session.get(Restaurant, restaurant_id)
+    if restaurant is None:
+        raise restaurant_not_found(restaurant_id)
+    return restaurant
 
 
 def lock_restaurant(session: Session, restaurant_id: int) -> Restaurant:
@@ -36,8 +49,30 @@ def lock_restaurant(session: Session, restaurant_id: int) -> Restaurant:
         .execution_options(populate_existing=True)
     ).one_or_none()
     if restaurant is None:
-        raise NotFoundError(f"Restaurant {restaurant_id} does not exist.")
+        raise restaurant_not_found(restaurant_id)
     return restaurant
+
+
+def bump_menu_version(session: Session, restaurant_id: int) -> int:
+    """Count one more change to the restaurant's menu, in the caller's transaction.
+
+    Every write that changes what the menu call returns must call this before it commits:
+    ETags key on ``menu_version``, and after the commit the session tells the menu cache of
+    every worker (`presto.storage.engine.make_sessionmaker`). Returns the new version.
+    """
+    version = session.execute(
+        sa.update(Restaurant)
+        .where(Restaurant.id == restaurant_id)
+        .values(menu_version=Restaurant.menu_version + 1)
+        .returning(Restaurant.menu_version)
+    ).scalar_one_or_none()
+    if version is None:
+        raise restaurant_not_found(restaurant_id)
+    session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered on commit to the presto workers of every host (presto.generations).
+        session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(restaurant_id))))
+    return version
 
 
 @dataclass(frozen=True)

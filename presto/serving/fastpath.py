@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
-from presto.cache import CACHED_HEADERS, CachedMenu, MenuCache
-from presto.generations import MenuChangeListener, MenuGenerations
+from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache
+from presto.serving.generations import MenuChangeListener, MenuGenerations
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 

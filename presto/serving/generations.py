@@ -21,13 +21,13 @@ import os
 import tempfile
 import threading
 
+from presto.storage.engine import NOTIFY_CHANNEL
+
 log = logging.getLogger(__name__)
 
 # Counters shared by all restaurants; two restaurants in one slot only cost extra misses.
 SLOTS = 4096
 _SLOT_BYTES = 8
-# The PostgreSQL notification channel of menu changes; the payload is the restaurant id.
-NOTIFY_CHANNEL = "presto_menu"
 
 
 class MenuGenerations:

@@ -34,14 +34,15 @@ from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
 
-from presto.accesslog import BUFFER as access_log_buffer
-from presto.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_access_log
-from presto.app import Database, create_app
-from presto.cache import MenuCache
+from presto.api.session import app_database
+from presto.app import create_app
 from presto.config import Settings
 from presto.errors import PROBLEM_JSON, problem_document
-from presto.fastpath import MenuFastPath
-from presto.generations import MenuChangeListener, MenuGenerations
+from presto.serving.accesslog import BUFFER as access_log_buffer
+from presto.serving.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_access_log
+from presto.serving.cache import MenuCache
+from presto.serving.fastpath import MenuFastPath
+from presto.serving.generations import MenuChangeListener, MenuGenerations
 
 log = logging.getLogger("presto.server")
 
@@ -154,8 +155,8 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
     """
     loop = asyncio.get_running_loop()
     generations = MenuGenerations(generations_path)
-    app = create_app(settings, generations=generations)
-    database: Database = app.extensions["presto.db"]
+    app = create_app(settings, on_menu_change=generations.bump)
+    database = app_database(app)
     fast_path = listener = None
     if settings.cache_bytes > 0:
         if database.engine.dialect.name == "postgresql":

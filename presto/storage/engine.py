@@ -13,11 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from presto.models import Base
+from presto.storage.models import Base
 
 # Key in ``Session.info``: ids of the restaurants whose menu the transaction changed.
 CHANGED_MENUS = "presto.changed_menus"
-# Where alembic records the revision a database is at (see presto.migrate).
+# The PostgreSQL notification channel of menu changes; the payload is the restaurant id.
+NOTIFY_CHANNEL = "presto_menu"
+# Where alembic records the revision a database is at (see `presto.storage.migrate`).
 MIGRATION_VERSION_TABLE = "alembic_version"
 
 # Seconds a SQLite connection waits for a lock held by another writer before failing.
@@ -53,7 +55,7 @@ def make_sessionmaker(
     """Sessions whose objects stay readable after commit, for serialization.
 
     ``on_menu_change(restaurant_id)`` runs after each commit that bumped that restaurant's
-    menu version (``presto.menu.bump_menu_version``), before the request is answered.
+    menu version (`presto.services.restaurants.bump_menu_version`), before the request is answered.
     """
     factory = sessionmaker(engine, expire_on_commit=False)
 

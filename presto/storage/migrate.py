@@ -27,7 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from presto.models import Base
+from presto.storage.models import Base
 
 log = logging.getLogger("presto.migrate")
 

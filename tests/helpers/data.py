@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto import keys
-from presto.models import Base, Item, Restaurant, item_modifier
+from presto.services import keys
+from presto.storage.links import insert_links, link_rows
+from presto.storage.models import Base, Item, Restaurant
 
 
 def add_restaurant(session: Session, name: str = "Test Diner", currency: str = "USD") -> int:
@@ -37,18 +38,7 @@ def add_items(
 
 def link(session: Session, restaurant_id: int, parent: int, modifiers: Sequence[int]) -> None:
     """Make ``modifiers`` the ordered modifiers of ``parent``."""
-    session.execute(
-        item_modifier.insert(),
-        [
-            {
-                "restaurant_id": restaurant_id,
-                "item_id": parent,
-                "modifier_id": modifier,
-                "position": position,
-            }
-            for position, modifier in enumerate(modifiers)
-        ],
-    )
+    insert_links(session, link_rows(restaurant_id, parent, modifiers))
 
 
 def layered_menu(session: Session, *, levels: int, per_level: int, fan_out: int) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from presto.models import Base
+from presto.storage.models import Base
 
 
 def run_migrations(connection: Connection) -> None:
