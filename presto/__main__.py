@@ -1,4 +1,4 @@
-"""``python -m presto``: the same as the ``presto`` command."""
+"""`python -m presto`: the same as the `presto` command."""
 
 import sys
 

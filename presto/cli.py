@@ -1,5 +1,5 @@
-"""The ``presto`` command: ``presto serve`` runs the server, ``presto db`` migrates the
-database, ``presto keys`` manages the API keys that writes need."""
+"""The `presto` command: `presto serve` runs the server, `presto db` migrates the
+database, `presto keys` manages the API keys that writes need."""
 
 from __future__ import annotations
 
@@ -24,11 +24,18 @@ log = logging.getLogger("presto.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every ``presto`` sub-command."""
+    """The argument parser of every `presto` sub-command."""
     parser = argparse.ArgumentParser(prog="presto", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    defaults = Settings()
+    add_serve_command(commands)
+    add_db_commands(commands)
+    add_keys_commands(commands)
+    return parser
 
+
+def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`presto serve`: every option of the server, defaults from `Settings`."""
+    defaults = Settings()
     serve = commands.add_parser(
         "serve",
         help="run the HTTP server",
@@ -39,18 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=defaults.port, help="TCP port to listen on (0: any free port)"
     )
-    serve.add_argument(
-        "--workers",
-        type=positive_int,
-        default=defaults.workers,
-        help="worker processes sharing the port with SO_REUSEPORT",
-    )
-    serve.add_argument(
-        "--threads",
-        type=positive_int,
-        default=defaults.threads,
-        help="WSGI threads per worker; each worker's database pool holds as many connections",
-    )
+    add_capacity_options(serve, defaults)
     add_database_url(serve)
     serve.add_argument(
         "--reset-db",
@@ -63,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
         help="lowest level logged; INFO includes one access line per request",
+    )
+    serve.set_defaults(handler=run_serve)
+
+
+def add_capacity_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """How much a server takes on: processes, threads, body size, cache, shutdown grace."""
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        default=defaults.workers,
+        help="worker processes sharing the port with SO_REUSEPORT",
+    )
+    serve.add_argument(
+        "--threads",
+        type=positive_int,
+        default=defaults.threads,
+        help="WSGI threads per worker; each worker's database pool holds as many connections",
     )
     serve.add_argument(
         "--max-body-bytes",
@@ -82,14 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.cache_bytes,
         help="byte budget of each worker's menu cache (least recently used out); 0: no cache",
     )
-    serve.set_defaults(handler=run_serve)
-    add_db_commands(commands)
-    add_keys_commands(commands)
-    return parser
 
 
 def add_database_url(parser: argparse.ArgumentParser) -> None:
-    """The ``--database-url`` option, shared by every command that opens the database."""
+    """The `--database-url` option, shared by every command that opens the database."""
     parser.add_argument(
         "--database-url",
         default=database_url_from_env(),
@@ -99,7 +108,7 @@ def add_database_url(parser: argparse.ArgumentParser) -> None:
 
 
 def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``presto db ...``: schema migrations."""
+    """`presto db ...`: schema migrations."""
     db = commands.add_parser(
         "db",
         help="migrate the database schema",
@@ -107,56 +116,51 @@ def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "migration after changing the models.",
     )
     db_commands = db.add_subparsers(dest="db_command", required=True)
-
     upgrade = db_commands.add_parser(
         "upgrade",
         help="apply migrations",
         description="Apply every migration up to a revision, in one transaction.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_database_url(upgrade)
     upgrade.add_argument("--revision", default="head", help="revision to end at")
-    upgrade.set_defaults(handler=run_db_upgrade)
-
     downgrade = db_commands.add_parser(
         "downgrade",
         help="undo migrations",
         description="Undo migrations down to a revision; 'base' drops every presto table.",
     )
-    add_database_url(downgrade)
     downgrade.add_argument("--revision", required=True, help="revision to end at, or 'base'")
-    downgrade.set_defaults(handler=run_db_downgrade)
-
     current = db_commands.add_parser(
         "current",
         help="show the database's revision",
         description="Show the revision the database is at and whether it is the newest.",
     )
-    add_database_url(current)
-    current.set_defaults(handler=run_db_current)
-
     stamp = db_commands.add_parser(
         "stamp",
         help="record a revision without migrating",
         description="Record that the database's schema is already at a revision, running "
         "no migration: for a database whose schema was made to match by hand.",
     )
-    add_database_url(stamp)
     stamp.add_argument("--revision", required=True, help="revision the schema is at")
-    stamp.set_defaults(handler=run_db_stamp)
-
+    for command, handler in (
+        (upgrade, run_db_upgrade),
+        (downgrade, run_db_downgrade),
+        (current, run_db_current),
+        (stamp, run_db_stamp),
+    ):
+        add_database_url(command)
+        command.set_defaults(handler=handler)
     revision = db_commands.add_parser(
         "revision",
         help="write a new migration from the models",
         description="Compare the models with the newest migration and write the difference "
-        "as a new migration script into presto/migrations/versions. Needs no database.",
+        "as a new migration script into presto/storage/migrations/versions. Needs no database.",
     )
     revision.add_argument("-m", "--message", required=True, help="what the migration does")
     revision.set_defaults(handler=run_db_revision)
 
 
 def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``presto keys create|revoke|list``."""
+    """`presto keys create|revoke|list`."""
     keys_parser = commands.add_parser(
         "keys",
         help="create, revoke and list API keys",
@@ -212,7 +216,7 @@ def positive_int(text: str) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """``presto serve``: prepare the database, then run the server."""
+    """`presto serve`: prepare the database, then run the server."""
     from presto.serving.server import configure_logging, run
 
     if args.port == 0 and args.workers > 1:
@@ -234,7 +238,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def prepare_database(url: str, *, reset: bool) -> None:
-    """Migrate the database to the current schema; with ``reset``, start over from the
+    """Migrate the database to the current schema; with `reset`, start over from the
     demo menus."""
     engine = make_engine(url, pool_size=1)
     try:
@@ -250,7 +254,7 @@ def prepare_database(url: str, *, reset: bool) -> None:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
-    """``presto db upgrade``."""
+    """`presto db upgrade`."""
     configure_command_logging()
     migrate.upgrade(args.database_url, args.revision)
     print(describe_revision(migrate.current(args.database_url)))
@@ -258,7 +262,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_downgrade(args: argparse.Namespace) -> int:
-    """``presto db downgrade``."""
+    """`presto db downgrade`."""
     configure_command_logging()
     migrate.downgrade(args.database_url, args.revision)
     print(describe_revision(migrate.current(args.database_url)))
@@ -266,13 +270,13 @@ def run_db_downgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_current(args: argparse.Namespace) -> int:
-    """``presto db current``."""
+    """`presto db current`."""
     print(describe_revision(migrate.current(args.database_url)))
     return 0
 
 
 def run_db_stamp(args: argparse.Namespace) -> int:
-    """``presto db stamp``."""
+    """`presto db stamp`."""
     configure_command_logging()
     migrate.stamp(args.database_url, args.revision)
     print(describe_revision(migrate.current(args.database_url)))
@@ -280,7 +284,7 @@ def run_db_stamp(args: argparse.Namespace) -> int:
 
 
 def run_db_revision(args: argparse.Namespace) -> int:
-    """``presto db revision``."""
+    """`presto db revision`."""
     path = migrate.make_revision(args.message)
     if path is None:
         print("the models match the newest migration; no script written")
@@ -320,7 +324,7 @@ def is_not_alembic_set_up(record: logging.LogRecord) -> bool:
 
 @contextmanager
 def open_session(url: str) -> Iterator[Session]:
-    """A session on ``url``, its tables created if missing, and its engine closed after."""
+    """A session on `url`, its tables created if missing, and its engine closed after."""
     prepare_database(url, reset=False)
     engine = make_engine(url, pool_size=1)
     try:
@@ -331,7 +335,7 @@ def open_session(url: str) -> Iterator[Session]:
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
-    """``presto keys create``: print the new key alone on standard output."""
+    """`presto keys create`: print the new key alone on standard output."""
     with open_session(args.database_url) as session:
         try:
             new = keys.create_key(session, restaurant_id=None if args.admin else args.restaurant)
@@ -348,7 +352,7 @@ def run_keys_create(args: argparse.Namespace) -> int:
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:
-    """``presto keys revoke ID``."""
+    """`presto keys revoke ID`."""
     with open_session(args.database_url) as session:
         try:
             row = keys.revoke_key(session, args.key_id)
@@ -360,7 +364,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def run_keys_list(args: argparse.Namespace) -> int:
-    """``presto keys list``: one line per key, oldest first."""
+    """`presto keys list`: one line per key, oldest first."""
     with open_session(args.database_url) as session:
         rows = keys.list_keys(session)
         print(f"{'ID':>4}  {'PREFIX':<19}  {'SCOPE':<14}  {'CREATED':<20}  REVOKED")
@@ -374,7 +378,7 @@ def run_keys_list(args: argparse.Namespace) -> int:
 
 
 def describe_scope(row: ApiKey) -> str:
-    """``admin``, or ``restaurant N``."""
+    """`admin`, or `restaurant N`."""
     return "admin" if row.admin else f"restaurant {row.restaurant_id}"
 
 

@@ -9,7 +9,7 @@ DEFAULT_DATABASE_URL = "sqlite:///presto.db"
 
 
 def database_url_from_env() -> str:
-    """``PRESTO_DATABASE_URL``, or an SQLite file in the working directory."""
+    """`PRESTO_DATABASE_URL`, or an SQLite file in the working directory."""
     return os.environ.get("PRESTO_DATABASE_URL", DEFAULT_DATABASE_URL)
 
 

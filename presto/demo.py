@@ -1,4 +1,4 @@
-"""The demo menus that ``--reset-db`` loads: three restaurants, nested and shared modifiers.
+"""The demo menus that `--reset-db` loads: three restaurants, nested and shared modifiers.
 
 Each menu is written as items keyed by a short name, then the modifier links by those
 names. Prices are integer minor units of the restaurant's currency (cents, or yen).
@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from presto.storage.links import insert_links, link_rows
-from presto.storage.models import Item, Restaurant
+from presto.storage.models import ITEM_FIELDS, Item, Restaurant
 
 
 @dataclass(frozen=True)
 class DemoItem:
-    """One item of a demo menu; ``standalone=False`` marks a modifier-only item."""
+    """One item of a demo menu; `standalone=False` marks a modifier-only item."""
 
     name: str
     price: int = 0
@@ -205,10 +205,10 @@ DEMO_MENUS = (BURGER_BAR, TRATTORIA, SUSHI)
 
 def load_demo(session: Session) -> list[Restaurant]:
     """Insert the demo restaurants and menus; the caller commits."""
-    return [load_menu(session, menu) for menu in DEMO_MENUS]
+    return [insert_demo_menu(session, menu) for menu in DEMO_MENUS]
 
 
-def load_menu(session: Session, menu: DemoMenu) -> Restaurant:
+def insert_demo_menu(session: Session, menu: DemoMenu) -> Restaurant:
     """Insert one demo restaurant with its items and modifier links."""
     restaurant = Restaurant(name=menu.name, currency=menu.currency)
     session.add(restaurant)
@@ -216,15 +216,8 @@ def load_menu(session: Session, menu: DemoMenu) -> Restaurant:
     items = {
         key: Item(
             restaurant_id=restaurant.id,
-            name=spec.name,
-            description=spec.description,
-            category=spec.category,
-            price=spec.price,
-            available=spec.available,
-            standalone=spec.standalone,
-            min_choices=spec.min_choices,
-            max_choices=spec.max_choices,
             position=position,
+            **{name: getattr(spec, name) for name in ITEM_FIELDS},
         )
         for position, (key, spec) in enumerate(menu.items.items())
     }

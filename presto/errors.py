@@ -12,7 +12,7 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_document(status: int, detail: str | None, instance: str, **extra: Any) -> bytes:
-    """The encoded problem; ``type`` is about:blank, so ``title`` is the status phrase."""
+    """The encoded problem; `type` is about:blank, so `title` is the status phrase."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -30,7 +30,6 @@ class PrestoError(Exception):
     """An error with an HTTP status and a human-readable detail."""
 
     status = 400
-    title = "Bad Request"
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -46,14 +45,12 @@ class NotFoundError(PrestoError):
     """The resource named in the request does not exist."""
 
     status = 404
-    title = "Not Found"
 
 
 class UnauthorizedError(PrestoError):
     """No API key, or one that is unknown or revoked."""
 
     status = 401
-    title = "Unauthorized"
 
     def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
         super().__init__(detail)
@@ -71,18 +68,15 @@ class ForbiddenError(PrestoError):
     """A valid API key whose scope does not cover the resource."""
 
     status = 403
-    title = "Forbidden"
 
 
 class ConflictError(PrestoError):
     """The change would break a rule of the menu as it now stands (a cycle, a limit)."""
 
     status = 409
-    title = "Conflict"
 
 
 class PreconditionFailedError(PrestoError):
-    """``If-Match`` names a version other than the current one."""
+    """`If-Match` names a version other than the current one."""
 
     status = 412
-    title = "Precondition Failed"

@@ -1,11 +1,11 @@
 """marshmallow schemas: the JSON shape of items, restaurants and menu documents, and what
 requests may send.
 
-An item's ``modifiers`` are items of the same shape, to any depth. The modifier graph is
+An item's `modifiers` are items of the same shape, to any depth. The modifier graph is
 shared (ketchup belongs to many items) and may, in bad data, hold a cycle, so
-``ModifierList`` serializes each distinct subtree once per dump, reuses it wherever it
+`ModifierList` serializes each distinct subtree once per dump, reuses it wherever it
 appears again, drops a modifier that would repeat an item already on the path from the
-top-level item (a cycle), and stops nesting at ``MAX_MODIFIER_DEPTH`` levels.
+top-level item (a cycle), and stops nesting at `MAX_MODIFIER_DEPTH` levels.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ from marshmallow import (
 )
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 
-from presto.services.limits import MAX_ITEMS_PER_RESTAURANT, MAX_MODIFIERS_PER_ITEM
+from presto.services.items import choices_rule_broken
+from presto.services.limits import (
+    MAX_ITEMS_PER_RESTAURANT,
+    MAX_MODIFIER_DEPTH,
+    MAX_MODIFIERS_PER_ITEM,
+)
 from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
@@ -35,10 +40,6 @@ from presto.storage.models import (
     NAME_LENGTH,
     Item,
 )
-
-# Deepest nesting of modifiers below a top-level item in a response. Uber Eats allows 6
-# levels; 8 leaves room while bounding the work a bad graph can cause.
-MAX_MODIFIER_DEPTH = 8
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ _tree_state: contextvars.ContextVar[_TreeState | None] = contextvars.ContextVar(
 
 
 class ModifierList(fields.List):
-    """``List(Nested(ItemSchema))`` that serializes shared subtrees once and cuts cycles."""
+    """`List(Nested(ItemSchema))` that serializes shared subtrees once and cuts cycles."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         state = _tree_state.get()
@@ -178,7 +179,7 @@ class NormalizedItemSchema(ItemSchema):
 
 
 class NormalizedMenuSchema(Schema):
-    """The menu call with ``shape=normalized``: each item once, modifiers by reference."""
+    """The menu call with `shape=normalized`: each item once, modifiers by reference."""
 
     entries = fields.List(
         fields.Integer(),
@@ -198,7 +199,7 @@ class ItemDetailSchema(ItemSchema):
 
 
 class MenuQuerySchema(Schema):
-    """Query string of ``GET /restaurant/<id>/item``."""
+    """Query string of `GET /restaurant/<id>/item`."""
 
     class Meta:
         unknown = RAISE
@@ -229,6 +230,11 @@ def _not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
+def _name(*, required: bool = False) -> fields.String:
+    """A restaurant's or an item's name: 1 to `NAME_LENGTH` characters, not blank."""
+    return fields.String(required=required, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+
+
 def _no_duplicates(values: list[Any]) -> None:
     seen = set()
     for value in values:
@@ -238,13 +244,13 @@ def _no_duplicates(values: list[Any]) -> None:
 
 
 class RestaurantSchema(Schema):
-    """A restaurant; ``currency`` is the ISO 4217 code all its prices are in."""
+    """A restaurant; `currency` is the ISO 4217 code all its prices are in."""
 
     class Meta:
         unknown = RAISE
 
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    name = _name(required=True)
     currency = fields.String(
         validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Must be an ISO 4217 code such as USD."),
         metadata={"description": "ISO 4217 code; prices are in its minor unit. Default USD."},
@@ -252,18 +258,18 @@ class RestaurantSchema(Schema):
 
 
 class RestaurantPatchSchema(RestaurantSchema):
-    """The restaurant fields a ``PATCH`` may change; every one is optional."""
+    """The restaurant fields a `PATCH` may change; every one is optional."""
 
-    name = fields.String(validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    name = _name()
 
 
 class ItemPatchSchema(Schema):
-    """The item fields a ``PATCH`` may change; every one is optional."""
+    """The item fields a `PATCH` may change; every one is optional."""
 
     class Meta:
         unknown = RAISE
 
-    name = fields.String(validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    name = _name()
     description = fields.String(validate=validate.Length(max=DESCRIPTION_LENGTH))
     category = fields.String(allow_none=True, validate=validate.Length(1, CATEGORY_LENGTH))
     price = fields.Integer(
@@ -290,24 +296,22 @@ class ItemPatchSchema(Schema):
 
     @validates_schema
     def _min_not_above_max(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        minimum, maximum = data.get("min_choices"), data.get("max_choices")
-        if minimum is not None and maximum is not None and minimum > maximum:
-            raise ValidationError(
-                f"min_choices ({minimum}) exceeds max_choices ({maximum}).", "max_choices"
-            )
+        broken = choices_rule_broken(data.get("min_choices"), data.get("max_choices"))
+        if broken:
+            raise ValidationError(broken, "max_choices")
 
 
 class ItemCreateSchema(ItemPatchSchema):
-    """A new item; only ``name`` is required."""
+    """A new item; only `name` is required."""
 
-    name = fields.String(required=True, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    name = _name(required=True)
 
 
 class ModifierIdsSchema(Schema):
-    """The body of ``PUT .../modifiers``: a JSON array of item ids, in order.
+    """The body of `PUT .../modifiers`: a JSON array of item ids, in order.
 
-    marshmallow loads objects, so the array is wrapped as ``modifiers`` on the way in and
-    unwrapped on the way out; errors name the ``modifiers`` field.
+    marshmallow loads objects, so the array is wrapped as `modifiers` on the way in and
+    unwrapped on the way out; errors name the `modifiers` field.
     """
 
     class Meta:
@@ -332,7 +336,7 @@ class ModifierIdsSchema(Schema):
 
 
 class DocumentItemSchema(ItemCreateSchema):
-    """An item of a menu document; ``id`` names it within the document only."""
+    """An item of a menu document; `id` names it within the document only."""
 
     class Meta(ItemCreateSchema.Meta):
         exclude = ("position",)

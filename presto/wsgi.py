@@ -1,8 +1,8 @@
-"""The standard WSGI entry point, for any WSGI server: ``gunicorn presto.wsgi:app``.
+"""The standard WSGI entry point, for any WSGI server: `gunicorn presto.wsgi:app`.
 
-The database is ``PRESTO_DATABASE_URL`` (else an SQLite file presto.db in the working
-directory), its tables already created (``presto serve --reset-db`` does that). ``presto
-serve`` remains the way presto is meant to run; this serves the same Flask app without
+The database is `PRESTO_DATABASE_URL` (else an SQLite file presto.db in the working
+directory), its tables already created (`presto serve --reset-db` does that). `presto
+serve` remains the way presto is meant to run; this serves the same Flask app without
 the async layer in front of it, for a WSGI server of your choice and for comparison.
 """
 

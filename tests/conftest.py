@@ -1,6 +1,6 @@
 """Fixtures: every database test runs once on SQLite and once on PostgreSQL.
 
-PostgreSQL runs when ``PRESTO_TEST_DATABASE_URL`` names a database (``.ci/run`` sets it);
+PostgreSQL runs when `PRESTO_TEST_DATABASE_URL` names a database (`.ci/run` sets it);
 without it those cases are skipped. Each test starts from empty tables.
 """
 
@@ -84,6 +84,6 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def demo(engine: Engine) -> None:
-    """The demo menus, as ``--reset-db`` loads them."""
+    """The demo menus, as `--reset-db` loads them."""
     with make_sessionmaker(engine)() as session, session.begin():
         load_demo(session)

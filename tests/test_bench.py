@@ -52,7 +52,7 @@ Transfer/sec:    218.31MB
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
-    """One ``python -m presto.bench --quick`` run: its printed table and its JSON."""
+    """One `python -m presto.bench --quick` run: its printed table and its JSON."""
     json_path = tmp_path_factory.mktemp("bench") / "results.json"
     completed = subprocess.run(
         [sys.executable, "-m", "presto.bench", "--quick", "--json", str(json_path)],
@@ -267,8 +267,8 @@ def test_cold_measurement_counts_statements_per_request(db_url: str) -> None:
 
 
 class FakeMenuServer:
-    """A menu call and a price write. ``stale``: reads serve the first price forever;
-    ``stale_304``: full reads are fresh, but any ``If-None-Match`` gets 304."""
+    """A menu call and a price write. `stale`: reads serve the first price forever;
+    `stale_304`: full reads are fresh, but any `If-None-Match` gets 304."""
 
     def __init__(self, *, stale: bool, stale_304: bool = False, write_api: bool = True) -> None:
         self.stale = stale
@@ -296,7 +296,7 @@ class FakeMenuServer:
 
 
 def mixed_against(fake: FakeMenuServer) -> MixedResult:
-    """Half a second of mixed load against ``fake`` on a free port."""
+    """Half a second of mixed load against `fake` on a free port."""
 
     async def run() -> MixedResult:
         server = web.Server(fake.handle, access_log=None)

@@ -148,7 +148,7 @@ class FakeWSGI:
 
 
 class GatedWSGI(FakeWSGI):
-    """A FakeWSGI that answers only once ``gate`` is set, like a slow cold load."""
+    """A FakeWSGI that answers only once `gate` is set, like a slow cold load."""
 
     def __init__(self, status: int = 200) -> None:
         super().__init__(status)

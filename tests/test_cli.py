@@ -1,4 +1,4 @@
-"""The ``presto`` command line."""
+"""The `presto` command line."""
 
 from __future__ import annotations
 
@@ -99,3 +99,21 @@ def test_db_commands_that_move_the_revision_need_one(
         main(["db", command])
     assert exit_info.value.code == 2
     assert "--revision" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--help"], "`presto serve` runs the server"),
+        (["serve", "--help"], "--cache-bytes"),
+        (["db", "--help"], "upgrade"),
+    ],
+)
+def test_help_is_markdown_not_restructured_text(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    text = capsys.readouterr().out
+    assert "``" not in text
+    assert expected in text

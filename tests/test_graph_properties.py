@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.schemas import MAX_MODIFIER_DEPTH
 from presto.services.graph import find_cycle, longest_chain
+from presto.services.limits import MAX_MODIFIER_DEPTH
 from presto.storage.models import ApiKey, Restaurant
 from tests.helpers.data import add_items, add_key, add_restaurant, bearer
 
@@ -34,7 +34,7 @@ small_graphs = st.dictionaries(
 
 
 def reaches(graph: dict[int, list[int]], start: int, goal: int) -> bool:
-    """Whether ``goal`` is reachable from ``start`` by one or more links."""
+    """Whether `goal` is reachable from `start` by one or more links."""
     seen: set[int] = set()
     stack = list(graph.get(start, []))
     while stack:
@@ -48,7 +48,7 @@ def reaches(graph: dict[int, list[int]], start: int, goal: int) -> bool:
 
 
 def height(graph: dict[int, list[int]], node: int) -> int:
-    """Links on the longest chain down from ``node`` (the graph has no cycle)."""
+    """Links on the longest chain down from `node` (the graph has no cycle)."""
     return max((1 + height(graph, child) for child in graph.get(node, [])), default=0)
 
 

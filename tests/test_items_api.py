@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.schemas import MAX_MODIFIER_DEPTH
 from presto.services import limits
+from presto.services.limits import MAX_MODIFIER_DEPTH
 from tests.helpers.data import add_items, add_key, add_restaurant, bearer, link, snapshot
 from tests.helpers.problems import assert_problem
 

@@ -1,4 +1,4 @@
-"""``presto keys create|revoke|list``, and the keys they make used on the API."""
+"""`presto keys create|revoke|list`, and the keys they make used on the API."""
 
 from __future__ import annotations
 

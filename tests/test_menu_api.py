@@ -23,7 +23,7 @@ from tests.helpers.problems import assert_problem
 
 @contextmanager
 def count_statements(engine: Engine) -> Iterator[list[str]]:
-    """Collect the SQL statements run on ``engine`` inside the block."""
+    """Collect the SQL statements run on `engine` inside the block."""
     statements: list[str] = []
 
     def before_cursor_execute(*args: Any) -> None:

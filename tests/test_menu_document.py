@@ -9,8 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.schemas import MAX_MODIFIER_DEPTH
-from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
+from presto.services.limits import MAX_ITEMS_PER_RESTAURANT, MAX_MODIFIER_DEPTH
 from tests.helpers.data import add_key, add_restaurant, bearer, snapshot
 from tests.helpers.problems import assert_problem
 

@@ -6,6 +6,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -46,7 +47,7 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
-def differences(url: str) -> list[object]:
+def differences(url: str) -> list[Any]:
     with migrate.migration_transaction(url) as connection:
         return migrate.schema_differences(connection)
 

@@ -1,9 +1,9 @@
 """End to end: once a write has been answered, no worker process of the host serves the
 menu from before it.
 
-Each test runs ``presto serve --workers 2`` (menu cache on) on SQLite and PostgreSQL and
+Each test runs `presto serve --workers 2` (menu cache on) on SQLite and PostgreSQL and
 talks to it over a new connection per request, so the kernel spreads the requests over
-both workers. A response names its worker: without an ``X-Request-ID`` from the client,
+both workers. A response names its worker: without an `X-Request-ID` from the client,
 the id the server makes starts with a prefix of its process.
 """
 
@@ -88,7 +88,7 @@ class Presto:
     def read_on_every_worker(
         self, path: str, *, each: int, headers: dict[str, str] | None = None
     ) -> list[Answer]:
-        """GET ``path`` over new connections until every worker has answered ``each`` times;
+        """GET `path` over new connections until every worker has answered `each` times;
         returns every answer."""
         answers: list[Answer] = []
         counts: dict[str, int] = {}
@@ -103,7 +103,7 @@ class Presto:
 
 @pytest.fixture
 def presto(db_url: str, tmp_path: Path) -> Iterator[Presto]:
-    """``presto serve --workers 2`` on the demo menus, with a key for restaurant 1."""
+    """`presto serve --workers 2` on the demo menus, with a key for restaurant 1."""
     port = free_port()
     server = ServerProcess(
         "--port", str(port), "--workers", str(WORKERS), "--database-url", db_url,
@@ -112,7 +112,7 @@ def presto(db_url: str, tmp_path: Path) -> Iterator[Presto]:
     )  # fmt: skip
     try:
         server.wait_for_line(r"presto listening", count=WORKERS)
-        # ``presto keys create`` in this process: it saves starting an interpreter.
+        # `presto keys create` in this process: it saves starting an interpreter.
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
             assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0
@@ -122,7 +122,7 @@ def presto(db_url: str, tmp_path: Path) -> Iterator[Presto]:
 
 
 def prices(menu: list[dict[str, Any]], item_id: int) -> set[int]:
-    """The price shown for ``item_id`` wherever it appears in a menu, nested ones too."""
+    """The price shown for `item_id` wherever it appears in a menu, nested ones too."""
     found: set[int] = set()
     stack = list(menu)
     while stack:
@@ -134,7 +134,7 @@ def prices(menu: list[dict[str, Any]], item_id: int) -> set[int]:
 
 
 def item_id_named(presto: Presto, name: str) -> int:
-    """The id of the restaurant's item called ``name``."""
+    """The id of the restaurant's item called `name`."""
     menu = presto.request("GET", f"{MENU}?all=true").json()
     return next(int(item["id"]) for item in menu if item["name"] == name)
 
@@ -142,6 +142,7 @@ def item_id_named(presto: Presto, name: str) -> int:
 def test_every_worker_shows_a_write_once_it_is_answered(presto: Presto) -> None:
     burger = item_id_named(presto, "Classic Burger")
     old_tag = presto.read_on_every_worker(MENU, each=1)[-1].etag
+    assert old_tag is not None
 
     for price in range(2000, 2015):
         # Both workers hold the current menu: the first read of each stores it, later ones hit.

@@ -105,3 +105,10 @@ def test_missing_asset_is_a_problem(client: FlaskClient) -> None:
     response = client.get("/docs/static/nope.js")
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_descriptions_are_markdown_not_restructured_text(client: FlaskClient) -> None:
+    text = client.get("/openapi.json").get_data(as_text=True)
+    assert "``" not in text
+    # The summary of the restaurant list names its header in Markdown.
+    assert "`X-Pagination`" in text

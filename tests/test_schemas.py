@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from presto.schemas import MAX_MODIFIER_DEPTH, ItemSchema
+from presto.schemas import ItemSchema
+from presto.services.limits import MAX_MODIFIER_DEPTH
 from presto.services.menus import load_menu
 from tests.helpers.data import add_items, add_restaurant, link
 
@@ -27,7 +28,7 @@ ITEM_KEYS = [
 
 
 def depth(item: dict[str, Any]) -> int:
-    """Levels of modifiers below ``item``."""
+    """Levels of modifiers below `item`."""
     return 1 + max((depth(m) for m in item["modifiers"]), default=-1)
 
 

@@ -152,6 +152,7 @@ def test_repeated_menu_calls_and_304_over_http(server: ServerProcess) -> None:
         address, "GET", "/restaurant/1/item", headers={"X-Request-ID": "r2"}
     )
     tag = first.getheader("ETag")
+    assert tag is not None
     not_modified, empty = request(
         address, "GET", "/restaurant/1/item", headers={"If-None-Match": tag}
     )

@@ -15,12 +15,12 @@ from presto.storage.models import ApiKey
 
 View = TypeVar("View", bound=Callable[..., Any])
 
-# Set on every view that ``key_required`` guards; a test checks each write route has it.
+# Set on every view that `key_required` guards; a test checks each write route has it.
 GUARDED = "_presto_key_required"
 
 
 def current_key() -> ApiKey:
-    """The live key of the request's ``Authorization: Bearer`` header, else 401."""
+    """The live key of the request's `Authorization: Bearer` header, else 401."""
     authorization = request.authorization
     if authorization is None or authorization.type != "bearer" or not authorization.token:
         raise UnauthorizedError("This request needs an API key: Authorization: Bearer <key>.")
@@ -31,9 +31,9 @@ def current_key() -> ApiKey:
 
 
 def key_required(*, admin_only: bool = False) -> Callable[[View], View]:
-    """Guard a view: its key must be an admin's, or its restaurant's unless ``admin_only``.
+    """Guard a view: its key must be an admin's, or its restaurant's unless `admin_only`.
 
-    The restaurant is the view's ``restaurant_id`` argument; the check runs before the
+    The restaurant is the view's `restaurant_id` argument; the check runs before the
     body is parsed, so an unauthorized caller learns nothing about what it sent.
     """
 

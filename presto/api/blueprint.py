@@ -1,7 +1,7 @@
 """The blueprint class of every API resource: request parsing and OpenAPI documentation.
 
 flask-smorest parses requests with webargs and documents each view from the decorators
-it carries. ``ApiBlueprint`` adds what presto needs on top: query strings that reject
+it carries. `ApiBlueprint` adds what presto needs on top: query strings that reject
 unknown parameters, 415 for a body that is not JSON, bearer-key guards on writes, and the
 problem responses and conditional-request headers each route can answer with.
 """
@@ -32,7 +32,7 @@ _CONDITIONAL = "presto_conditional"
 class RequestParser(FlaskParser):
     """webargs' Flask parser, strict about query strings and content types."""
 
-    # None: each schema's own ``unknown`` (RAISE) decides, so a misspelt parameter is a 422.
+    # None: each schema's own `unknown` (RAISE) decides, so a misspelt parameter is a 422.
     DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012 (as in webargs)
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": None,
@@ -77,7 +77,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
         return decorator
 
     def body(self, schema: type[Schema] | Schema, **kwargs: Any) -> Callable[[View], View]:
-        """Parse the JSON body with ``schema`` into the view's first argument."""
+        """Parse the JSON body with `schema` into the view's first argument."""
 
         def decorator(view: View) -> View:
             view = self.problems(400, 413, 415)(view)
@@ -97,7 +97,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
         return decorator
 
     def conditional(self, *, read: bool) -> Callable[[View], View]:
-        """Document ``If-None-Match`` (a read) or ``If-Match`` (a write) and ``ETag``."""
+        """Document `If-None-Match` (a read) or `If-Match` (a write) and `ETag`."""
 
         def decorator(view: View) -> View:
             docs = dict(getattr(view, "_apidoc", {}))

@@ -1,5 +1,5 @@
-"""Conditional requests: ``ETag`` on responses, ``If-None-Match`` on reads (304) and
-``If-Match`` on writes (412), after RFC 9110 section 13."""
+"""Conditional requests: `ETag` on responses, `If-None-Match` on reads (304) and
+`If-Match` on writes (412), after RFC 9110 section 13."""
 
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ from presto.services.etags import Precondition
 
 
 def etag_header(tag: str) -> dict[str, str]:
-    """The ``ETag`` header of a strong entity tag."""
+    """The `ETag` header of a strong entity tag."""
     return {"ETag": f'"{tag}"'}
 
 
 def not_modified(tag: str) -> Response | None:
-    """A 304 response if the request's ``If-None-Match`` matches ``tag``, else None."""
+    """A 304 response if the request's `If-None-Match` matches `tag`, else None."""
     if request.if_none_match and request.if_none_match.contains_weak(tag):
         return Response(status=304, headers=etag_header(tag))
     return None
 
 
 def if_match() -> Precondition:
-    """The request's ``If-Match`` as a precondition for a service-layer write.
+    """The request's `If-Match` as a precondition for a service-layer write.
 
     Without the header every version matches; with it, the current entity tag must be
-    one of the listed (strong comparison) or the header must be ``*``.
+    one of the listed (strong comparison) or the header must be `*`.
     """
     condition = request.if_match
 

@@ -1,8 +1,8 @@
-"""The OpenAPI 3 document at ``/openapi.json`` and Swagger UI at ``/docs``.
+"""The OpenAPI 3 document at `/openapi.json` and Swagger UI at `/docs`.
 
 flask-smorest builds the document from the blueprints' marshmallow schemas. Swagger UI's
-files come from the ``swagger_ui_bundle`` package and are served by presto itself under
-``/docs/static/``, so the docs page loads nothing from elsewhere.
+files come from the `swagger_ui_bundle` package and are served by presto itself under
+`/docs/static/`, so the docs page loads nothing from elsewhere.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class ProblemSchema(Schema):
 
 
 class PrestoApi(flask_smorest.Api):
-    """flask-smorest's ``Api`` whose documented errors are problem+json."""
+    """flask-smorest's `Api` whose documented errors are problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
 
@@ -63,7 +63,7 @@ class PrestoApi(flask_smorest.Api):
 
 
 def create_api(app: Flask, version: str) -> PrestoApi:
-    """Set up the OpenAPI document and docs page on ``app``."""
+    """Set up the OpenAPI document and docs page on `app`."""
     app.config.update(
         API_TITLE="presto",
         API_VERSION=version,
@@ -79,6 +79,13 @@ def create_api(app: Flask, version: str) -> PrestoApi:
         },
     )
     api = PrestoApi(app)
+    _add_components(api)
+    app.register_blueprint(assets)
+    return api
+
+
+def _add_components(api: PrestoApi) -> None:
+    """The security scheme, headers, parameters and schemas that routes refer to."""
     components = api.spec.components
     components.security_scheme(
         BEARER_SCHEME,
@@ -110,10 +117,8 @@ def create_api(app: Flask, version: str) -> PrestoApi:
             "schema": {"type": "string"},
         },
     )
-    # The menu call's other shape (``shape=normalized``), named in its description.
+    # The menu call's other shape (`shape=normalized`), named in its description.
     components.schema("NormalizedMenu", schema=NormalizedMenuSchema)
-    app.register_blueprint(assets)
-    return api
 
 
 assets = Blueprint("docs_assets", __name__)

@@ -1,8 +1,8 @@
-"""Every error as an RFC 9457 problem: ``application/problem+json``, never HTML.
+"""Every error as an RFC 9457 problem: `application/problem+json`, never HTML.
 
-``register`` runs after flask-smorest has installed its own ``HTTPException`` handler,
+`register` runs after flask-smorest has installed its own `HTTPException` handler,
 and replaces it: webargs' parse errors (malformed JSON, invalid fields) reach presto's
-handler as ``HTTPException`` with the messages in ``exc.data``.
+handler as `HTTPException` with the messages in `exc.data`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
 
 
 def register(app: Flask) -> None:
-    """Install the handlers on ``app``."""
+    """Install the handlers on `app`."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(PrestoError, _presto_error)
@@ -60,7 +60,7 @@ def _validation_error(exc: ValidationError) -> Response:
 
 
 def _by_field(messages: dict[str, Any]) -> dict[str, Any]:
-    """webargs' ``{location: {field: messages}}`` as ``{field: messages}``."""
+    """webargs' `{location: {field: messages}}` as `{field: messages}`."""
     fields: dict[str, Any] = {}
     for location, errors in messages.items():
         if location in _LOCATIONS and isinstance(errors, dict):

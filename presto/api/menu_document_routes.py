@@ -1,4 +1,4 @@
-"""A restaurant's whole menu as one document: ``GET|PUT /restaurant/<id>/menu``."""
+"""A restaurant's whole menu as one document: `GET|PUT /restaurant/<id>/menu`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The public menu call: ``GET /restaurant/<id>/item``."""
+"""The public menu call: `GET /restaurant/<id>/item`."""
 
 from __future__ import annotations
 

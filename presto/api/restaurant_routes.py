@@ -1,4 +1,4 @@
-"""Restaurants: ``/restaurant`` and ``/restaurant/<id>``."""
+"""Restaurants: `/restaurant` and `/restaurant/<id>`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ ResponseValue = Response | tuple[Restaurant, dict[str, str]] | tuple[Restaurant,
 @bp.response(200, RestaurantSchema(many=True))
 @bp.paginate()
 def list_restaurants(pagination_parameters: PaginationParameters) -> list[Restaurant]:
-    """List restaurants in id order, a page at a time (``X-Pagination`` has the totals)."""
+    """List restaurants in id order, a page at a time (`X-Pagination` has the totals)."""
     page = restaurants.list_restaurants(
         db_session(),
         offset=pagination_parameters.first_item,

@@ -1,4 +1,4 @@
-"""The benchmark harness: ``python -m presto.bench`` (``./bin/bench.sh``).
+"""The benchmark harness: `python -m presto.bench` (`./bin/bench.sh`).
 
 It starts every server it measures as a subprocess on a free 127.0.0.1 port, drives load
 with wrk (or a small aiohttp client when wrk is missing), and prints one table: presto's

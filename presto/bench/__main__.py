@@ -1,4 +1,4 @@
-"""``python -m presto.bench``: run the benchmark harness."""
+"""`python -m presto.bench`: run the benchmark harness."""
 
 import sys
 

@@ -103,7 +103,7 @@ def measure(server: servers.Server, config: BenchConfig) -> LoadResult:
 
 
 def load_row(case: str, label: str, workers: int, result: LoadResult, rss: list[float]) -> Row:
-    """A row of a warm run; ``rss`` is each worker's resident memory in MiB afterwards."""
+    """A row of a warm run; `rss` is each worker's resident memory in MiB afterwards."""
     notes = "RSS " + "/".join(f"{mib:.0f}" for mib in rss) + " MiB" if rss else ""
     return Row(
         case=case,
@@ -124,7 +124,7 @@ def load_row(case: str, label: str, workers: int, result: LoadResult, rss: list[
 
 
 def worker_rss(server: servers.Server) -> list[float]:
-    """Resident memory of each worker of ``server``, in MiB."""
+    """Resident memory of each worker of `server`, in MiB."""
     return [mib for pid in server.worker_pids() if (mib := servers.rss_mib(pid)) is not None]
 
 

@@ -2,9 +2,9 @@
 
 No routing, no WSGI bridge, no database, no logging: what one Python process can answer
 here at best. It returns the bytes presto returned for the same call, so the work on the
-wire is the same. ``python -m presto.bench.ceiling --port P --workers N --body-file F``;
-with several workers, each is a process sharing the port through ``SO_REUSEPORT``, the
-way ``presto serve --workers N`` runs.
+wire is the same. `python -m presto.bench.ceiling --port P --workers N --body-file F`;
+with several workers, each is a process sharing the port through `SO_REUSEPORT`, the
+way `presto serve --workers N` runs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aiohttp import web
 
 
 async def serve(host: str, port: int, body: bytes, *, reuse_port: bool) -> None:
-    """Answer every request with ``body`` until SIGINT or SIGTERM."""
+    """Answer every request with `body` until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
 
     async def handle(_request: web.BaseRequest) -> web.Response:
@@ -48,7 +48,7 @@ def run_worker(host: str, port: int, body_file: str, reuse_port: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one worker here, or start ``--workers`` of them and pass signals on."""
+    """Run one worker here, or start `--workers` of them and pass signals on."""
     parser = argparse.ArgumentParser(prog="python -m presto.bench.ceiling")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

@@ -1,4 +1,4 @@
-"""``python -m presto.bench``: options, the run of the chosen cases, the table and JSON."""
+"""`python -m presto.bench`: options, the run of the chosen cases, the table and JSON."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def comma_list(text: str) -> list[str]:
-    """``"a, b"`` -> ``["a", "b"]``."""
+    """`"a, b"` -> `["a", "b"]`."""
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -146,7 +146,7 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
 
 
 def stop_on_sigterm(signum: int, _frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C does, so every ``finally`` stops its server."""
+    """SIGTERM unwinds like Ctrl-C does, so every `finally` stops its server."""
     raise SystemExit(128 + signum)
 
 

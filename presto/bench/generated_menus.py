@@ -1,7 +1,7 @@
 """Generated menus for the benchmark: many items, modifiers nested and shared.
 
-A generated menu is ``depth`` layers of items. The first layer holds the menu entries;
-every item of a layer has ``fan_out`` modifiers from the next layer, and each lower layer
+A generated menu is `depth` layers of items. The first layer holds the menu entries;
+every item of a layer has `fan_out` modifiers from the next layer, and each lower layer
 is smaller than the one above, so every modifier is shared by several parents (the way
 one "Choose your side" group serves every burger).
 """
@@ -35,9 +35,9 @@ def layer_sizes(items: int, depth: int, fan_out: int) -> list[int]:
 
 
 def generate_menu(session: Session, *, items: int = 2000, depth: int = 4, fan_out: int = 2) -> int:
-    """Insert a restaurant with a generated menu of ``items`` items; returns its id.
+    """Insert a restaurant with a generated menu of `items` items; returns its id.
 
-    Each menu entry carries ``fan_out ** (depth - 1)`` items at the deepest level; the
+    Each menu entry carries `fan_out ** (depth - 1)` items at the deepest level; the
     caller commits.
     """
     restaurant = Restaurant(name=f"Generated menu of {items} items", currency="USD")

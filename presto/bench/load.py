@@ -1,6 +1,6 @@
 """Load generators: wrk when it is installed, else a small aiohttp client.
 
-Both keep ``connections`` keep-alive connections busy for ``duration`` seconds and report
+Both keep `connections` keep-alive connections busy for `duration` seconds and report
 requests per second, the 50th and 99th latency percentiles and the errors (failed
 connections and non-2xx/3xx answers). The aiohttp client runs in one Python process, so
 on a small machine it saturates before a fast server does: its numbers compare servers
@@ -37,12 +37,12 @@ class LoadResult:
 
 
 def wrk_available() -> bool:
-    """True if the ``wrk`` command is on PATH."""
+    """True if the `wrk` command is on PATH."""
     return shutil.which("wrk") is not None
 
 
 def run_load(url: str, *, duration: float, connections: int, generator: str = "auto") -> LoadResult:
-    """Drive ``url`` with ``generator`` ("wrk", "aiohttp", or "auto": wrk if installed)."""
+    """Drive `url` with `generator` ("wrk", "aiohttp", or "auto": wrk if installed)."""
     if generator == "auto":
         generator = "wrk" if wrk_available() else "aiohttp"
     if generator == "wrk":
@@ -51,7 +51,7 @@ def run_load(url: str, *, duration: float, connections: int, generator: str = "a
 
 
 def run_wrk(url: str, *, duration: float, connections: int) -> LoadResult:
-    """One ``wrk --latency`` run, its text output parsed."""
+    """One `wrk --latency` run, its text output parsed."""
     threads = max(1, min(WRK_THREADS, connections))
     seconds = max(1, round(duration))
     command = ["wrk", "--latency", "-t", str(threads), "-c", str(connections)]
@@ -81,7 +81,7 @@ def _wrk_percentile(output: str, percent: int) -> float:
 
 
 def parse_wrk(output: str) -> LoadResult:
-    """Read requests, rate, p50, p99 and errors from ``wrk --latency`` output."""
+    """Read requests, rate, p50, p99 and errors from `wrk --latency` output."""
     total = _WRK_TOTAL.search(output)
     rate = _WRK_RATE.search(output)
     if total is None or rate is None:
@@ -113,7 +113,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 async def run_aiohttp(url: str, *, duration: float, connections: int) -> LoadResult:
-    """``connections`` client tasks GET ``url`` back to back for ``duration`` seconds."""
+    """`connections` client tasks GET `url` back to back for `duration` seconds."""
     latencies: list[float] = []
     errors = 0
 

@@ -1,11 +1,11 @@
 """Memory with the menu cache full: resident memory of each worker against a baseline.
 
-Several generated restaurants are read through every variant of the menu call (``?all=``,
-``?available=``, ``?category=``), so the distinct cacheable responses add up to well over
+Several generated restaurants are read through every variant of the menu call (`?all=`,
+`?available=`, `?category=`), so the distinct cacheable responses add up to well over
 the cache's byte budget. Each is requested over new connections until every worker has
 answered it twice: the first answer of a worker stores it, the second comes from its
-cache unless it was pushed out meanwhile. Then each worker's ``VmRSS`` is read. The same
-run with the cache off (``--cache-bytes 0``) is the baseline: the interpreter, the app, and
+cache unless it was pushed out meanwhile. Then each worker's `VmRSS` is read. The same
+run with the cache off (`--cache-bytes 0`) is the baseline: the interpreter, the app, and
 whatever serializing those responses left the allocator holding.
 """
 
@@ -43,7 +43,7 @@ class MemoryDrive:
 
 
 def prepare_restaurants(database_url: str, *, restaurants: int, items: int) -> list[int]:
-    """Replace the database's contents with ``restaurants`` generated menus; their ids."""
+    """Replace the database's contents with `restaurants` generated menus; their ids."""
     engine = make_engine(database_url, pool_size=1)
     try:
         drop_schema(engine)
@@ -55,8 +55,8 @@ def prepare_restaurants(database_url: str, *, restaurants: int, items: int) -> l
 
 
 def menu_paths(restaurant_ids: Sequence[int]) -> list[str]:
-    """Every distinct menu call to cache: per restaurant, the plain call, ``?all=true``,
-    ``?available=true`` and each category, alone and with ``?all=true``."""
+    """Every distinct menu call to cache: per restaurant, the plain call, `?all=true`,
+    `?available=true` and each category, alone and with `?all=true`."""
     paths = []
     for restaurant_id in restaurant_ids:
         base = f"/restaurant/{restaurant_id}/item"
@@ -68,8 +68,8 @@ def menu_paths(restaurant_ids: Sequence[int]) -> list[str]:
 
 
 async def read_everywhere(base_url: str, paths: Sequence[str], *, workers: int) -> MemoryDrive:
-    """GET each path over new connections until each of ``workers`` workers answered it
-    ``ANSWERS_PER_WORKER`` times; two paths at a time, so both workers stay busy."""
+    """GET each path over new connections until each of `workers` workers answered it
+    `ANSWERS_PER_WORKER` times; two paths at a time, so both workers stay busy."""
     sizes: dict[str, int] = {}
     requests = errors = 0
     queue = list(reversed(paths))

@@ -42,7 +42,7 @@ class Target:
 
 
 def find(rows: list[Row], case: str, workers: int | None = None, **details: Any) -> Row | None:
-    """The first row of ``case`` (at ``workers``) whose details hold ``details``."""
+    """The first row of `case` (at `workers`) whose details hold `details`."""
     for row in rows:
         if row.case != case or (workers is not None and row.workers != workers):
             continue

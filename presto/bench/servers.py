@@ -1,7 +1,7 @@
 """The servers under test, each started as a subprocess on a free 127.0.0.1 port.
 
 Every server runs in a session of its own, its standard error in a log file (presto's
-access log included, so nothing blocks on a pipe nobody reads). ``stop`` sends SIGTERM to
+access log included, so nothing blocks on a pipe nobody reads). `stop` sends SIGTERM to
 the process the harness started and, if it lingers, SIGKILL to its process group: the
 harness only ever signals processes it started.
 """
@@ -73,7 +73,7 @@ class Server:
             )
 
     def url(self, path: str) -> str:
-        """The URL of ``path`` on this server."""
+        """The URL of `path` on this server."""
         return f"http://{HOST}:{self.port}{path}"
 
     def log_tail(self, lines: int = 30) -> str:
@@ -87,7 +87,7 @@ class Server:
         return [int(match.group(1)) for match in self.worker_line.finditer(text)]
 
     def wait_until_ready(self, probe_path: str, timeout: float = START_TIMEOUT) -> None:
-        """Wait until every worker is up and ``probe_path`` answers 200.
+        """Wait until every worker is up and `probe_path` answers 200.
 
         Waiting for all workers matters: wrk keeps its connections, so a worker that
         starts late would get none of them.
@@ -139,7 +139,7 @@ def start_presto(
     reset_db: bool = False,
     cache_bytes: int | None = None,
 ) -> Server:
-    """``presto serve`` as shipped: access log on (INFO), into the log file; ``cache_bytes``
+    """`presto serve` as shipped: access log on (INFO), into the log file; `cache_bytes`
     overrides the menu cache's default budget."""
     port = free_port()
     command = [
@@ -157,7 +157,7 @@ def start_presto(
 
 
 def start_ceiling(body_file: Path, *, workers: int, log_path: Path) -> Server:
-    """The bare aiohttp server of presto.bench.ceiling, answering ``body_file``'s bytes."""
+    """The bare aiohttp server of presto.bench.ceiling, answering `body_file`'s bytes."""
     port = free_port()
     command = [
         sys.executable, "-m", "presto.bench.ceiling",

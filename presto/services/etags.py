@@ -1,6 +1,6 @@
 """Entity tags from versions, and the precondition writes check against them.
 
-A restaurant's tag is its ``version``. An item's tag covers what its representation shows:
+A restaurant's tag is its `version`. An item's tag covers what its representation shows:
 its own version, the versions of every item in its modifier tree, and its restaurant's
 version (for the currency). Every change to an item's fields or modifier list bumps that
 item's version, so the tag changes exactly when the tree it heads does.
@@ -14,13 +14,9 @@ from collections.abc import Callable
 from presto import __version__
 from presto.storage.models import Item, Restaurant
 
-# Checks a write's precondition (HTTP ``If-Match``) against the current tag, computed only
+# Checks a write's precondition (HTTP `If-Match`) against the current tag, computed only
 # when the caller has a precondition to check; raises PreconditionFailedError on mismatch.
 Precondition = Callable[[Callable[[], str]], None]
-
-
-def no_precondition(_current: Callable[[], str]) -> None:
-    """The precondition of a write that names no version: always met."""
 
 
 def restaurant_etag(restaurant: Restaurant) -> str:
@@ -34,7 +30,7 @@ def menu_etag(restaurant: Restaurant) -> str:
 
 
 def item_etag(restaurant: Restaurant, item: Item) -> str:
-    """The entity tag of an item with its modifier tree (``modifiers`` must be attached)."""
+    """The entity tag of an item with its modifier tree (`modifiers` must be attached)."""
     seen: dict[int, int] = {}
     stack = [item]
     while stack:

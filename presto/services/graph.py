@@ -13,7 +13,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
 from presto.errors import ConflictError
-from presto.schemas import MAX_MODIFIER_DEPTH
+from presto.services.limits import MAX_MODIFIER_DEPTH
 
 Node = TypeVar("Node", bound=Hashable)
 
@@ -23,9 +23,9 @@ _NEW, _OPEN, _DONE = 0, 1, 2
 def find_cycle(
     graph: Mapping[Node, Sequence[Node]], *, first: Node | None = None
 ) -> list[Node] | None:
-    """A path that returns to its start, ``[a, b, ..., a]``, or None if there is none.
+    """A path that returns to its start, `[a, b, ..., a]`, or None if there is none.
 
-    The search starts at ``first`` if given (the item whose links just changed), so a
+    The search starts at `first` if given (the item whose links just changed), so a
     cycle through it is named from it.
     """
     state: dict[Node, int] = {}
@@ -60,7 +60,7 @@ def find_cycle(
 def longest_chain(graph: Mapping[Node, Sequence[Node]]) -> list[Node]:
     """The items of a longest chain of links (one item when there are no links).
 
-    The graph must be free of cycles (see ``find_cycle``).
+    The graph must be free of cycles (see `find_cycle`).
     """
     height: dict[Node, int] = {}
     next_on_chain: dict[Node, Node] = {}
@@ -94,9 +94,9 @@ def longest_chain(graph: Mapping[Node, Sequence[Node]]) -> list[Node]:
 
 
 def check_graph(graph: Mapping[Node, Sequence[Node]], *, first: Node | None = None) -> None:
-    """Raise ``ConflictError`` naming the path if the graph has a cycle or a too long chain.
+    """Raise `ConflictError` naming the path if the graph has a cycle or a too long chain.
 
-    ``first``: the item whose links changed; a cycle through it is named from it.
+    `first`: the item whose links changed; a cycle through it is named from it.
     """
     cycle = find_cycle(graph, first=first)
     if cycle is not None:

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from presto.errors import ConflictError, NotFoundError
 from presto.services import graph
+from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, item_etag
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.services.menus import load_menu
 from presto.services.restaurants import bump_menu_version, lock_restaurant
-from presto.storage.links import insert_links, link_rows, select_links
+from presto.storage.links import replace_links, select_links
 from presto.storage.models import Item, item_modifier
 
 
@@ -33,8 +34,16 @@ class ItemTree:
     etag: str
 
 
+def choices_rule_broken(min_choices: int | None, max_choices: int | None) -> str | None:
+    """Why a modifier group's rule is impossible (`min_choices` above `max_choices`), or
+    None when it holds; a null `max_choices` is no upper limit."""
+    if min_choices is not None and max_choices is not None and min_choices > max_choices:
+        return f"min_choices ({min_choices}) exceeds max_choices ({max_choices})."
+    return None
+
+
 def get_item(session: Session, restaurant_id: int, item_id: int) -> ItemTree:
-    """The item of this restaurant with its modifier tree, or ``NotFoundError``."""
+    """The item of this restaurant with its modifier tree, or `NotFoundError`."""
     menu = load_menu(session, restaurant_id, include_all=True)
     for item in menu.items:
         if item.id == item_id:
@@ -73,23 +82,19 @@ def update_item(
     changes: dict[str, Any],
     precondition: Precondition,
 ) -> ItemTree:
-    """Change some of the item's fields; ``min_choices <= max_choices`` must still hold."""
+    """Change some of the item's fields; `min_choices <= max_choices` must still hold."""
     restaurant = lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)
     precondition(lambda: current.etag)
     item = current.item
-    changed = {name: value for name, value in changes.items() if getattr(item, name) != value}
-    min_choices = changed.get("min_choices", item.min_choices)
-    max_choices = changed.get("max_choices", item.max_choices)
-    if max_choices is not None and min_choices > max_choices:
-        field = "max_choices" if "max_choices" in changed else "min_choices"
-        raise ValidationError(
-            {field: [f"min_choices ({min_choices}) exceeds max_choices ({max_choices})."]}
-        )
-    if changed:
-        for name, value in changed.items():
-            setattr(item, name, value)
-        item.version += 1
+    broken = choices_rule_broken(
+        changes.get("min_choices", item.min_choices), changes.get("max_choices", item.max_choices)
+    )
+    if broken:
+        new_max = changes.get("max_choices", item.max_choices) != item.max_choices
+        field = "max_choices" if new_max else "min_choices"
+        raise ValidationError({field: [broken]})
+    if apply_changes(item, changes):
         session.flush()
         bump_menu_version(session, restaurant.id)
     session.commit()
@@ -103,10 +108,10 @@ def set_modifiers(
     modifier_ids: Sequence[int],
     precondition: Precondition,
 ) -> ItemTree:
-    """Make ``modifier_ids`` the item's modifiers, in this order.
+    """Make `modifier_ids` the item's modifiers, in this order.
 
     Every id must be an item of the same restaurant, and the restaurant's whole graph
-    must stay free of cycles and within the nesting limit (else ``ConflictError``).
+    must stay free of cycles and within the nesting limit (else `ConflictError`).
     """
     lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)
@@ -115,28 +120,32 @@ def set_modifiers(
     if [modifier.id for modifier in current.item.modifiers] == wanted:
         session.commit()
         return current
-    known = set(
-        session.scalars(
-            sa.select(Item.id).where(Item.restaurant_id == restaurant_id, Item.id.in_(wanted))
-        )
-    )
-    unknown = {
-        index: [f"Item {modifier_id} is not an item of restaurant {restaurant_id}."]
-        for index, modifier_id in enumerate(wanted)
-        if modifier_id not in known
-    }
-    if unknown:
-        raise ValidationError({"modifiers": unknown})
+    _check_same_restaurant(session, restaurant_id, wanted)
     links = restaurant_graph(session, restaurant_id)
     links[item_id] = wanted
     graph.check_graph(links, first=item_id)
-    session.execute(item_modifier.delete().where(item_modifier.c.item_id == item_id))
-    insert_links(session, link_rows(restaurant_id, item_id, wanted))
+    replace_links(session, restaurant_id, item_id, wanted)
     current.item.version += 1
     session.flush()
     bump_menu_version(session, restaurant_id)
     session.commit()
     return get_item(session, restaurant_id, item_id)
+
+
+def _check_same_restaurant(session: Session, restaurant_id: int, modifier_ids: list[int]) -> None:
+    """Raise a `ValidationError` naming each id that is not an item of this restaurant."""
+    known = set(
+        session.scalars(
+            sa.select(Item.id).where(Item.restaurant_id == restaurant_id, Item.id.in_(modifier_ids))
+        )
+    )
+    unknown = {
+        index: [f"Item {modifier_id} is not an item of restaurant {restaurant_id}."]
+        for index, modifier_id in enumerate(modifier_ids)
+        if modifier_id not in known
+    }
+    if unknown:
+        raise ValidationError({"modifiers": unknown})
 
 
 def delete_item(

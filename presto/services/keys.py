@@ -1,6 +1,6 @@
 """API keys: made and revoked from the command line, checked on every write.
 
-A key is ``presto_`` and 43 characters of ``secrets.token_urlsafe(32)``: 256 random bits.
+A key is `presto_` and 43 characters of `secrets.token_urlsafe(32)`: 256 random bits.
 Only its SHA-256 is stored, and the request's key is looked up by its hash. With that
 much entropy a salted, slow hash would add nothing; a key is shown once, when it is made.
 """
@@ -36,7 +36,7 @@ def hash_key(secret: str) -> str:
 
 
 def create_key(session: Session, *, restaurant_id: int | None = None) -> NewKey:
-    """Make a key for one restaurant, or an admin key when ``restaurant_id`` is None."""
+    """Make a key for one restaurant, or an admin key when `restaurant_id` is None."""
     if restaurant_id is not None:
         get_restaurant(session, restaurant_id)
     secret = KEY_START + secrets.token_urlsafe(32)
@@ -78,7 +78,7 @@ def authenticate(session: Session, secret: str) -> ApiKey | None:
 
 
 def check_scope(key: ApiKey, restaurant_id: int | None, *, admin_only: bool = False) -> None:
-    """Raise ``ForbiddenError`` unless the key may write to this restaurant (or route)."""
+    """Raise `ForbiddenError` unless the key may write to this restaurant (or route)."""
     if key.admin:
         return
     if admin_only or restaurant_id is None:

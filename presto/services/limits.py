@@ -1,12 +1,15 @@
 """Bounds on what one request may ask for, so that no write or read does unbounded work.
 
 Lengths of names and descriptions and the price ceiling live with the columns in
-presto.models; the nesting cap (``MAX_MODIFIER_DEPTH``) lives with the serializer in
+presto.models; the nesting cap (`MAX_MODIFIER_DEPTH`) lives with the serializer in
 presto.schemas, and writes keep every chain of links within it (presto.graph).
 """
 
 from __future__ import annotations
 
+# Deepest nesting of modifiers below a top-level item in a response. Uber Eats allows 6
+# levels; 8 leaves room while bounding the work a bad graph can cause.
+MAX_MODIFIER_DEPTH = 8
 # Items (menu entries and modifiers together) one restaurant may hold.
 MAX_ITEMS_PER_RESTAURANT = 5000
 # Direct modifiers of one item.

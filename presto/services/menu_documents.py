@@ -1,6 +1,6 @@
 """A restaurant's whole menu as one document: export it, or replace the menu from one.
 
-The document lists every item in menu order; an item's ``modifiers`` are ids of items of
+The document lists every item in menu order; an item's `modifiers` are ids of items of
 the same document. Export, import into an empty restaurant and export again gives the
 same document up to the ids, which the database assigns afresh on import.
 """
@@ -18,19 +18,7 @@ from presto.services.etags import Precondition, menu_etag
 from presto.services.menus import load_menu
 from presto.services.restaurants import bump_menu_version, lock_restaurant
 from presto.storage.links import insert_links, link_rows
-from presto.storage.models import Item
-
-# The fields of an item a document carries besides ``id`` and ``modifiers``.
-ITEM_FIELDS = (
-    "name",
-    "description",
-    "category",
-    "price",
-    "available",
-    "standalone",
-    "min_choices",
-    "max_choices",
-)
+from presto.storage.models import ITEM_FIELDS, Item
 
 
 @dataclass(frozen=True)
@@ -65,7 +53,7 @@ def import_menu(
 
     The document must already be valid (presto.schemas.MenuDocumentSchema: ids unique,
     references resolved, limits kept); its graph must be free of cycles and within the
-    nesting limit, else ``ConflictError`` naming the path by document ids.
+    nesting limit, else `ConflictError` naming the path by document ids.
     """
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: menu_etag(restaurant))

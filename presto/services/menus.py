@@ -1,7 +1,7 @@
 """The menu service: reading a restaurant's items with their modifier graph.
 
 Loading a menu takes three statements whatever its size or depth: the restaurant, its
-items, and its modifier links. The links are attached to the already loaded ``Item``
+items, and its modifier links. The links are attached to the already loaded `Item`
 objects in memory, so an item shared by many parents (ketchup) is one object.
 """
 
@@ -36,11 +36,11 @@ def load_menu(
     available: bool | None = None,
     category: str | None = None,
 ) -> Menu:
-    """The restaurant's items in menu order, each with ``modifiers`` filled in.
+    """The restaurant's items in menu order, each with `modifiers` filled in.
 
-    Menu order is ``position``, then ``id``; modifiers are in link ``position`` order, then
-    by id. Only standalone items (menu entries) come back unless ``include_all``; given
-    ``available`` or ``category``, only the items that match (their modifiers are kept).
+    Menu order is `position`, then `id`; modifiers are in link `position` order, then
+    by id. Only standalone items (menu entries) come back unless `include_all`; given
+    `available` or `category`, only the items that match (their modifiers are kept).
     """
     restaurant = get_restaurant(session, restaurant_id)
     items = session.scalars(
@@ -76,7 +76,7 @@ def reachable_items(entries: Sequence[Item]) -> list[Item]:
 def attach_modifiers(
     restaurant: Restaurant, items: Sequence[Item], links: Iterable[Sequence[int]]
 ) -> None:
-    """Fill each item's ``restaurant`` and ``modifiers`` (from (item_id, modifier_id) rows,
+    """Fill each item's `restaurant` and `modifiers` (from (item_id, modifier_id) rows,
     in row order) without further queries."""
     by_id = {item.id: item for item in items}
     modifiers: defaultdict[int, list[Item]] = defaultdict(list)

@@ -1,6 +1,6 @@
 """The restaurant service: list, create, change and delete restaurants.
 
-Every write to a restaurant's menu starts with ``lock_restaurant``, so writes to one
+Every write to a restaurant's menu starts with `lock_restaurant`, so writes to one
 restaurant run one at a time and each sees the graph the one before it committed.
 """
 
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from presto.errors import NotFoundError
+from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, restaurant_etag
 from presto.storage.engine import CHANGED_MENUS, NOTIFY_CHANNEL
 from presto.storage.models import Restaurant
@@ -34,9 +35,9 @@ def get_restaurant(session: Session, restaurant_id: int) -> Restaurant:
 def lock_restaurant(session: Session, restaurant_id: int) -> Restaurant:
     """The restaurant, locked against other writers until the transaction ends.
 
-    PostgreSQL takes the row lock with ``SELECT ... FOR UPDATE``. SQLite has one writer
+    PostgreSQL takes the row lock with `SELECT ... FOR UPDATE`. SQLite has one writer
     at a time, but Python's sqlite3 opens the transaction only at the first write, so a
-    no-op ``UPDATE`` comes first: it takes the write lock before anything is read.
+    no-op `UPDATE` comes first: it takes the write lock before anything is read.
     """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
@@ -57,7 +58,7 @@ def bump_menu_version(session: Session, restaurant_id: int) -> int:
     """Count one more change to the restaurant's menu, in the caller's transaction.
 
     Every write that changes what the menu call returns must call this before it commits:
-    ETags key on ``menu_version``, and after the commit the session tells the menu cache of
+    ETags key on `menu_version`, and after the commit the session tells the menu cache of
     every worker (`presto.storage.engine.make_sessionmaker`). Returns the new version.
     """
     version = session.execute(
@@ -84,7 +85,7 @@ class RestaurantPage:
 
 
 def list_restaurants(session: Session, *, offset: int, limit: int) -> RestaurantPage:
-    """Restaurants in id order, ``limit`` of them from ``offset`` on."""
+    """Restaurants in id order, `limit` of them from `offset` on."""
     total = session.scalar(sa.select(sa.func.count()).select_from(Restaurant)) or 0
     restaurants = session.scalars(
         sa.select(Restaurant).order_by(Restaurant.id).offset(offset).limit(limit)
@@ -106,15 +107,11 @@ def update_restaurant(
     """Change the restaurant's name or currency; a new currency changes the menu call."""
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: restaurant_etag(restaurant))
-    changed = {name: value for name, value in changes.items() if getattr(restaurant, name) != value}
-    if changed:
-        for name, value in changed.items():
-            setattr(restaurant, name, value)
-        restaurant.version += 1
-        session.flush()
-        if "currency" in changed:
-            # Every item of the menu call carries the currency.
-            bump_menu_version(session, restaurant_id)
+    changed = apply_changes(restaurant, changes)
+    session.flush()
+    if "currency" in changed:
+        # Every item of the menu call carries the currency.
+        bump_menu_version(session, restaurant_id)
     session.commit()
     return restaurant
 

@@ -1,12 +1,12 @@
-"""The access log: one line per request, handed to ``logging`` in batches.
+"""The access log: one line per request, handed to `logging` in batches.
 
-A log record per request through ``logging`` (record, formatter, handler lock, write) costs
-about a fifth of a cached menu call. So, like nginx's ``access_log ... buffer= flush=``,
+A log record per request through `logging` (record, formatter, handler lock, write) costs
+about a fifth of a cached menu call. So, like nginx's `access_log ... buffer= flush=`,
 presto formats each line cheaply as the request ends and passes the lines to the
-``presto.access`` logger in batches: when ``FLUSH_LINES`` are waiting, ``FLUSH_SECONDS``
+`presto.access` logger in batches: when `FLUSH_LINES` are waiting, `FLUSH_SECONDS`
 after the first of them, and at shutdown. A batch is one record whose message is the lines;
 the logger's own handler writes it as is. A worker killed outright (SIGKILL) loses at most
-``FLUSH_SECONDS`` of lines.
+`FLUSH_SECONDS` of lines.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class AccessLogger(AbstractAccessLogger):
 
 
 def configure_access_log(level: str) -> None:
-    """Give ``presto.access`` a handler that writes the prepared lines unchanged."""
+    """Give `presto.access` a handler that writes the prepared lines unchanged."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     access_log.handlers[:] = [handler]

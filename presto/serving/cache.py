@@ -1,7 +1,7 @@
 """The menu cache: encoded menu responses kept in memory, answered in the async layer.
 
 An entry is a menu call's response (body and headers) stored with the menu generation
-(``presto.generations``) read *before* the request went to the database. It answers a later
+(`presto.generations`) read *before* the request went to the database. It answers a later
 request only while the generation is unchanged, so a write that has been answered is never
 followed by an older menu. There is no time-to-live: a menu stays cached until it changes or
 is pushed out by the byte budget (least recently used first).
@@ -18,7 +18,7 @@ CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 
 @dataclass(frozen=True)
 class CachedMenu:
-    """One cached response of ``GET /restaurant/<id>/item?<query>``."""
+    """One cached response of `GET /restaurant/<id>/item?<query>`."""
 
     generation: int
     etag: str
@@ -32,7 +32,7 @@ class CachedMenu:
 
 
 class MenuCache:
-    """A least-recently-used map from (restaurant id, query string) to ``CachedMenu``.
+    """A least-recently-used map from (restaurant id, query string) to `CachedMenu`.
 
     Used from the event loop thread only, so it needs no lock.
     """
@@ -48,7 +48,7 @@ class MenuCache:
         return len(self._entries)
 
     def get(self, key: tuple[int, str], generation: int) -> CachedMenu | None:
-        """The entry for ``key`` if it was stored under ``generation``."""
+        """The entry for `key` if it was stored under `generation`."""
         entry = self._entries.get(key)
         if entry is None or entry.generation != generation:
             self.misses += 1
@@ -58,7 +58,7 @@ class MenuCache:
         return entry
 
     def put(self, key: tuple[int, str], entry: CachedMenu) -> None:
-        """Store ``entry``, evicting the least recently used entries to stay in budget."""
+        """Store `entry`, evicting the least recently used entries to stay in budget."""
         old = self._entries.get(key)
         if old is not None:
             if old.generation > entry.generation:

@@ -23,7 +23,7 @@ _MENU_PATH = re.compile(r"/restaurant/([0-9]{1,18})/item")
 
 
 class MenuFastPath:
-    """Serves ``GET /restaurant/<id>/item`` from ``cache`` while its generation holds."""
+    """Serves `GET /restaurant/<id>/item` from `cache` while its generation holds."""
 
     def __init__(
         self,
@@ -39,7 +39,7 @@ class MenuFastPath:
         self.listener = listener
 
     async def handle(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
-        """Answer from the cache, or from ``wsgi`` (keeping a cacheable answer)."""
+        """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
         match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
         if match is None or (self.listener is not None and not self.listener.connected):
             return await wsgi(request)

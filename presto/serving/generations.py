@@ -1,14 +1,14 @@
 """Menu generations: how every worker process of a host learns that a menu changed.
 
 A generation is a counter per restaurant (hashed into a fixed number of slots) in memory
-shared by the workers of one host: an ``mmap`` of a file the supervisor creates, or
+shared by the workers of one host: an `mmap` of a file the supervisor creates, or
 anonymous memory for a single process. A write bumps its restaurant's counter after its
 transaction commits and before its response is sent, so a read that starts after that
 response sees the new counter and never trusts a response cached under an older one.
 Reading a counter costs well under a microsecond.
 
-On PostgreSQL, writes also ``NOTIFY`` (see ``presto.menu.bump_menu_version``) and each worker
-``LISTEN``s (``MenuChangeListener``) to learn of writes made on other hosts.
+On PostgreSQL, writes also `NOTIFY` (see `presto.menu.bump_menu_version`) and each worker
+`LISTEN`s (`MenuChangeListener`) to learn of writes made on other hosts.
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ class MenuGenerations:
 
 
 class MenuChangeListener:
-    """Listens for menu changes made on other hosts (PostgreSQL ``LISTEN``).
+    """Listens for menu changes made on other hosts (PostgreSQL `LISTEN`).
 
     Bumps the generation of each restaurant it hears of. While it is not connected,
-    ``connected`` is False and the menu cache must not answer: changes may go unheard.
+    `connected` is False and the menu cache must not answer: changes may go unheard.
     After every (re)connection it bumps every generation, since changes may have been missed.
     """
 

@@ -1,8 +1,8 @@
 """The HTTP server: the Flask app mounted with aiohttp-wsgi in aiohttp's low-level server.
 
-One worker process runs one uvloop event loop. aiohttp parses HTTP; ``WSGIHandler`` buffers
-the body (up to a cap) and runs Flask in a thread pool. With ``--workers N`` a supervisor
-starts N such processes sharing the port through ``SO_REUSEPORT``; each creates its own
+One worker process runs one uvloop event loop. aiohttp parses HTTP; `WSGIHandler` buffers
+the body (up to a cap) and runs Flask in a thread pool. With `--workers N` a supervisor
+starts N such processes sharing the port through `SO_REUSEPORT`; each creates its own
 database engine, so no pooled connection crosses a process boundary.
 """
 
@@ -20,6 +20,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_processes
 from multiprocessing.process import BaseProcess
 from typing import cast
@@ -34,7 +35,7 @@ from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
 
-from presto.api.session import app_database
+from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
 from presto.errors import PROBLEM_JSON, problem_document
@@ -55,7 +56,7 @@ WORKER_MIN_LIFETIME = 5.0
 
 
 class WSGIRequest(web.BaseRequest):
-    """A low-level request with the one piece of routing ``WSGIHandler`` reads."""
+    """A low-level request with the one piece of routing `WSGIHandler` reads."""
 
     @property
     def match_info(self) -> dict[str, str]:
@@ -72,7 +73,7 @@ def problem_response(request: web.BaseRequest, status: int, detail: str) -> web.
 class InFlight:
     """Counts requests being handled, so that shutdown can wait for them.
 
-    aiohttp's own ``Server.shutdown`` stops reading from connections at once, which would
+    aiohttp's own `Server.shutdown` stops reading from connections at once, which would
     cut off a request whose body is still arriving; presto waits for its requests first.
     """
 
@@ -92,7 +93,7 @@ class InFlight:
             self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for no request in flight; True if none is."""
+        """Wait up to `timeout` seconds for no request in flight; True if none is."""
         self.draining = True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
@@ -113,7 +114,7 @@ def make_handler(
 
     async def call_wsgi(request: web.BaseRequest) -> web.StreamResponse:
         try:
-            # WSGIHandler is typed for routed requests but reads only ``match_info``.
+            # WSGIHandler is typed for routed requests but reads only `match_info`.
             response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
         except web.HTTPRequestEntityTooLarge as exc:
             response = problem_response(request, 413, exc.text or "The body is too large.")
@@ -147,10 +148,25 @@ def make_handler(
     return handle
 
 
-async def serve(settings: Settings, generations_path: str | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down.
+@dataclass
+class Worker:
+    """Everything one worker process serves with, made before it listens."""
 
-    ``generations_path`` names the menu generation counters shared with the other workers
+    settings: Settings
+    database: Database
+    generations: MenuGenerations
+    listener: MenuChangeListener | None
+    executor: ThreadPoolExecutor
+    in_flight: InFlight
+    server: web.Server
+    # The listener's task, once the worker listens.
+    listening: asyncio.Task[None] | None = None
+
+
+def build_worker(settings: Settings, generations_path: str | None) -> Worker:
+    """The Flask app, its database, the warm path and the low-level server of one worker.
+
+    `generations_path` names the menu generation counters shared with the other workers
     of this host; without it they are private to this process.
     """
     loop = asyncio.get_running_loop()
@@ -186,47 +202,77 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         access_log_class=AccessLogger,
         access_log=access_log,
     )
+    return Worker(settings, database, generations, listener, executor, in_flight, server)
+
+
+async def bind(worker: Worker) -> asyncio.Server:
+    """Listen on the configured address; a port in use is one log line and exit status 1."""
+    settings = worker.settings
+    loop = asyncio.get_running_loop()
     try:
-        tcp_server = await loop.create_server(
-            server, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=1024
+        return await loop.create_server(
+            worker.server,
+            settings.host,
+            settings.port,
+            reuse_port=settings.workers > 1,
+            backlog=1024,
         )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
-        database.engine.dispose()
+        worker.database.engine.dispose()
         raise SystemExit(1) from None
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    listening = asyncio.create_task(listener.run()) if listener is not None else None
-    # Everything made so far (modules, app, engine) lives as long as the process: keep it
-    # out of the garbage collector's scans, which every request's garbage would trigger.
-    # A cold menu load makes tens of thousands of objects; collecting every 700 of them
-    # (the default) costs it 15-20%.
+
+
+def freeze_startup_objects() -> None:
+    """Keep everything made so far (modules, app, engine), which lives as long as the
+    process, out of the garbage collector's scans, which every request's garbage triggers.
+
+    A cold menu load makes tens of thousands of objects; collecting every 700 of them
+    (the default) costs it 15-20%.
+    """
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
+async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
+    """Stop listening, let in-flight requests finish, then close down in order."""
+    tcp_server.close()
+    if await worker.in_flight.drain(worker.settings.shutdown_timeout):
+        log.info("in-flight requests done")
+    else:
+        log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
+    # Closes idle keep-alive connections and cancels whatever is left.
+    await worker.server.shutdown(1.0)
+    if worker.listening is not None:
+        worker.listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.listening
+    worker.executor.shutdown(wait=True)
+    worker.database.engine.dispose()
+    worker.generations.close()
+    log.info("stopped")
+    access_log_buffer.flush()
+
+
+async def serve(settings: Settings, generations_path: str | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
+    loop = asyncio.get_running_loop()
+    worker = build_worker(settings, generations_path)
+    tcp_server = await bind(worker)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if worker.listener is not None:
+        worker.listening = asyncio.create_task(worker.listener.run())
+    freeze_startup_objects()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
     try:
         await stop.wait()
         log.info("stopping: no new connections, draining in-flight requests")
     finally:
-        tcp_server.close()
-        if await in_flight.drain(settings.shutdown_timeout):
-            log.info("in-flight requests done")
-        else:
-            log.warning("%d request(s) still in flight; cancelling them", in_flight.count)
-        # Closes idle keep-alive connections and cancels whatever is left.
-        await server.shutdown(1.0)
-        if listening is not None:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
-        executor.shutdown(wait=True)
-        database.engine.dispose()
-        generations.close()
-        log.info("stopped")
-        access_log_buffer.flush()
+        await drain_and_close(worker, tcp_server)
 
 
 def libpq_conninfo(engine: Engine) -> str:
@@ -241,7 +287,7 @@ def run_worker(settings: Settings, generations_path: str | None = None) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Run one worker in this process, or supervise ``settings.workers`` of them."""
+    """Run one worker in this process, or supervise `settings.workers` of them."""
     if settings.workers == 1:
         run_worker(settings)
         return 0
@@ -249,7 +295,7 @@ def run(settings: Settings) -> int:
 
 
 def supervise(settings: Settings) -> int:
-    """Run ``settings.workers`` worker processes until SIGINT/SIGTERM; 1 if any failed."""
+    """Run `settings.workers` worker processes until SIGINT/SIGTERM; 1 if any failed."""
     generations_path = MenuGenerations.create_file()
     try:
         return Supervisor(settings, generations_path).run()

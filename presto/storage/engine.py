@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from presto.storage.models import Base
 
-# Key in ``Session.info``: ids of the restaurants whose menu the transaction changed.
+# Key in `Session.info`: ids of the restaurants whose menu the transaction changed.
 CHANGED_MENUS = "presto.changed_menus"
 # The PostgreSQL notification channel of menu changes; the payload is the restaurant id.
 NOTIFY_CHANNEL = "presto_menu"
@@ -27,7 +27,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Create an engine for ``url`` whose pool can serve ``pool_size`` threads at once."""
+    """Create an engine for `url` whose pool can serve `pool_size` threads at once."""
     sa_url = sa.make_url(url)
     options: dict[str, Any] = {"pool_pre_ping": True}
     if sa_url.get_backend_name() == "sqlite":
@@ -54,7 +54,7 @@ def make_sessionmaker(
 ) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit, for serialization.
 
-    ``on_menu_change(restaurant_id)`` runs after each commit that bumped that restaurant's
+    `on_menu_change(restaurant_id)` runs after each commit that bumped that restaurant's
     menu version (`presto.services.restaurants.bump_menu_version`), before the request is answered.
     """
     factory = sessionmaker(engine, expire_on_commit=False)

@@ -39,3 +39,11 @@ def select_links(restaurant_id: int) -> sa.Select[int, int]:
         .where(item_modifier.c.restaurant_id == restaurant_id)
         .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
     )
+
+
+def replace_links(
+    session: Session, restaurant_id: int, item_id: int, modifier_ids: Iterable[int]
+) -> None:
+    """Make `modifier_ids` the modifiers of `item_id`, in this order, in place of its own."""
+    session.execute(item_modifier.delete().where(item_modifier.c.item_id == item_id))
+    insert_links(session, link_rows(restaurant_id, item_id, modifier_ids))

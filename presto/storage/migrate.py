@@ -1,6 +1,6 @@
 """Schema migrations: bring a database to the schema of this version of presto.
 
-The migration scripts live inside the package (``presto/migrations``) and the alembic
+The migration scripts live inside the package (`presto/migrations`) and the alembic
 configuration is built here in code, so an installed presto migrates a database from any
 working directory, with no alembic.ini. Each command runs in one transaction: on
 PostgreSQL, and on SQLite too (SQLAlchemy emits BEGIN itself there), a failed migration
@@ -43,7 +43,7 @@ class MigrationError(Exception):
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    """The alembic configuration of presto; ``connection`` is the one env.py migrates."""
+    """The alembic configuration of presto; `connection` is the one env.py migrates."""
     config = Config(attributes={"connection": connection})
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", FILE_TEMPLATE)
@@ -107,7 +107,7 @@ def _check_sqlite_foreign_keys(connection: Connection) -> None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply every migration up to ``revision``.
+    """Apply every migration up to `revision`.
 
     A database whose tables were created before presto had migrations is adopted when its
     schema is exactly this version's; otherwise :class:`MigrationError` says what to do.
@@ -119,13 +119,13 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def downgrade(url: str, revision: str) -> None:
-    """Undo migrations down to ``revision`` (``base``: drop every presto table)."""
+    """Undo migrations down to `revision` (`base`: drop every presto table)."""
     with migration_transaction(url) as connection:
         command.downgrade(alembic_config(connection), revision)
 
 
 def stamp(url: str, revision: str) -> None:
-    """Record ``revision`` as the database's schema without running any migration."""
+    """Record `revision` as the database's schema without running any migration."""
     with migration_transaction(url) as connection:
         command.stamp(alembic_config(connection), revision)
 
@@ -189,7 +189,7 @@ def schema_differences(connection: Connection) -> list[Any]:
 
 
 def _adopt_unversioned(connection: Connection, config: Config) -> None:
-    """Stamp head on a database created by ``create_all`` if its schema is head's."""
+    """Stamp head on a database created by `create_all` if its schema is head's."""
     if MigrationContext.configure(connection).get_current_heads():
         return
     tables = set(sa.inspect(connection).get_table_names()) & set(Base.metadata.tables)

@@ -1,7 +1,7 @@
 """Tables and ORM classes: restaurants, their items, and the item-to-modifier links.
 
 A modifier is an item too (a side, a topping, a "Dressing" choice group). Items link to
-their modifiers through ``item_modifier``, a plain table beside the ORM classes: a
+their modifiers through `item_modifier`, a plain table beside the ORM classes: a
 self-referential, ordered many-to-many. The link carries the restaurant id so that a
 composite foreign key keeps both ends in the same restaurant and so that a whole
 restaurant's links load with one indexed query.
@@ -88,11 +88,25 @@ item_modifier = sa.Table(
 )
 
 
+# The fields of an item that its writer sets (besides its modifiers and menu position):
+# what a menu document carries and a demo item spells out.
+ITEM_FIELDS = (
+    "name",
+    "description",
+    "category",
+    "price",
+    "available",
+    "standalone",
+    "min_choices",
+    "max_choices",
+)
+
+
 class Item(Base):
     """A menu item, or a modifier of other items, or both.
 
-    ``min_choices``/``max_choices`` rule how many of this item's own modifiers a guest
-    picks: a "Dressing" item with min 1, max 1 is a pick-exactly-one group. ``standalone``
+    `min_choices`/`max_choices` rule how many of this item's own modifiers a guest
+    picks: a "Dressing" item with min 1, max 1 is a pick-exactly-one group. `standalone`
     tells a menu entry (a burger) from a modifier-only item (ketchup).
     """
 
@@ -129,7 +143,7 @@ class Item(Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     restaurant: Mapped[Restaurant] = relationship(back_populates="items")
-    # Ordered modifiers. The menu call fills this from one query over ``item_modifier``
+    # Ordered modifiers. The menu call fills this from one query over `item_modifier`
     # (see presto.menu) rather than lazily per item.
     modifiers: Mapped[list[Item]] = relationship(
         secondary=item_modifier,
@@ -148,8 +162,8 @@ class ApiKey(Base):
     """A bearer key for writes, scoped to one restaurant or, for an admin, to all.
 
     Only the SHA-256 of the key is stored: the key is 256 random bits, so a fast hash is
-    enough and a stolen database yields no usable key. ``prefix`` is the key's harmless
-    start, shown by ``presto keys list`` to tell keys apart.
+    enough and a stolen database yields no usable key. `prefix` is the key's harmless
+    start, shown by `presto keys list` to tell keys apart.
     """
 
     __tablename__ = "api_key"

@@ -26,7 +26,7 @@ def add_restaurant(session: Session, name: str = "Test Diner", currency: str = "
 def add_items(
     session: Session, restaurant_id: int, names: Iterable[str], **fields: object
 ) -> list[int]:
-    """Insert items named ``names`` in menu order and return their ids."""
+    """Insert items named `names` in menu order and return their ids."""
     items = [
         Item(restaurant_id=restaurant_id, name=name, position=position, **fields)
         for position, name in enumerate(names)
@@ -37,13 +37,13 @@ def add_items(
 
 
 def link(session: Session, restaurant_id: int, parent: int, modifiers: Sequence[int]) -> None:
-    """Make ``modifiers`` the ordered modifiers of ``parent``."""
+    """Make `modifiers` the ordered modifiers of `parent`."""
     insert_links(session, link_rows(restaurant_id, parent, modifiers))
 
 
 def layered_menu(session: Session, *, levels: int, per_level: int, fan_out: int) -> int:
-    """A restaurant whose items form ``levels`` layers; each links to ``fan_out`` items of
-    the next layer (so modifiers are shared and nest ``levels - 1`` deep). Only the first
+    """A restaurant whose items form `levels` layers; each links to `fan_out` items of
+    the next layer (so modifiers are shared and nest `levels - 1` deep). Only the first
     layer is standalone. Returns the restaurant id."""
     restaurant_id = add_restaurant(session)
     layers = []
@@ -59,12 +59,12 @@ def layered_menu(session: Session, *, levels: int, per_level: int, fan_out: int)
 
 
 def add_key(session: Session, restaurant_id: int | None = None) -> str:
-    """Make an API key (an admin's when ``restaurant_id`` is None) and return its secret."""
+    """Make an API key (an admin's when `restaurant_id` is None) and return its secret."""
     return keys.create_key(session, restaurant_id=restaurant_id).secret
 
 
 def bearer(key: str) -> dict[str, str]:
-    """The Authorization header of a request made with ``key``."""
+    """The Authorization header of a request made with `key`."""
     return {"Authorization": f"Bearer {key}"}
 
 

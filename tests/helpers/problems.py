@@ -8,7 +8,7 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    """Assert ``response`` is an RFC 9457 problem with ``status``; return its body."""
+    """Assert `response` is an RFC 9457 problem with `status`; return its body."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
     body: dict[str, Any] = response.get_json()

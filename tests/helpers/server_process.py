@@ -1,4 +1,4 @@
-"""Run ``presto serve`` as a real subprocess for end-to-end tests."""
+"""Run `presto serve` as a real subprocess for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ LISTENING = re.compile(r"presto listening on http://([\d.]+):(\d+) \(pid (\d+)\)
 
 
 class ServerProcess:
-    """A ``presto serve`` process whose standard error is collected line by line."""
+    """A `presto serve` process whose standard error is collected line by line."""
 
     def __init__(self, *args: str, cwd: Path) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -41,7 +41,7 @@ class ServerProcess:
             self.lines.append(line.rstrip("\n"))
 
     def wait_for_line(self, pattern: str, *, count: int = 1, timeout: float = 30) -> list[str]:
-        """Wait until ``count`` lines match ``pattern``; return the matching lines."""
+        """Wait until `count` lines match `pattern`; return the matching lines."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [line for line in self.lines if re.search(pattern, line)]

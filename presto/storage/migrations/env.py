@@ -1,7 +1,7 @@
 """Alembic's environment: runs the migration scripts on the connection presto hands over.
 
 presto builds the alembic Config in code (see presto.migrate) and passes an open
-connection in ``config.attributes["connection"]``, so no alembic.ini and no URL is read
+connection in `config.attributes["connection"]`, so no alembic.ini and no URL is read
 here. Autogenerate compares against the models' MetaData, whose naming convention gives
 every constraint a stable name that later migrations can refer to.
 """
