@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,20 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import uvloop
 from aiohttp import web
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.api.session import app_database
 from presto.bench import servers
+from presto.bench.catalog import copy_restaurant
 from presto.bench.cold import count_nodes, measure_cold
 from presto.bench.generated_menus import generate_menu, layer_sizes
-from presto.bench.load import parse_wrk, run_load, wrk_available
+from presto.bench.load import Spread, parse_wrk, run_load, wrk_available
 from presto.bench.memory import menu_paths
 from presto.bench.mixed import MixedResult, WriteApiUnavailable, create_key, parse_key, run_mixed
 from presto.bench.report import Row, check_targets, format_table
 from presto.services.keys import authenticate
+from presto.storage.engine import make_sessionmaker
+from presto.storage.models import Restaurant
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:5005/restaurant/1/item
@@ -104,6 +110,86 @@ def test_quick_run_measures_the_cold_path(quick_run: tuple[str, dict[str, Any]])
         assert row["p50_ms"] > 0
         assert row["reference"] == "orjson"
         assert row["ratio"] > 0
+
+
+def test_quick_run_reads_the_catalog_at_random(quick_run: tuple[str, dict[str, Any]]) -> None:
+    _table, results = quick_run
+    for case in "gh":
+        single, identity, gzip = rows_of(results, case)
+        assert single["details"]["catalog"] is False and single["ratio"] == 1.0
+        assert identity["label"].startswith("50 restaurants") and identity["label"].endswith(
+            "identity"
+        )
+        assert gzip["label"].endswith("gzip")
+        for row in (identity, gzip):
+            assert row["details"]["catalog"] is True
+            assert row["requests_per_second"] > 0 and row["errors"] == 0
+            expected = row["requests_per_second"] / single["requests_per_second"]
+            assert row["ratio"] == pytest.approx(expected)
+    assert rows_of(results, "g")[0]["details"]["cache_bytes"] is None
+    assert rows_of(results, "h")[0]["details"]["cache_bytes"] == 256 * 1024
+
+
+def test_quick_run_times_each_kind_of_write(quick_run: tuple[str, dict[str, Any]]) -> None:
+    _table, results = quick_run
+    rows = rows_of(results, "j")
+    assert [row["label"].split(",")[0] for row in rows] == [
+        "PATCH a menu entry's name",
+        "PATCH a shared leaf's price",
+        "PUT an item's modifiers",
+    ]
+    for row in rows:
+        assert row["errors"] == 0
+        assert row["details"]["writes"] == 3
+        assert 0 < row["p50_ms"] <= row["p99_ms"]
+
+
+def test_catalog_copies_a_restaurant_with_its_items_and_links(
+    engine: Engine, db_url: str, demo: None
+) -> None:
+    with engine.connect() as connection:
+        items = connection.scalar(sa.text("SELECT count(*) FROM item WHERE restaurant_id = 1"))
+        links = connection.scalar(
+            sa.text("SELECT count(*) FROM item_modifier WHERE restaurant_id = 1")
+        )
+    first, last = copy_restaurant(db_url, 1, 3)
+    assert (first, last) == (4, 6)
+    with engine.connect() as connection:
+        for restaurant_id in range(first, last + 1):
+            assert (
+                connection.scalar(
+                    sa.text("SELECT count(*) FROM item WHERE restaurant_id = :r"),
+                    {"r": restaurant_id},
+                )
+                == items
+            )
+            # Each copy's links join its own items only.
+            assert (
+                connection.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM item_modifier l JOIN item i ON i.id = l.modifier_id "
+                        "WHERE l.restaurant_id = :r AND i.restaurant_id = :r"
+                    ),
+                    {"r": restaurant_id},
+                )
+                == links
+            )
+    # New rows get fresh ids after the copies (the sequences moved on).
+    with make_sessionmaker(engine)() as session, session.begin():
+        restaurant = Restaurant(name="After the copies", currency="USD")
+        session.add(restaurant)
+        session.flush()
+        assert restaurant.id == last + 1
+
+
+def test_spread_script_draws_menu_paths_in_range() -> None:
+    spread = Spread(4, 9, {"Accept-Encoding": "gzip"}, seed=3)
+    script = spread.wrk_script()
+    assert 'wrk.headers["Accept-Encoding"] = "gzip"' in script
+    assert "math.random(4, 9)" in script
+    rng = random.Random(1)
+    paths = {spread.path(rng) for _ in range(200)}
+    assert paths == {f"/restaurant/{n}/item" for n in range(4, 10)}
 
 
 def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]]) -> None:

@@ -5,7 +5,10 @@ b. the ceiling: a bare aiohttp server answering the same bytes, same worker coun
 c. the classic stack: presto's Flask app under gunicorn sync workers, same worker count;
 d. the cold path of large generated menus, in process;
 e. mixed reads and writes over two workers, every read checked for staleness;
-f. resident memory of each of two workers with the menu cache full, against the cache off.
+f. resident memory of each of two workers with the menu cache full, against the cache off;
+g. a platform's long tail: thousands of demo-sized menus read at random, against one menu;
+h. the same with a cache too small for the catalog, so misses dominate;
+j. write latency on a large generated menu.
 """
 
 from __future__ import annotations
@@ -14,25 +17,28 @@ import statistics
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
 from presto.bench import servers
+from presto.bench.catalog import copy_restaurant
 from presto.bench.cold import measure_cold
 from presto.bench.generated_menus import generate_menu
-from presto.bench.load import LoadResult, run_load
+from presto.bench.load import LoadResult, Spread, run_load
 from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
 from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row
+from presto.bench.writes import measure_writes
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
 MENU_PATH = "/restaurant/1/item"
 CEILING = "ceiling"
 PRESTO_WORKERS_FOR_MIXED = 2
 PRESTO_WORKERS_FOR_MEMORY = 2
+PRESTO_WORKERS_FOR_CATALOG = 2
 MIB = 1024 * 1024
 
 
@@ -56,6 +62,11 @@ class BenchConfig:
     cache_budget: int
     memory_restaurants: int
     memory_items: int
+    # Cases g and h: restaurants in the catalog, and case h's cache budget.
+    catalog_restaurants: int
+    small_cache_bytes: int
+    # Case j: writes of each kind.
+    write_repeats: int
     work_dir: Path
 
 
@@ -304,3 +315,83 @@ def run_memory_case(config: BenchConfig) -> list[Row]:
             )
         )
     return rows
+
+
+def measure_spread(server: servers.Server, config: BenchConfig, spread: Spread) -> LoadResult:
+    """Reads spread over the catalog: a warm-up as long as the run, then the run."""
+    for duration in (config.duration, config.duration):
+        result = run_load(
+            server.url("/"),
+            duration=duration,
+            connections=config.connections,
+            generator=config.generator,
+            spread=spread,
+        )
+    return result
+
+
+def run_long_tail_case(config: BenchConfig) -> list[Row]:
+    """Cases g and h: a catalog of demo-sized menus read uniformly at random over two
+    workers (default cache, then one too small for the catalog), with and without
+    `Accept-Encoding: gzip`, beside the single demo menu's warm rate in the same server."""
+    prepare_menu(replace(config, menu="demo"))
+    first, last = copy_restaurant(config.database_url, 1, config.catalog_restaurants)
+    rows: list[Row] = []
+    for case, cache_bytes in (("g", None), ("h", config.small_cache_bytes)):
+        if case not in config.cases:
+            continue
+        budget = "default cache" if cache_bytes is None else f"{cache_bytes / MIB:g} MiB cache"
+        server = servers.start_presto(
+            config.database_url,
+            workers=PRESTO_WORKERS_FOR_CATALOG,
+            log_path=config.work_dir / f"presto-catalog-{case}.log",
+            cache_bytes=cache_bytes,
+        )
+        with running(server, MENU_PATH):
+            single = measure(server, config)
+            spread = {
+                "identity": measure_spread(server, config, Spread(first, last)),
+                "gzip": measure_spread(
+                    server, config, Spread(first, last, {"Accept-Encoding": "gzip"})
+                ),
+            }
+            rss = worker_rss(server)
+        reference = f"single menu, {budget}"
+        group = [load_row(case, f"presto {reference}", PRESTO_WORKERS_FOR_CATALOG, single, [])]
+        for encoding, result in spread.items():
+            label = f"{last - first + 1:,} restaurants, {budget}, {encoding}"
+            group.append(load_row(case, label, PRESTO_WORKERS_FOR_CATALOG, result, rss))
+        for row in group:
+            row.reference = "single"
+            row.ratio = (row.requests_per_second or 0.0) / (single.requests_per_second or 1.0)
+            row.details.update(catalog=row is not group[0], cache_bytes=cache_bytes)
+        rows += group
+    return rows
+
+
+def run_write_case(config: BenchConfig) -> list[Row]:
+    """Case j: latency of three kinds of write on a generated menu, one at a time."""
+    prepare_menu(replace(config, menu="generated"))
+    server = servers.start_presto(
+        config.database_url, workers=1, log_path=config.work_dir / "presto-writes.log"
+    )
+    with running(server, MENU_PATH):
+        key = create_key(config.database_url, restaurant_id=1)
+        results = uvloop.run(
+            measure_writes(
+                server.url(""), restaurant_id=1, api_key=key, repeats=config.write_repeats
+            )
+        )
+    return [
+        Row(
+            case="j",
+            label=f"{result.label}, {config.generated_items:,} items",
+            workers=1,
+            p50_ms=result.p50_ms,
+            p99_ms=result.p99_ms,
+            errors=result.errors,
+            notes=f"{result.writes} writes one at a time",
+            details={"writes": result.writes, "items": config.generated_items},
+        )
+        for result in results
+    ]

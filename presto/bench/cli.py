@@ -20,14 +20,16 @@ from presto.bench.cases import (
     BenchConfig,
     prepare_menu,
     run_cold_case,
+    run_long_tail_case,
     run_memory_case,
     run_mixed_case,
     run_warm,
+    run_write_case,
 )
 from presto.bench.load import wrk_available
 from presto.bench.report import Row, check_targets, format_table, write_json
 
-ALL_CASES = "abcdef"
+ALL_CASES = "abcdefghj"
 # Case f: the menu cache's budget while memory is measured; --quick fills a smaller one
 # with a smaller menu, since filling it costs one cold request per response and worker.
 CACHE_BUDGET = 8 * 1024 * 1024
@@ -49,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
     parser.add_argument(
-        "--cases", default=",".join(ALL_CASES), help="comma-separated cases to run, of a,b,c,d,e,f"
+        "--cases",
+        default=",".join(ALL_CASES),
+        help="comma-separated cases to run, of " + ",".join(ALL_CASES),
     )
     parser.add_argument(
         "--workers", default="1,2", help="comma-separated worker counts for cases a, b and c"
@@ -128,6 +132,10 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
         rows += run_mixed_case(config)
     if "f" in config.cases:
         rows += run_memory_case(config)
+    if config.cases & {"g", "h"}:
+        rows += run_long_tail_case(config)
+    if "j" in config.cases:
+        rows += run_write_case(config)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),
@@ -178,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             cache_budget=QUICK_CACHE_BUDGET if args.quick else CACHE_BUDGET,
             memory_restaurants=1 if args.quick else 3,
             memory_items=500 if args.quick else 1000,
+            catalog_restaurants=50 if args.quick else 5000,
+            small_cache_bytes=256 * 1024 if args.quick else 4 * 1024 * 1024,
+            write_repeats=3 if args.quick else 20,
             work_dir=Path(work_dir),
         )
         try:

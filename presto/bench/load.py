@@ -10,11 +10,13 @@ with each other only roughly, and are never comparable with wrk's.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import shutil
 import subprocess
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import uvloop
@@ -36,29 +38,75 @@ class LoadResult:
     errors: int
 
 
+@dataclass(frozen=True)
+class Spread:
+    """Requests spread uniformly at random over restaurants `first`..`last`'s menu calls,
+    with extra request headers (e.g. `Accept-Encoding: gzip`)."""
+
+    first: int
+    last: int
+    headers: dict[str, str] = field(default_factory=dict)
+    seed: int = 1
+
+    def path(self, rng: random.Random) -> str:
+        """One menu call path, at random."""
+        return f"/restaurant/{rng.randint(self.first, self.last)}/item"
+
+    def wrk_script(self) -> str:
+        """The same spread as a wrk Lua script; each wrk thread seeds its own generator."""
+        headers = "".join(
+            f'wrk.headers["{name}"] = "{value}"\n' for name, value in self.headers.items()
+        )
+        return (
+            headers
+            + "local threads = 0\n"
+            + 'function setup(thread) threads = threads + 1; thread:set("id", threads) end\n'
+            + f"function init(args) math.randomseed({self.seed} + id) end\n"
+            + "function request()\n"
+            + f"  local restaurant = math.random({self.first}, {self.last})\n"
+            + '  return wrk.format("GET", "/restaurant/" .. restaurant .. "/item")\n'
+            + "end\n"
+        )
+
+
 def wrk_available() -> bool:
     """True if the `wrk` command is on PATH."""
     return shutil.which("wrk") is not None
 
 
-def run_load(url: str, *, duration: float, connections: int, generator: str = "auto") -> LoadResult:
-    """Drive `url` with `generator` ("wrk", "aiohttp", or "auto": wrk if installed)."""
+def run_load(
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    generator: str = "auto",
+    spread: Spread | None = None,
+) -> LoadResult:
+    """Drive `url` with `generator` ("wrk", "aiohttp", or "auto": wrk if installed); with
+    `spread`, `url` is the server's root and the paths are drawn from it."""
     if generator == "auto":
         generator = "wrk" if wrk_available() else "aiohttp"
     if generator == "wrk":
-        return run_wrk(url, duration=duration, connections=connections)
-    return uvloop.run(run_aiohttp(url, duration=duration, connections=connections))
+        return run_wrk(url, duration=duration, connections=connections, spread=spread)
+    return uvloop.run(run_aiohttp(url, duration=duration, connections=connections, spread=spread))
 
 
-def run_wrk(url: str, *, duration: float, connections: int) -> LoadResult:
+def run_wrk(
+    url: str, *, duration: float, connections: int, spread: Spread | None = None
+) -> LoadResult:
     """One `wrk --latency` run, its text output parsed."""
     threads = max(1, min(WRK_THREADS, connections))
     seconds = max(1, round(duration))
     command = ["wrk", "--latency", "-t", str(threads), "-c", str(connections)]
-    command += ["-d", f"{seconds}s", "--timeout", "10s", url]
-    completed = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False
-    )
+    command += ["-d", f"{seconds}s", "--timeout", "10s"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="presto-bench-") as script:
+        if spread is not None:
+            script.write(spread.wrk_script())
+            script.flush()
+            command += ["-s", script.name]
+        completed = subprocess.run(
+            [*command, url], capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
     if completed.returncode != 0:
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
     return parse_wrk(completed.stdout)
@@ -112,17 +160,23 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank]
 
 
-async def run_aiohttp(url: str, *, duration: float, connections: int) -> LoadResult:
-    """`connections` client tasks GET `url` back to back for `duration` seconds."""
+async def run_aiohttp(
+    url: str, *, duration: float, connections: int, spread: Spread | None = None
+) -> LoadResult:
+    """`connections` client tasks GET `url` (or paths of `spread` below it) back to back
+    for `duration` seconds."""
     latencies: list[float] = []
     errors = 0
+    rng = random.Random(spread.seed if spread else 1)
+    headers = spread.headers if spread else {}
 
     async def client(session: aiohttp.ClientSession, deadline: float) -> None:
         nonlocal errors
         while time.monotonic() < deadline:
+            target = url.rstrip("/") + spread.path(rng) if spread else url
             started = time.perf_counter()
             try:
-                async with session.get(url) as response:
+                async with session.get(target, headers=headers) as response:
                     await response.read()
                     ok = response.status < 400
             except (TimeoutError, aiohttp.ClientError, OSError):

@@ -122,6 +122,28 @@ def check_targets(rows: list[Row], workers: list[int]) -> list[Target]:
                 f"({budget_mib:g} MiB budget)",
             )
         )
+    targets += _catalog_targets(rows)
+    return targets
+
+
+def _catalog_targets(rows: list[Row]) -> list[Target]:
+    """Cases g and h: the catalog's read rate and p99 against the single menu's."""
+    targets = []
+    for case, least in (("g", 0.5), ("h", 0.25)):
+        single = find(rows, case, catalog=False)
+        for row in (row for row in rows if row.case == case and row.details.get("catalog")):
+            targets.append(
+                _ratio_target(f"{row.label} >= {least}x single menu", row, single, least)
+            )
+            if case == "g" and single and single.p99_ms and row.p99_ms is not None:
+                times = row.p99_ms / single.p99_ms
+                targets.append(
+                    Target(
+                        f"{row.label}: p99 <= 4x single menu p99",
+                        times <= 4.0,
+                        f"{row.p99_ms:.2f} ms vs {single.p99_ms:.2f} ms: {times:.2f}x",
+                    )
+                )
     return targets
 
 

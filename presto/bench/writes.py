@@ -1,0 +1,92 @@
+"""Write latency on a large menu: what one change to a 2,000-item menu costs its writer.
+
+Three kinds of write, each repeated one at a time: a menu entry's name (`PATCH`), the price
+of a leaf shared by many parents (`PATCH`: every parent's tree changes), and the order of an
+item's modifiers (`PUT .../modifiers`: the graph rules run over the whole restaurant).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from presto.bench.load import percentile
+
+
+@dataclass(frozen=True)
+class WriteLatency:
+    """Latencies of one kind of write, in milliseconds."""
+
+    label: str
+    writes: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+
+def pick_targets(document: dict[str, Any]) -> tuple[int, int, int, list[int]]:
+    """From a menu document: a menu entry, the leaf with the most parents, and an item with
+    two or more modifiers (with them, in order)."""
+    items = document["items"]
+    entry = next(item["id"] for item in items if item["standalone"])
+    parents = Counter(modifier for item in items for modifier in item["modifiers"])
+    leaf = max(
+        (item["id"] for item in items if not item["modifiers"]),
+        key=lambda item_id: parents[item_id],
+    )
+    group = next(item for item in items if len(item["modifiers"]) >= 2)
+    return entry, leaf, group["id"], list(group["modifiers"])
+
+
+async def measure_writes(
+    base_url: str, *, restaurant_id: int, api_key: str, repeats: int
+) -> list[WriteLatency]:
+    """Each kind of write `repeats` times, one at a time."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    restaurant = f"{base_url}/restaurant/{restaurant_id}"
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.get(f"{restaurant}/menu") as response:
+            response.raise_for_status()
+            entry, leaf, group, modifiers = pick_targets(orjson.loads(await response.read()))
+
+        async def timed(label: str, method: str, path: str, bodies: list[Any]) -> WriteLatency:
+            latencies, errors = [], 0
+            for body in bodies:
+                started = time.perf_counter()
+                async with session.request(
+                    method, f"{restaurant}{path}", json=body, headers=headers
+                ) as answer:
+                    await answer.read()
+                    errors += answer.status >= 300
+                latencies.append((time.perf_counter() - started) * 1000)
+            latencies.sort()
+            return WriteLatency(
+                label,
+                len(bodies),
+                errors,
+                percentile(latencies, 0.5),
+                percentile(latencies, 0.99),
+            )
+
+        orders = [modifiers[::-1] if n % 2 == 0 else modifiers for n in range(repeats)]
+        return [
+            await timed(
+                "PATCH a menu entry's name",
+                "PATCH",
+                f"/item/{entry}",
+                [{"name": f"Renamed dish {n}"} for n in range(repeats)],
+            ),
+            await timed(
+                "PATCH a shared leaf's price",
+                "PATCH",
+                f"/item/{leaf}",
+                [{"price": 100 + n} for n in range(repeats)],
+            ),
+            await timed("PUT an item's modifiers", "PUT", f"/item/{group}/modifiers", orders),
+        ]
