@@ -130,6 +130,23 @@ def test_quick_run_reads_the_catalog_at_random(quick_run: tuple[str, dict[str, A
     assert rows_of(results, "h")[0]["details"]["cache_bytes"] == 256 * 1024
 
 
+def test_quick_run_compares_the_gzip_path_with_the_ceiling(
+    quick_run: tuple[str, dict[str, Any]],
+) -> None:
+    table, results = quick_run
+    presto, ceiling = rows_of(results, "i")
+    for row in (presto, ceiling):
+        assert row["workers"] == 2 and row["errors"] == 0
+        assert row["requests_per_second"] > 0
+        assert row["details"]["content_encoding"] == "gzip"
+        assert 0 < row["details"]["body_bytes"] < row["details"]["identity_bytes"] / 20
+    assert ceiling["ratio"] == 1.0
+    assert presto["ratio"] == pytest.approx(
+        presto["requests_per_second"] / ceiling["requests_per_second"]
+    )
+    assert "menu on the wire >= 20x smaller with gzip" in table
+
+
 def test_quick_run_times_each_kind_of_write(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     rows = rows_of(results, "j")

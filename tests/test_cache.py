@@ -25,7 +25,7 @@ from tests.helpers.data import add_restaurant
 
 def cached(generation: int, body: bytes = b"[]", etag: str = '"m1"') -> CachedMenu:
     headers = (("Content-Type", "application/json"), ("ETag", etag))
-    return CachedMenu(generation=generation, etag=etag, body=body, headers=headers)
+    return CachedMenu.of(generation, etag, body, headers)
 
 
 class TestMenuCache:
@@ -64,7 +64,7 @@ class TestMenuCache:
         cache.put((1, ""), cached(6, b"old"))
         entry = cache.get((1, ""), 7)
         assert entry is not None
-        assert entry.body == b"new"
+        assert entry.identity.body == b"new"
         assert cache.bytes == entry.size
 
 

@@ -16,10 +16,13 @@ def etag_header(tag: str) -> dict[str, str]:
     return {"ETag": f'"{tag}"'}
 
 
-def not_modified(tag: str) -> Response | None:
-    """A 304 response if the request's `If-None-Match` matches `tag`, else None."""
-    if request.if_none_match and request.if_none_match.contains_weak(tag):
-        return Response(status=304, headers=etag_header(tag))
+def not_modified(tag: str, *variants: str) -> Response | None:
+    """A 304 response if the request's `If-None-Match` matches `tag` (or the tag of another
+    representation of the same version, such as its gzip encoding), else None."""
+    if request.if_none_match:
+        for candidate in (tag, *variants):
+            if request.if_none_match.contains_weak(candidate):
+                return Response(status=304, headers=etag_header(candidate))
     return None
 
 

@@ -8,6 +8,7 @@ e. mixed reads and writes over two workers, every read checked for staleness;
 f. resident memory of each of two workers with the menu cache full, against the cache off;
 g. a platform's long tail: thousands of demo-sized menus read at random, against one menu;
 h. the same with a cache too small for the catalog, so misses dominate;
+i. the warm menu call to a gzip client, against the ceiling answering the same gzip bytes;
 j. write latency on a large generated menu.
 """
 
@@ -395,3 +396,47 @@ def run_write_case(config: BenchConfig) -> list[Row]:
         )
         for result in results
     ]
+
+
+def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:
+    """Case i: presto's warm menu call to a client asking for gzip, beside the ceiling
+    answering the same gzip bytes, at the largest worker count."""
+    workers = max(config.workers)
+    gzip_spread = Spread(1, 1, {"Accept-Encoding": "gzip"})
+    body_file = config.work_dir / "menu-body.json.gz"
+    presto = servers.start_presto(
+        config.database_url, workers=workers, log_path=config.work_dir / "presto-gzip.log"
+    )
+    with running(presto, MENU_PATH):
+        request = urllib.request.Request(presto.url(MENU_PATH), headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body_file.write_bytes(response.read())
+            encoding = response.headers.get("Content-Encoding")
+        results = {"presto": measure_spread(presto, config, gzip_spread)}
+        rss = {"presto": worker_rss(presto)}
+    ceiling = servers.start_ceiling(
+        body_file,
+        workers=workers,
+        log_path=config.work_dir / "ceiling-gzip.log",
+        content_encoding=encoding,
+    )
+    with running(ceiling, MENU_PATH):
+        results["ceiling"] = measure_spread(ceiling, config, gzip_spread)
+        rss["ceiling"] = worker_rss(ceiling)
+    size = f"{body_file.stat().st_size:,} bytes {encoding or 'identity'}"
+    rows = [
+        load_row("i", "presto warm, gzip requested", workers, results["presto"], rss["presto"]),
+        load_row("i", "bare aiohttp, same gzip bytes", workers, results["ceiling"], rss["ceiling"]),
+    ]
+    for row in rows:
+        row.reference = CEILING
+        row.ratio = (row.requests_per_second or 0.0) / (
+            results["ceiling"].requests_per_second or 1.0
+        )
+        row.notes = f"{size}; {row.notes}"
+        row.details.update(
+            body_bytes=body_file.stat().st_size,
+            identity_bytes=len(identity_body),
+            content_encoding=encoding,
+        )
+    return rows

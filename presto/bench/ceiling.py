@@ -22,12 +22,16 @@ import uvloop
 from aiohttp import web
 
 
-async def serve(host: str, port: int, body: bytes, *, reuse_port: bool) -> None:
-    """Answer every request with `body` until SIGINT or SIGTERM."""
+async def serve(
+    host: str, port: int, body: bytes, *, reuse_port: bool, content_encoding: str | None = None
+) -> None:
+    """Answer every request with `body` (in `content_encoding`, if given) until SIGINT or
+    SIGTERM."""
     loop = asyncio.get_running_loop()
+    headers = {"Content-Encoding": content_encoding} if content_encoding else {}
 
     async def handle(_request: web.BaseRequest) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
+        return web.Response(body=body, content_type="application/json", headers=headers)
 
     server = web.Server(handle, access_log=None)
     tcp_server = await loop.create_server(server, host, port, reuse_port=reuse_port, backlog=1024)
@@ -42,9 +46,12 @@ async def serve(host: str, port: int, body: bytes, *, reuse_port: bool) -> None:
         await server.shutdown(1.0)
 
 
-def run_worker(host: str, port: int, body_file: str, reuse_port: bool) -> None:
+def run_worker(
+    host: str, port: int, body_file: str, reuse_port: bool, content_encoding: str | None
+) -> None:
     """Entry point of one worker process."""
-    uvloop.run(serve(host, port, Path(body_file).read_bytes(), reuse_port=reuse_port))
+    body = Path(body_file).read_bytes()
+    uvloop.run(serve(host, port, body, reuse_port=reuse_port, content_encoding=content_encoding))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,15 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--body-file", required=True, help="the bytes every response carries")
+    parser.add_argument("--content-encoding", help="the coding of those bytes, e.g. gzip")
     args = parser.parse_args(argv)
+    worker_args = (args.host, args.port, args.body_file, args.workers > 1, args.content_encoding)
     if args.workers == 1:
-        run_worker(args.host, args.port, args.body_file, False)
+        run_worker(*worker_args)
         return 0
     context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=run_worker, args=(args.host, args.port, args.body_file, True))
-        for _ in range(args.workers)
-    ]
+    workers = [context.Process(target=run_worker, args=worker_args) for _ in range(args.workers)]
     for process in workers:
         process.start()
 

@@ -20,6 +20,7 @@ from presto.bench.cases import (
     BenchConfig,
     prepare_menu,
     run_cold_case,
+    run_gzip_case,
     run_long_tail_case,
     run_memory_case,
     run_mixed_case,
@@ -29,7 +30,7 @@ from presto.bench.cases import (
 from presto.bench.load import wrk_available
 from presto.bench.report import Row, check_targets, format_table, write_json
 
-ALL_CASES = "abcdefghj"
+ALL_CASES = "abcdefghij"
 # Case f: the menu cache's budget while memory is measured; --quick fills a smaller one
 # with a smaller menu, since filling it costs one cold request per response and worker.
 CACHE_BUDGET = 8 * 1024 * 1024
@@ -123,9 +124,12 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
     """Run the chosen cases, in order; servers are stopped even on error or Ctrl-C."""
     rows: list[Row] = []
     body = b""
-    if config.cases & {"a", "b", "c"}:
+    if config.cases & {"a", "b", "c", "i"}:
         body = prepare_menu(config)
+    if config.cases & {"a", "b", "c"}:
         rows += run_warm(config, body)
+    if "i" in config.cases:
+        rows += run_gzip_case(config, body)
     if "d" in config.cases:
         rows += run_cold_case(config)
     if "e" in config.cases:

@@ -123,7 +123,25 @@ def check_targets(rows: list[Row], workers: list[int]) -> list[Target]:
             )
         )
     targets += _catalog_targets(rows)
+    targets += _gzip_targets(rows)
     return targets
+
+
+def _gzip_targets(rows: list[Row]) -> list[Target]:
+    """Case i: the warm gzip path against the ceiling on the same bytes, and the saving."""
+    gzip_rows = [row for row in rows if row.case == "i"]
+    if len(gzip_rows) != 2:
+        return []
+    presto, ceiling = gzip_rows
+    identity, packed = presto.details["identity_bytes"], presto.details["body_bytes"]
+    return [
+        _ratio_target("warm gzip >= 0.8x ceiling on the same bytes", presto, ceiling, 0.8),
+        Target(
+            "menu on the wire >= 20x smaller with gzip",
+            packed * 20 <= identity,
+            f"{identity:,} -> {packed:,} bytes: {identity / packed:.1f}x",
+        ),
+    ]
 
 
 def _catalog_targets(rows: list[Row]) -> list[Target]:

@@ -156,13 +156,17 @@ def start_presto(
     )
 
 
-def start_ceiling(body_file: Path, *, workers: int, log_path: Path) -> Server:
+def start_ceiling(
+    body_file: Path, *, workers: int, log_path: Path, content_encoding: str | None = None
+) -> Server:
     """The bare aiohttp server of presto.bench.ceiling, answering `body_file`'s bytes."""
     port = free_port()
     command = [
         sys.executable, "-m", "presto.bench.ceiling",
         "--port", str(port), "--workers", str(workers), "--body-file", str(body_file),
     ]  # fmt: skip
+    if content_encoding:
+        command += ["--content-encoding", content_encoding]
     return Server(
         "ceiling", command, port=port, workers=workers, worker_line=LISTENING, log_path=log_path
     )

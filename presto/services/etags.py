@@ -44,6 +44,14 @@ def item_etag(restaurant: Restaurant, item: Item) -> str:
     return f"i{item.version}-{digest[:16]}"
 
 
+def encoded_etag(etag: str, coding: str) -> str:
+    """The tag of a representation in a content coding: `"m5-1.0"` -> `"m5-1.0-gzip"`, as
+    each encoding of a response needs its own strong tag (RFC 9110 8.8.3)."""
+    if etag.endswith('"'):
+        return f'{etag[:-1]}-{coding}"'
+    return f"{etag}-{coding}"
+
+
 def menu_call_etag(restaurant: Restaurant) -> str:
     """The entity tag of the menu call: the menu version, and presto's version, whose
     releases may change the JSON shape."""

@@ -9,26 +9,61 @@ is pushed out by the byte budget (least recently used first).
 
 from __future__ import annotations
 
+import gzip
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from presto.services.etags import encoded_etag
+
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
+# Compression of the stored gzip bodies: paid once per entry, so a little over the default.
+GZIP_LEVEL = 9
 
 
 @dataclass(frozen=True)
-class CachedMenu:
-    """One cached response of `GET /restaurant/<id>/item?<query>`."""
+class Representation:
+    """One encoding of a cached response: its bytes, entity tag and headers."""
 
-    generation: int
     etag: str
     body: bytes
     headers: tuple[tuple[str, str], ...]
 
+
+@dataclass(frozen=True)
+class CachedMenu:
+    """One cached response of `GET /restaurant/<id>/item?<query>`, in both encodings.
+
+    Each encoding has its own strong `ETag` (RFC 9110 8.8.3), and both vary by
+    `Accept-Encoding`; the gzip bytes are compressed once, when the entry is made.
+    """
+
+    generation: int
+    identity: Representation
+    gzip: Representation
+
+    @classmethod
+    def of(
+        cls, generation: int, etag: str, body: bytes, headers: tuple[tuple[str, str], ...]
+    ) -> CachedMenu:
+        """The entry of a response: `headers` are its own, `ETag` among them."""
+        kept = tuple((name, value) for name, value in headers if name != "ETag")
+        vary = ("Vary", "Accept-Encoding")
+        gzip_etag = encoded_etag(etag, "gzip")
+        return cls(
+            generation,
+            Representation(etag, body, (*kept, ("ETag", etag), vary)),
+            Representation(
+                gzip_etag,
+                gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+                (*kept, ("ETag", gzip_etag), vary, ("Content-Encoding", "gzip")),
+            ),
+        )
+
     @property
     def size(self) -> int:
-        """Bytes this entry counts against the budget (the body dominates)."""
-        return len(self.body) + 256
+        """Bytes this entry counts against the budget (the bodies dominate)."""
+        return len(self.identity.body) + len(self.gzip.body) + 512
 
 
 class MenuCache:

@@ -14,12 +14,37 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
-from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache
+from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache, Representation
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 _MENU_PATH = re.compile(r"/restaurant/([0-9]{1,18})/item")
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True if an `Accept-Encoding` value admits gzip (RFC 9110 12.5.3): named with a
+    non-zero weight, or `*` with one while gzip is not named."""
+    if accept_encoding == "gzip":
+        return True
+    accept_encoding = accept_encoding.lower()
+    if "gzip" not in accept_encoding and "*" not in accept_encoding:
+        return False
+    weights: dict[str, float] = {}
+    for member in accept_encoding.split(","):
+        coding, _, params = member.partition(";")
+        weight = 1.0
+        name, _, value = params.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = 0.0
+        weights[coding.strip().lower()] = weight
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in weights:
+            return weights[coding] > 0
+    return False
 
 
 class MenuFastPath:
@@ -66,6 +91,8 @@ class MenuFastPath:
             entry = self._cacheable(response, generation)
             if entry is not None:
                 self.cache.put(key, entry)
+                # The client asked before the entry existed: answer it as a hit would.
+                return self._respond(request, entry)
             return response
         finally:
             del self._loading[(key, generation)]
@@ -81,11 +108,11 @@ class MenuFastPath:
             and "ETag" in response.headers
         ):
             return None
-        return CachedMenu(
-            generation=generation,
-            etag=response.headers["ETag"],
-            body=response.body,
-            headers=tuple(
+        return CachedMenu.of(
+            generation,
+            response.headers["ETag"],
+            response.body,
+            tuple(
                 (name, response.headers[name])
                 for name in CACHED_HEADERS
                 if name in response.headers
@@ -94,8 +121,17 @@ class MenuFastPath:
 
     @staticmethod
     def _respond(request: web.BaseRequest, entry: CachedMenu) -> web.Response:
+        """The representation the client accepts, or 304 if it holds that one already."""
+        accept_encoding = request.headers.get("Accept-Encoding")
+        chosen: Representation = entry.identity
+        if accept_encoding and accepts_gzip(accept_encoding):
+            chosen = entry.gzip
         if_none_match = request.headers.get("If-None-Match")
-        if if_none_match and parse_etags(if_none_match).contains_weak(unquote_etag(entry.etag)[0]):
-            headers = [(name, value) for name, value in entry.headers if name != "Content-Type"]
+        if if_none_match and parse_etags(if_none_match).contains_weak(unquote_etag(chosen.etag)[0]):
+            headers = [
+                (name, value)
+                for name, value in chosen.headers
+                if name not in ("Content-Type", "Content-Encoding")
+            ]
             return web.Response(status=304, headers=headers)
-        return web.Response(body=entry.body, headers=entry.headers)
+        return web.Response(body=chosen.body, headers=chosen.headers)
