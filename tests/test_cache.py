@@ -37,20 +37,52 @@ class TestMenuCache:
         assert cache.get((1, "all=true"), 5) is None
         assert (cache.hits, cache.misses) == (1, 2)
 
-    def test_least_recently_used_goes_first(self) -> None:
+    def test_plain_bodies_go_first_least_recently_used_first(self) -> None:
         entry_size = cached(1, b"x" * 1000).size
         cache = MenuCache(max_bytes=3 * entry_size)
+        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3, 4)}
         for restaurant_id in (1, 2, 3):
-            cache.put((restaurant_id, ""), cached(1, b"x" * 1000))
-        cache.get((1, ""), 1)  # 1 is now more recent than 2
-        cache.put((4, ""), cached(1, b"x" * 1000))
-        assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3, 4)] == [
-            True,
-            False,
-            True,
-            True,
-        ]
-        assert cache.bytes == 3 * entry_size <= cache.max_bytes
+            cache.put((restaurant_id, ""), entries[restaurant_id])
+        assert cache.bytes == 3 * entry_size
+        cache.plain_body((1, ""), entries[1])  # 1's plain bytes are now the most recent
+        cache.put((4, ""), entries[4])
+        # Every menu is still cached; 2 and 3 keep only their gzip bytes.
+        assert [cache.get((r, ""), 1) is entries[r] for r in (1, 2, 3, 4)] == [True] * 4
+        assert [entries[r].plain is not None for r in (1, 2, 3, 4)] == [True, False, False, True]
+        assert cache.bytes == sum(entry.size for entry in entries.values()) <= cache.max_bytes
+
+    def test_whole_entries_go_when_no_plain_body_is_left(self) -> None:
+        entry_size = cached(1, b"x" * 1000).size
+        packed_size = entry_size - 1000
+        cache = MenuCache(max_bytes=entry_size + packed_size)
+        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3)}
+        cache.put((1, ""), entries[1])
+        cache.put((2, ""), entries[2])
+        assert entries[1].plain is None and entries[2].plain is not None
+        cache.put((3, ""), entries[3])
+        assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3)] == [False, True, True]
+        assert entries[2].plain is None and entries[3].plain == b"x" * 1000
+        assert cache.bytes == packed_size + entry_size
+
+    def test_plain_bytes_are_decompressed_and_kept_again(self) -> None:
+        entry_size = cached(1, b"x" * 1000).size
+        cache = MenuCache(max_bytes=entry_size + (entry_size - 1000))
+        first, second = cached(1, b"a" * 1000), cached(1, b"b" * 1000)
+        cache.put((1, ""), first)
+        cache.put((2, ""), second)
+        assert first.plain is None
+        assert cache.plain_body((1, ""), first) == b"a" * 1000
+        # Kept again, and the other entry gave up its plain bytes to make room.
+        assert first.plain == b"a" * 1000 and second.plain is None
+        assert cache.bytes == first.size + second.size <= cache.max_bytes
+
+    def test_plain_bytes_that_cannot_fit_are_served_not_kept(self) -> None:
+        entry = cached(1, b"y" * 5000)
+        cache = MenuCache(max_bytes=entry.size - 1000)
+        cache.put((1, ""), entry)
+        assert cache.get((1, ""), 1) is entry and entry.plain is None
+        assert cache.plain_body((1, ""), entry) == b"y" * 5000
+        assert entry.plain is None and cache.bytes == entry.size <= cache.max_bytes
 
     def test_an_entry_over_the_budget_is_not_kept(self) -> None:
         cache = MenuCache(max_bytes=500)
@@ -64,7 +96,7 @@ class TestMenuCache:
         cache.put((1, ""), cached(6, b"old"))
         entry = cache.get((1, ""), 7)
         assert entry is not None
-        assert entry.identity.body == b"new"
+        assert cache.plain_body((1, ""), entry) == b"new"
         assert cache.bytes == entry.size
 
 

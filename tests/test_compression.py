@@ -189,3 +189,22 @@ def test_a_client_that_decompresses_reads_the_same_menu(server: ServerProcess) -
             return await response.json()
 
     assert asyncio.run(read_transparently()) == orjson.loads(plain_body)
+
+
+def test_a_menu_kept_only_compressed_still_answers_plain_clients() -> None:
+    generations = MenuGenerations()
+    first_size = CachedMenu.of(1, TAG, BODY, (("ETag", TAG),)).size
+    # Room for one menu in both encodings and a few compressed ones.
+    fast_path = MenuFastPath(MenuCache(first_size + 2_000), generations)
+    app = MenuApp()
+    try:
+        get(fast_path, app)
+        other = make_mocked_request("GET", "/restaurant/2/item")
+        asyncio.run(fast_path.handle(other, app))
+        entry = fast_path.cache.get((1, ""), 0)
+        assert entry is not None and entry.plain is None
+        plain = get(fast_path, app)
+        assert app.calls == 2
+        assert plain.body == BODY and plain.headers["ETag"] == TAG
+    finally:
+        generations.close()

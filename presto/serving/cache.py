@@ -1,10 +1,17 @@
 """The menu cache: encoded menu responses kept in memory, answered in the async layer.
 
-An entry is a menu call's response (body and headers) stored with the menu generation
-(`presto.generations`) read *before* the request went to the database. It answers a later
-request only while the generation is unchanged, so a write that has been answered is never
-followed by an older menu. There is no time-to-live: a menu stays cached until it changes or
-is pushed out by the byte budget (least recently used first).
+An entry is a menu call's response stored with the menu generation
+(`presto.serving.generations`) read *before* the request went to the database. It answers a
+later request only while the generation is unchanged, so a write that has been answered is
+never followed by an older menu. There is no time-to-live: a menu stays cached until it
+changes or is pushed out by the byte budget.
+
+Every entry keeps its response gzip-compressed (made once, when the entry is made: a demo
+menu shrinks 25 times), and the plain bytes only while they are in use. When the budget is
+full, the entries whose plain bytes were used least recently lose them first (the gzip bytes
+stay: plain bytes are one decompression away); only when no entry has plain bytes left do
+whole entries go, least recently used first. So a worker holds a catalog of thousands of
+menus compressed, and its busy menus ready in both encodings.
 """
 
 from __future__ import annotations
@@ -19,28 +26,33 @@ from presto.services.etags import encoded_etag
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 # Compression of the stored gzip bodies: paid once per entry, so a little over the default.
 GZIP_LEVEL = 9
+# Bytes an entry counts against the budget besides its bodies.
+ENTRY_OVERHEAD = 512
+
+Key = tuple[int, str]
 
 
 @dataclass(frozen=True)
 class Representation:
-    """One encoding of a cached response: its bytes, entity tag and headers."""
+    """One encoding of a cached response: its entity tag and headers (and gzip bytes)."""
 
     etag: str
-    body: bytes
     headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CachedMenu:
     """One cached response of `GET /restaurant/<id>/item?<query>`, in both encodings.
 
     Each encoding has its own strong `ETag` (RFC 9110 8.8.3), and both vary by
-    `Accept-Encoding`; the gzip bytes are compressed once, when the entry is made.
+    `Accept-Encoding`. `plain` is the uncompressed body while the cache keeps it.
     """
 
     generation: int
     identity: Representation
     gzip: Representation
+    plain: bytes | None
 
     @classmethod
     def of(
@@ -52,22 +64,24 @@ class CachedMenu:
         gzip_etag = encoded_etag(etag, "gzip")
         return cls(
             generation,
-            Representation(etag, body, (*kept, ("ETag", etag), vary)),
+            Representation(etag, (*kept, ("ETag", etag), vary)),
             Representation(
                 gzip_etag,
-                gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
                 (*kept, ("ETag", gzip_etag), vary, ("Content-Encoding", "gzip")),
+                gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
             ),
+            body,
         )
 
     @property
     def size(self) -> int:
         """Bytes this entry counts against the budget (the bodies dominate)."""
-        return len(self.identity.body) + len(self.gzip.body) + 512
+        plain = len(self.plain) if self.plain is not None else 0
+        return len(self.gzip.body) + plain + ENTRY_OVERHEAD
 
 
 class MenuCache:
-    """A least-recently-used map from (restaurant id, query string) to `CachedMenu`.
+    """A map from (restaurant id, query string) to `CachedMenu` within a byte budget.
 
     Used from the event loop thread only, so it needs no lock.
     """
@@ -77,12 +91,15 @@ class MenuCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[int, str], CachedMenu] = OrderedDict()
+        # Every entry, least recently used first.
+        self._entries: OrderedDict[Key, CachedMenu] = OrderedDict()
+        # The keys of entries holding plain bytes, least recently used (plain) first.
+        self._plain: OrderedDict[Key, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[int, str], generation: int) -> CachedMenu | None:
+    def get(self, key: Key, generation: int) -> CachedMenu | None:
         """The entry for `key` if it was stored under `generation`."""
         entry = self._entries.get(key)
         if entry is None or entry.generation != generation:
@@ -92,18 +109,56 @@ class MenuCache:
         self.hits += 1
         return entry
 
-    def put(self, key: tuple[int, str], entry: CachedMenu) -> None:
-        """Store `entry`, evicting the least recently used entries to stay in budget."""
+    def plain_body(self, key: Key, entry: CachedMenu) -> bytes:
+        """The entry's uncompressed body: kept, or decompressed and kept again."""
+        if entry.plain is not None:
+            self._plain.move_to_end(key)
+            return entry.plain
+        body = gzip.decompress(entry.gzip.body)
+        if self._entries.get(key) is entry and entry.size + len(body) <= self.max_bytes:
+            self._make_room(len(body), keep=key)
+            entry.plain = body
+            self.bytes += len(body)
+            self._plain[key] = None
+        return body
+
+    def put(self, key: Key, entry: CachedMenu) -> None:
+        """Store `entry`, making room within the budget."""
         old = self._entries.get(key)
         if old is not None:
             if old.generation > entry.generation:
                 return  # a slower request of an older generation finished last
-            del self._entries[key]
-            self.bytes -= old.size
-        if entry.size > self.max_bytes:
+            self._remove(key)
+        if entry.size - len(entry.plain or b"") > self.max_bytes:
             return
-        while self.bytes + entry.size > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self.bytes -= evicted.size
+        if entry.size > self.max_bytes:
+            entry.plain = None
+        self._make_room(entry.size)
         self._entries[key] = entry
         self.bytes += entry.size
+        if entry.plain is not None:
+            self._plain[key] = None
+
+    def _make_room(self, needed: int, keep: Key | None = None) -> None:
+        """Drop plain bodies, then whole entries, least recently used first, until
+        `needed` more bytes fit; `keep`'s entry is not dropped."""
+        while self.bytes + needed > self.max_bytes and self._plain:
+            key = next(iter(self._plain))
+            del self._plain[key]
+            entry = self._entries[key]
+            assert entry.plain is not None
+            self.bytes -= len(entry.plain)
+            entry.plain = None
+        while self.bytes + needed > self.max_bytes and self._entries:
+            key = next(iter(self._entries))
+            if key == keep:
+                self._entries.move_to_end(key)
+                if len(self._entries) == 1:
+                    return
+                continue
+            self._remove(key)
+
+    def _remove(self, key: Key) -> None:
+        entry = self._entries.pop(key)
+        self.bytes -= entry.size
+        self._plain.pop(key, None)

@@ -75,14 +75,14 @@ class MenuFastPath:
         generation = self.generations.get(restaurant_id)
         entry = self.cache.get(key, generation)
         if entry is not None:
-            return self._respond(request, entry)
+            return self._respond(request, key, entry)
         # Right after a change, every reader of the menu misses at once: let the first
         # one load it and the others, of the same generation, wait for its answer.
         pending = self._loading.get((key, generation))
         if pending is not None:
             entry = await asyncio.shield(pending)
             if entry is not None:
-                return self._respond(request, entry)
+                return self._respond(request, key, entry)
             return await wsgi(request)
         loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
         self._loading[(key, generation)] = loading
@@ -92,7 +92,7 @@ class MenuFastPath:
             if entry is not None:
                 self.cache.put(key, entry)
                 # The client asked before the entry existed: answer it as a hit would.
-                return self._respond(request, entry)
+                return self._respond(request, key, entry)
             return response
         finally:
             del self._loading[(key, generation)]
@@ -119,8 +119,9 @@ class MenuFastPath:
             ),
         )
 
-    @staticmethod
-    def _respond(request: web.BaseRequest, entry: CachedMenu) -> web.Response:
+    def _respond(
+        self, request: web.BaseRequest, key: tuple[int, str], entry: CachedMenu
+    ) -> web.Response:
         """The representation the client accepts, or 304 if it holds that one already."""
         accept_encoding = request.headers.get("Accept-Encoding")
         chosen: Representation = entry.identity
@@ -134,4 +135,6 @@ class MenuFastPath:
                 if name not in ("Content-Type", "Content-Encoding")
             ]
             return web.Response(status=304, headers=headers)
-        return web.Response(body=chosen.body, headers=chosen.headers)
+        if chosen is entry.gzip:
+            return web.Response(body=chosen.body, headers=chosen.headers)
+        return web.Response(body=self.cache.plain_body(key, entry), headers=chosen.headers)
