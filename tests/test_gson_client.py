@@ -44,7 +44,7 @@ def test_gson_parses_the_menu_into_a_list_of_items(client: FlaskClient, menu_cli
 
     facts = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
     assert facts == {
-        "items": "20",
+        "items": "23",
         "first": "1:Classic Burger:1299:USD",
         "first.modifiers": "5",
         "side": "Choose your side:1:1",

@@ -3,12 +3,15 @@
 An entry is a menu call's response (body and headers) stored with the menu generation
 (`presto.generations`) read *before* the request went to the database. It answers a later
 request only while the generation is unchanged, so a write that has been answered is never
-followed by an older menu. There is no time-to-live: a menu stays cached until it changes or
-is pushed out by the byte budget (least recently used first).
+followed by an older menu. A menu with schedules also carries `expires`, the Unix time its
+next window opens or closes: from then on it misses, so the next request renders the new
+period. Otherwise there is no time-to-live: a menu stays cached until it changes or is
+pushed out by the byte budget (least recently used first).
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -24,6 +27,8 @@ class CachedMenu:
     etag: str
     body: bytes
     headers: tuple[tuple[str, str], ...]
+    # Unix time from which the entry no longer answers; None: only a write ends it.
+    expires: float | None = None
 
     @property
     def size(self) -> int:
@@ -48,9 +53,13 @@ class MenuCache:
         return len(self._entries)
 
     def get(self, key: tuple[int, str], generation: int) -> CachedMenu | None:
-        """The entry for `key` if it was stored under `generation`."""
+        """The entry for `key` if it was stored under `generation` and has not expired."""
         entry = self._entries.get(key)
-        if entry is None or entry.generation != generation:
+        if (
+            entry is None
+            or entry.generation != generation
+            or (entry.expires is not None and time.time() >= entry.expires)
+        ):
             self.misses += 1
             return None
         self._entries.move_to_end(key)

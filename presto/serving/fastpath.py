@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
+from presto.api.menu_routes import VALID_UNTIL_HEADER
 from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 
@@ -73,7 +75,15 @@ class MenuFastPath:
 
     @staticmethod
     def _cacheable(response: web.StreamResponse, generation: int) -> CachedMenu | None:
-        """The entry to keep for a menu call's response, if it is a full menu."""
+        """The entry to keep for a menu call's response, if it is a full menu.
+
+        A menu with schedules says until when it holds (`VALID_UNTIL_HEADER`, taken off
+        the response here); one already past that (an `at=` preview) is not kept.
+        """
+        valid_until = response.headers.popall(VALID_UNTIL_HEADER, None)
+        expires = float(valid_until[0]) if valid_until else None
+        if expires is not None and expires <= time.time():
+            return None
         if not (
             response.status == 200
             and isinstance(response, web.Response)
@@ -90,6 +100,7 @@ class MenuFastPath:
                 for name in CACHED_HEADERS
                 if name in response.headers
             ),
+            expires=expires,
         )
 
     @staticmethod
