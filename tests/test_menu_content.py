@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from presto.services.dietary import ALLERGENS, TAGS
 from tests.helpers.data import add_key, add_restaurant, bearer, snapshot
 from tests.helpers.problems import assert_problem
 
