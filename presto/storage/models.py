@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_LENGTH = 200
@@ -26,6 +27,8 @@ KEY_PREFIX_LENGTH = 16
 TIMEZONE_LENGTH = 64
 # Longest image URL kept (the practical limit of browsers and CDNs).
 IMAGE_URL_LENGTH = 2048
+# A JSON list column: `jsonb` on PostgreSQL (comparable, compact), JSON text on SQLite.
+JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -162,14 +165,14 @@ class Item(Base):
     # Windows `{"days": ["mon", ...], "start": "07:00", "end": "11:00"}` in the
     # restaurant's local time when the item is offered; empty: always.
     schedule: Mapped[list[dict[str, Any]]] = mapped_column(
-        sa.JSON, default=list, server_default=sa.text("'[]'")
+        JSON_LIST, default=list, server_default=sa.text("'[]'")
     )
     # Absolute https URL of a picture of the item.
     image_url: Mapped[str | None] = mapped_column(sa.String(IMAGE_URL_LENGTH))
     # Dietary tags and EU allergens, from the vocabularies of presto.services.dietary.
-    tags: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
+    tags: Mapped[list[str]] = mapped_column(JSON_LIST, default=list, server_default=sa.text("'[]'"))
     allergens: Mapped[list[str]] = mapped_column(
-        sa.JSON, default=list, server_default=sa.text("'[]'")
+        JSON_LIST, default=list, server_default=sa.text("'[]'")
     )
     # Energy in kcal; null: not stated.
     calories: Mapped[int | None] = mapped_column()

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+# As `presto.storage.models.JSON_LIST` at this revision.
+JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
 
 # Revision identifiers, used by Alembic.
 revision: str = "96943d6a178c"
@@ -25,14 +29,14 @@ depends_on: str | tuple[str, ...] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("item", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("schedule", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+            sa.Column("schedule", JSON_LIST, server_default=sa.text("'[]'"), nullable=False)
         )
         batch_op.add_column(sa.Column("image_url", sa.String(length=2048), nullable=True))
         batch_op.add_column(
-            sa.Column("tags", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+            sa.Column("tags", JSON_LIST, server_default=sa.text("'[]'"), nullable=False)
         )
         batch_op.add_column(
-            sa.Column("allergens", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+            sa.Column("allergens", JSON_LIST, server_default=sa.text("'[]'"), nullable=False)
         )
         batch_op.add_column(sa.Column("calories", sa.Integer(), nullable=True))
         batch_op.create_check_constraint(
