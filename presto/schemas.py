@@ -496,7 +496,7 @@ class LinkSchema(Schema):
 
 _link_schema = LinkSchema()
 # The OpenAPI shape of one modifier of a list: an id, or an object with its terms.
-_LINK_DOC = {
+LINK_DOC = {
     "oneOf": [
         {"type": "integer", "description": "The modifier's id (its own price, not a default)."},
         {
@@ -527,7 +527,7 @@ class ModifierRef(fields.Field):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(metadata=_LINK_DOC, **kwargs)
+        super().__init__(metadata=LINK_DOC, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -426,3 +427,44 @@ def test_the_demo_document_is_valid_input(client: FlaskClient, session: Session)
 
     assert response.status_code == 200, response.get_json()
     assert len(response.get_json()["items"]) == len(document["items"])
+
+
+def test_the_openapi_document_describes_the_content(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    create = schemas["ItemCreate"]["properties"]
+    menu_call = document["paths"]["/restaurant/{restaurant_id}/item"]["get"]
+    set_modifiers = document["paths"]["/restaurant/{restaurant_id}/item/{item_id}/modifiers"]
+
+    assert create["tags"]["items"]["enum"] == list(TAGS)
+    assert create["allergens"]["items"]["enum"] == list(ALLERGENS)
+    assert create["image_url"]["maxLength"] == 2048
+    assert create["schedule"]["items"] == {"$ref": "#/components/schemas/Window"}
+    assert set(schemas["Window"]["required"]) == {"days", "start", "end"}
+    assert {"timezone"} <= set(schemas["Restaurant"]["properties"])
+    assert {"is_default", "schedule", "image_url", "tags", "allergens", "calories"} <= set(
+        schemas["Item"]["properties"]
+    )
+    assert {"at", "tags", "exclude_allergens"} <= {p.get("name") for p in menu_call["parameters"]}
+    body = set_modifiers["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [option["type"] for option in body["items"]["oneOf"]] == ["integer", "object"]
+
+
+def test_the_statement_count_stays_constant_with_content(
+    client: FlaskClient, engine: Engine, diner: int, key: dict[str, str]
+) -> None:
+    burger = create(client, diner, key, **{**FULL_ITEM, "name": "Burger"})
+    side = create(client, diner, key, name="Side", standalone=False, min_choices=1)
+    fries = create(client, diner, key, name="Fries", standalone=False, allergens=["celery"])
+    put_modifiers(client, diner, side, [{"id": fries, "is_default": True}], key)
+    put_modifiers(client, diner, burger, [{"id": side, "price": 0}], key)
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    response = client.get(
+        f"/restaurant/{diner}/item?tags=vegan&exclude_allergens=celery&at=2026-11-20T08:00:00Z"
+    )
+
+    assert response.status_code == 200
+    assert response.get_json() == []
+    assert len(statements) == 3
