@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -395,3 +395,42 @@ def test_the_warm_path_switches_at_a_boundary_without_a_write(
         assert third.headers["ETag"] != first.headers["ETag"]
     finally:
         generations.close()
+
+
+@pytest.mark.parametrize(
+    ("zone_name", "day"),
+    [
+        ("Europe/Berlin", datetime(2026, 3, 28, 12, tzinfo=UTC)),  # clocks go forward
+        ("Europe/Berlin", datetime(2026, 10, 24, 12, tzinfo=UTC)),  # clocks go back
+        ("America/New_York", datetime(2026, 11, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_availability_changes_only_at_the_boundaries_it_announces(
+    zone_name: str, day: datetime
+) -> None:
+    """Minute by minute over a DST change, `available` flips exactly at `next_boundary`, so
+    a cached menu kept until then is never stale."""
+    tz = schedules.zone(zone_name)
+    windows = [
+        [{"days": list(schedules.DAYS), "start": "02:30", "end": "04:00"}],
+        [{"days": ["sat", "sun"], "start": "01:15", "end": "02:45"}],
+        [{"days": list(schedules.DAYS), "start": "22:00", "end": "02:30"}],
+    ]
+    for schedule in windows:
+        moment = day
+        state = schedules.in_schedule(schedule, moment, tz)
+        boundary = schedules.next_boundary([schedule], tz, moment)
+        flips = 0
+        for _ in range(36 * 60):
+            moment += timedelta(minutes=1)
+            now_state = schedules.in_schedule(schedule, moment, tz)
+            assert boundary is not None
+            if moment >= boundary:
+                boundary = schedules.next_boundary([schedule], tz, moment - timedelta(seconds=1))
+                assert boundary == moment or now_state == state, (schedule, moment)
+                flips += now_state != state
+                boundary = schedules.next_boundary([schedule], tz, moment)
+            else:
+                assert now_state == state, (schedule, moment)
+            state = now_state
+        assert flips >= 2

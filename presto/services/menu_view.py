@@ -54,9 +54,8 @@ def attach_views(
     """Attach each item's `ItemView` at `moment` (`terms`: each parent's link terms by
     modifier id) and return the next instant the menu changes with time (None: never)."""
     tz = schedules.zone(restaurant.timezone)
-    local = moment.astimezone(tz)
     for item in items:
-        available = item.available and schedules.in_schedule(item.schedule, local)
+        available = item.available and schedules.in_schedule(item.schedule, moment, tz)
         setattr(item, _VIEW, ItemView(available, terms.get(item.id, {})))
     return schedules.next_boundary((item.schedule for item in items), tz, moment)
 

@@ -5,8 +5,8 @@ A window is `{"days": ["mon", ...], "start": "07:00", "end": "11:00"}`. It opens
 the next day (a window may cross midnight: `22:00` to `02:00`); `24:00` is the end of the
 day. An item with no windows is offered whenever its `available` flag is set. Local times
 become instants through `zoneinfo`, so a window keeps its wall-clock hours across a DST
-change; on the night the clocks go back, a wall time that happens twice means its first
-occurrence.
+change; a wall time that happens twice (clocks going back) means its first occurrence, and
+one the clocks skip (going forward) the instant they jump past it.
 
 The menu call is valid until the next instant some window opens or closes
 (`next_boundary`): the warm path keeps a rendered menu until then and no longer.
@@ -77,40 +77,58 @@ def _minutes(value: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def _inside(window: dict[str, Any], weekday: str, previous_day: str, minute: int) -> bool:
-    start, end = _minutes(window["start"]), _minutes(window["end"])
-    days = window["days"]
-    if start < end:
-        return weekday in days and start <= minute < end
-    # Crosses midnight: the evening of a listed day, or the small hours after one.
-    return (weekday in days and minute >= start) or (previous_day in days and minute < end)
+def in_schedule(schedule: Sequence[dict[str, Any]], moment: datetime, tz: ZoneInfo) -> bool:
+    """Whether `moment` is inside one of the windows (always, when there are none).
 
-
-def in_schedule(schedule: Sequence[dict[str, Any]], local: datetime) -> bool:
-    """Whether the local time `local` is inside one of the windows (always, when none)."""
+    Decided on the same instants `next_boundary` yields, so the two always agree, on DST
+    change nights too.
+    """
     if not schedule:
         return True
-    weekday = DAYS[local.weekday()]
-    previous_day = DAYS[local.weekday() - 1]
-    minute = local.hour * 60 + local.minute
-    return any(_inside(window, weekday, previous_day, minute) for window in schedule)
+    today = moment.astimezone(tz).date()
+    for window in schedule:
+        start, end = _minutes(window["start"]), _minutes(window["end"])
+        # A window opened yesterday may still run (it crosses midnight, or DST moved it).
+        for day in (today - timedelta(days=1), today):
+            if DAYS[day.weekday()] in window["days"]:
+                opens, closes = _occurrence(day, start, end, tz)
+                if opens <= moment < closes:
+                    return True
+    return False
+
+
+def _occurrence(day: date, start: int, end: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants a window of local minutes `start` to `end` opens and closes on `day`."""
+    return _instant(day, start, tz), _instant(day, end if start < end else end + 24 * 60, tz)
 
 
 def _instant(day: date, minute: int, tz: ZoneInfo) -> datetime:
-    local = datetime.combine(day, time(0), tz) + timedelta(minutes=minute)
-    # Wall-clock arithmetic: rebuild from the fields so DST shifts follow zoneinfo.
-    wall = datetime(local.year, local.month, local.day, local.hour, local.minute, tzinfo=tz)
-    return wall.astimezone(UTC)
+    """The instant the local clock first shows `minute` past midnight of `day`.
+
+    A wall time that happens twice (clocks going back) is its first occurrence; one that
+    the clocks skip going forward is the instant they jump past it.
+    """
+    wall = datetime.combine(day, time(0)) + timedelta(minutes=minute)
+    first = wall.replace(tzinfo=tz).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return first
+    # Skipped: search the gap, minute by minute in halves, for the first later wall time.
+    low, high = wall.replace(tzinfo=tz, fold=1).astimezone(UTC), first
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) // 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= wall:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _window_boundaries(window: dict[str, Any], around: date, tz: ZoneInfo) -> Iterable[datetime]:
     start, end = _minutes(window["start"]), _minutes(window["end"])
     for offset in range(-1, _HORIZON_DAYS):
         day = around + timedelta(days=offset)
-        if DAYS[day.weekday()] not in window["days"]:
-            continue
-        yield _instant(day, start, tz)
-        yield _instant(day, end if start < end else end + 24 * 60, tz)
+        if DAYS[day.weekday()] in window["days"]:
+            yield from _occurrence(day, start, end, tz)
 
 
 def next_boundary(
