@@ -4,8 +4,11 @@ windows across midnight and DST, and a warm path that switches at a window bound
 from __future__ import annotations
 
 import asyncio
+import http.client
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from tests.helpers.data import add_key, bearer, snapshot
 from tests.helpers.problems import assert_problem
+from tests.helpers.server_process import ServerProcess
 
 WEEKEND = ["sat", "sun"]
 
@@ -434,3 +438,35 @@ def test_availability_changes_only_at_the_boundaries_it_announces(
                 assert now_state == state, (schedule, moment)
             state = now_state
         assert flips >= 2
+
+
+@pytest.mark.parametrize("cache_bytes", ["0", "1000000"])
+def test_over_http_the_validity_header_stays_inside(
+    db_url: str, tmp_path: Path, cache_bytes: str
+) -> None:
+    """The demo Burger Bar serves breakfast on a schedule: its tag names the period, and the
+    header that tells the warm path when the period ends never reaches a client."""
+    server = ServerProcess(
+        "--port", "0", "--database-url", db_url, "--reset-db", "--cache-bytes", cache_bytes,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        host, port = server.wait_until_listening()
+        for path in [
+            "/restaurant/1/item",
+            "/restaurant/1/item",
+            "/restaurant/1/item?at=2026-11-20T13:00:00Z",
+        ]:
+            connection = http.client.HTTPConnection(host, port, timeout=30)
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+            finally:
+                connection.close()
+            assert response.status == 200
+            assert response.getheader(VALID_UNTIL_HEADER) is None
+            assert re.fullmatch(r'"m1-[\d.]+-u\d+"', response.getheader("ETag") or "")
+            assert b'"Buttermilk Pancakes"' in body
+    finally:
+        server.stop()

@@ -44,7 +44,7 @@ class MenuFastPath:
         """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
         match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
         if match is None or (self.listener is not None and not self.listener.connected):
-            return await wsgi(request)
+            return _internal_headers_off(await wsgi(request))
         restaurant_id = int(match[1])
         key = (restaurant_id, request.query_string)
         # Read before the request reaches the database: a write committed meanwhile bumps
@@ -60,7 +60,7 @@ class MenuFastPath:
             entry = await asyncio.shield(pending)
             if entry is not None:
                 return self._respond(request, entry)
-            return await wsgi(request)
+            return _internal_headers_off(await wsgi(request))
         loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
         self._loading[(key, generation)] = loading
         try:
@@ -110,3 +110,9 @@ class MenuFastPath:
             headers = [(name, value) for name, value in entry.headers if name != "Content-Type"]
             return web.Response(status=304, headers=headers)
         return web.Response(body=entry.body, headers=entry.headers)
+
+
+def _internal_headers_off(response: web.StreamResponse) -> web.StreamResponse:
+    """The response without `VALID_UNTIL_HEADER`, which is for the warm path only."""
+    response.headers.popall(VALID_UNTIL_HEADER, None)
+    return response
