@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -162,6 +163,21 @@ class WindowSchema(Schema):
         errors = schedules.window_errors(data)
         if errors:
             raise ValidationError(errors)
+
+
+_HTTPS_URL = validate.URL(schemes={"https"}, require_tld=True)
+# RFC 3986: no spaces or control characters in a URL; anything else is percent-encoded.
+_URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
+
+def _https_url(value: str) -> None:
+    """An absolute https URL with a host name, in URL characters only."""
+    try:
+        if not _URL_CHARACTERS.fullmatch(value):
+            raise ValidationError("")
+        _HTTPS_URL(value)
+    except ValidationError as error:
+        raise ValidationError("Must be an absolute https URL.") from error
 
 
 def _vocabulary(words: tuple[str, ...], what: str) -> fields.List:
@@ -451,9 +467,7 @@ class ItemPatchSchema(Schema):
         allow_none=True,
         validate=[
             validate.Length(max=IMAGE_URL_LENGTH),
-            validate.URL(
-                schemes={"https"}, require_tld=True, error="Must be an absolute https URL."
-            ),
+            _https_url,
         ],
         metadata={"description": "Absolute https URL of a picture of the item."},
     )

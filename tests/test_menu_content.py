@@ -203,6 +203,14 @@ def test_an_item_with_every_content_field(
         ({"image_url": "/images/a.jpg"}, {"image_url": ["Must be an absolute https URL."]}),
         ({"image_url": "https://"}, {"image_url": ["Must be an absolute https URL."]}),
         (
+            {"image_url": "https://cdn.example.com/a\u0001.jpg"},
+            {"image_url": ["Must be an absolute https URL."]},
+        ),
+        (
+            {"image_url": "https://cdn.example.com/a b.jpg"},
+            {"image_url": ["Must be an absolute https URL."]},
+        ),
+        (
             {"image_url": "https://cdn.example.com/" + "a" * 2048},
             {"image_url": ["Longer than maximum length 2048."]},
         ),
