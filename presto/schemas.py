@@ -223,17 +223,24 @@ class ItemSchema(SQLAlchemyAutoSchema):
     is_default = fields.Constant(
         False,
         dump_only=True,
-        metadata={"description": "A pre-selected choice of its parent; false at top level."},
+        metadata={
+            "type": "boolean",
+            "description": "A pre-selected choice of its parent; false at top level.",
+        },
     )
     available = fields.Function(
         shown_available,
         dump_only=True,
-        metadata={"description": "The item's flag and, if it has a schedule, inside a window."},
+        metadata={
+            "type": "boolean",
+            "description": "The item's flag and, if it has a schedule, inside a window now "
+            "(or at `at`).",
+        },
     )
     schedule = fields.List(fields.Nested(WindowSchema), dump_only=True)
     image_url = fields.String(dump_only=True, allow_none=True)
-    tags = fields.List(fields.String(), dump_only=True)
-    allergens = fields.List(fields.String(), dump_only=True)
+    tags = fields.List(fields.String(validate=validate.OneOf(TAGS)), dump_only=True)
+    allergens = fields.List(fields.String(validate=validate.OneOf(ALLERGENS)), dump_only=True)
     calories = fields.Integer(dump_only=True, allow_none=True)
     modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
 
@@ -302,7 +309,16 @@ class NormalizedItemSchema(ItemSchema):
         dump_only=True,
         metadata={
             "description": "Modifiers whose `price` (effective) or `is_default` in this item "
-            "differ from the modifier's own: objects with id, price, is_default."
+            "differ from the modifier's own.",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "price": {"type": "integer"},
+                    "is_default": {"type": "boolean"},
+                },
+            },
         },
     )
 
