@@ -7,10 +7,11 @@ names. Prices are integer minor units of the restaurant's currency (cents, or ye
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from presto.storage.links import insert_links, link_rows
+from presto.storage.links import ModifierLink, insert_links, link_rows
 from presto.storage.models import ITEM_FIELDS, Item, Restaurant
 
 
@@ -26,6 +27,27 @@ class DemoItem:
     available: bool = True
     min_choices: int = 0
     max_choices: int | None = None
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+    image_url: str | None = None
+    tags: list[str] = field(default_factory=list)
+    allergens: list[str] = field(default_factory=list)
+    calories: int | None = None
+
+
+@dataclass(frozen=True)
+class In:
+    """A modifier as one parent offers it: a price there, or pre-selected."""
+
+    key: str
+    price: int | None = None
+    is_default: bool = False
+
+
+# Breakfast is served every day from 07:00 to 11:00, restaurant time.
+BREAKFAST_HOURS = [
+    {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "07:00", "end": "11:00"}
+]
+IMAGES = "https://images.presto.example/demo/"
 
 
 def option(name: str, price: int = 0, **kwargs: object) -> DemoItem:
@@ -45,25 +67,60 @@ class DemoMenu:
     name: str
     currency: str
     items: dict[str, DemoItem]
-    modifiers: dict[str, list[str]] = field(default_factory=dict)
+    modifiers: dict[str, list[str | In]] = field(default_factory=dict)
+    timezone: str = "UTC"
 
 
 BURGER_BAR = DemoMenu(
     name="Presto Burger Bar",
     currency="USD",
+    timezone="America/New_York",
     items={
         # Burgers
-        "classic": DemoItem("Classic Burger", 1299, "Burgers", "Beef patty, lettuce, tomato."),
-        "cheese": DemoItem("Cheeseburger", 1399, "Burgers", "Classic with aged cheddar."),
+        "classic": DemoItem(
+            "Classic Burger",
+            1299,
+            "Burgers",
+            "Beef patty, lettuce, tomato.",
+            image_url=IMAGES + "classic-burger.jpg",
+            allergens=["gluten", "sesame"],
+            calories=720,
+        ),
+        "cheese": DemoItem(
+            "Cheeseburger",
+            1399,
+            "Burgers",
+            "Classic with aged cheddar.",
+            image_url=IMAGES + "cheeseburger.jpg",
+            allergens=["gluten", "milk", "sesame"],
+            calories=850,
+        ),
         "bbq": DemoItem("Bacon BBQ Burger", 1599, "Burgers", "Bacon, onion rings, BBQ sauce."),
-        "veggie": DemoItem("Veggie Burger", 1299, "Burgers", "Black bean patty, avocado."),
+        "veggie": DemoItem(
+            "Veggie Burger",
+            1299,
+            "Burgers",
+            "Black bean patty, avocado.",
+            tags=["vegetarian"],
+            allergens=["gluten", "soybeans"],
+            calories=610,
+        ),
         "chicken": DemoItem("Crispy Chicken Sandwich", 1349, "Burgers", "Buttermilk fried."),
         "kids": DemoItem("Kids Burger", 799, "Burgers", "Smaller patty, plain."),
         # Sides
-        "fries": DemoItem("Fries", 399, "Sides", "Hand-cut, skin on."),
+        "fries": DemoItem(
+            "Fries", 399, "Sides", "Hand-cut, skin on.", tags=["vegan", "gluten_free"], calories=365
+        ),
         "sweet_fries": DemoItem("Sweet Potato Fries", 499, "Sides"),
         "rings": DemoItem("Onion Rings", 499, "Sides", "Beer-battered."),
-        "side_salad": DemoItem("Side Salad", 450, "Sides", "Mixed greens, cucumber, tomato."),
+        "side_salad": DemoItem(
+            "Side Salad",
+            450,
+            "Sides",
+            "Mixed greens, cucumber, tomato.",
+            tags=["vegan", "gluten_free"],
+            calories=120,
+        ),
         # Salads
         "caesar": DemoItem("Caesar Salad", 1099, "Salads", "Romaine, parmesan, croutons."),
         "garden": DemoItem("Garden Salad", 899, "Salads", "Seasonal vegetables."),
@@ -71,10 +128,27 @@ BURGER_BAR = DemoMenu(
         "cola": DemoItem("Cola", 299, "Drinks"),
         "diet_cola": DemoItem("Diet Cola", 299, "Drinks"),
         "lemonade": DemoItem("Fresh Lemonade", 349, "Drinks"),
-        "shake": DemoItem("Milkshake", 599, "Drinks", "Hand-spun."),
-        "beer": DemoItem("Craft Beer", 699, "Drinks", "Ask for today's tap."),
+        "shake": DemoItem(
+            "Milkshake", 599, "Drinks", "Hand-spun.", allergens=["milk"], calories=540
+        ),
+        "beer": DemoItem(
+            "Craft Beer",
+            699,
+            "Drinks",
+            "Ask for today's tap.",
+            tags=["contains_alcohol"],
+            allergens=["gluten"],
+        ),
         # Desserts
-        "brownie": DemoItem("Chocolate Brownie", 599, "Desserts"),
+        "brownie": DemoItem(
+            "Chocolate Brownie",
+            599,
+            "Desserts",
+            image_url=IMAGES + "brownie.jpg",
+            tags=["vegetarian"],
+            allergens=["eggs", "gluten", "milk", "nuts"],
+            calories=430,
+        ),
         "pie": DemoItem("Apple Pie", 549, "Desserts"),
         "cheesecake": DemoItem("New York Cheesecake", 649, "Desserts", available=False),
         # Modifier groups and options
@@ -85,8 +159,8 @@ BURGER_BAR = DemoMenu(
         "well": option("Well done"),
         "side_choice": group("Choose your side", 1, 1),
         "toppings": group("Extra toppings", 0, 5),
-        "cheddar": option("Cheddar", 100),
-        "bacon": option("Bacon", 200),
+        "cheddar": option("Cheddar", 100, allergens=["milk"]),
+        "bacon": option("Bacon", 200, calories=90),
         "avocado": option("Avocado", 150),
         "jalapenos": option("Jalapeños", 50),
         "egg": option("Fried egg", 150),
@@ -94,9 +168,9 @@ BURGER_BAR = DemoMenu(
         "mustard": option("Mustard"),
         "mayo": option("Mayo"),
         "dressing": group("Dressing", 1, 1),
-        "ranch": option("Ranch"),
+        "ranch": option("Ranch", allergens=["eggs", "milk"]),
         "vinaigrette": option("Balsamic vinaigrette"),
-        "blue_cheese": option("Blue cheese", 50),
+        "blue_cheese": option("Blue cheese", 50, allergens=["milk"]),
         "crumble": group("Blue cheese crumble", 0, 1),
         "light_crumble": option("Light crumble"),
         "extra_crumble": option("Extra crumble", 75),
@@ -111,7 +185,38 @@ BURGER_BAR = DemoMenu(
         "vanilla": option("Vanilla"),
         "chocolate": option("Chocolate"),
         "strawberry": option("Strawberry"),
-        "ice_cream": option("Scoop of vanilla ice cream", 200),
+        "ice_cream": option("Scoop of vanilla ice cream", 200, allergens=["milk"]),
+        # Breakfast, 07:00 to 11:00 New York time
+        "pancakes": DemoItem(
+            "Buttermilk Pancakes",
+            899,
+            "Breakfast",
+            "Three pancakes, maple syrup.",
+            schedule=BREAKFAST_HOURS,
+            image_url=IMAGES + "pancakes.jpg",
+            tags=["vegetarian"],
+            allergens=["eggs", "gluten", "milk"],
+            calories=650,
+        ),
+        "breakfast_burger": DemoItem(
+            "Breakfast Burger",
+            1199,
+            "Breakfast",
+            "Beef patty, fried egg, hash brown.",
+            schedule=BREAKFAST_HOURS,
+            allergens=["eggs", "gluten"],
+            calories=910,
+        ),
+        "oatmeal": DemoItem(
+            "Oatmeal Bowl",
+            599,
+            "Breakfast",
+            "Oats, berries, oat milk.",
+            schedule=BREAKFAST_HOURS,
+            tags=["vegan", "dairy_free"],
+            allergens=["gluten"],
+            calories=380,
+        ),
     },
     modifiers={
         "classic": ["temp", "side_choice", "toppings", "ketchup", "mustard"],
@@ -124,7 +229,7 @@ BURGER_BAR = DemoMenu(
         "sweet_fries": ["ketchup", "mayo"],
         "rings": ["ketchup"],
         "side_salad": ["dressing"],
-        "garden": ["dressing", "protein"],
+        "garden": ["dressing", "protein", In("bacon", price=150)],
         "caesar": ["protein"],
         "cola": ["size"],
         "diet_cola": ["size"],
@@ -133,9 +238,10 @@ BURGER_BAR = DemoMenu(
         "brownie": ["ice_cream"],
         "pie": ["ice_cream"],
         "temp": ["rare", "medium_rare", "medium", "well"],
-        "side_choice": ["fries", "sweet_fries", "rings", "side_salad"],
+        "side_choice": [In("fries", is_default=True), "sweet_fries", "rings", "side_salad"],
+        "breakfast_burger": ["side_choice"],
         "toppings": ["cheddar", "bacon", "avocado", "jalapenos", "egg"],
-        "dressing": ["ranch", "vinaigrette", "blue_cheese"],
+        "dressing": [In("ranch", is_default=True), "vinaigrette", "blue_cheese"],
         "blue_cheese": ["crumble"],
         "crumble": ["light_crumble", "extra_crumble"],
         "protein": ["grilled_chicken", "shrimp"],
@@ -147,6 +253,7 @@ BURGER_BAR = DemoMenu(
 TRATTORIA = DemoMenu(
     name="Trattoria Presto",
     currency="EUR",
+    timezone="Europe/Rome",
     items={
         "margherita": DemoItem("Pizza Margherita", 950, "Pizze", "Tomato, fior di latte, basil."),
         "diavola": DemoItem("Pizza Diavola", 1150, "Pizze", "Spicy salami, chili oil."),
@@ -178,6 +285,7 @@ TRATTORIA = DemoMenu(
 SUSHI = DemoMenu(
     name="Sakura Sushi",
     currency="JPY",
+    timezone="Asia/Tokyo",
     items={
         "salmon_nigiri": DemoItem("Salmon Nigiri", 400, "Nigiri"),
         "tuna_nigiri": DemoItem("Tuna Nigiri", 450, "Nigiri"),
@@ -210,7 +318,7 @@ def load_demo(session: Session) -> list[Restaurant]:
 
 def insert_demo_menu(session: Session, menu: DemoMenu) -> Restaurant:
     """Insert one demo restaurant with its items and modifier links."""
-    restaurant = Restaurant(name=menu.name, currency=menu.currency)
+    restaurant = Restaurant(name=menu.name, currency=menu.currency, timezone=menu.timezone)
     session.add(restaurant)
     session.flush()
     items = {
@@ -228,7 +336,16 @@ def insert_demo_menu(session: Session, menu: DemoMenu) -> Restaurant:
         [
             row
             for parent, children in menu.modifiers.items()
-            for row in link_rows(restaurant.id, items[parent].id, (items[c].id for c in children))
+            for row in link_rows(
+                restaurant.id, items[parent].id, (_link(items, child) for child in children)
+            )
         ],
     )
     return restaurant
+
+
+def _link(items: dict[str, Item], child: str | In) -> ModifierLink:
+    """A demo modifier's link row terms."""
+    if isinstance(child, str):
+        return ModifierLink(items[child].id)
+    return ModifierLink(items[child.key].id, child.price, child.is_default)

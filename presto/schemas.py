@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -26,16 +28,22 @@ from marshmallow import (
     validates_schema,
 )
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
+from webargs.fields import DelimitedList
 
+from presto.services import schedules
+from presto.services.dietary import ALLERGENS, TAGS
 from presto.services.items import choices_rule_broken
 from presto.services.limits import (
     MAX_ITEMS_PER_RESTAURANT,
     MAX_MODIFIER_DEPTH,
     MAX_MODIFIERS_PER_ITEM,
 )
+from presto.services.menu_view import link_terms, shown_available
+from presto.storage.links import ModifierLink
 from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
+    IMAGE_URL_LENGTH,
     MAX_PRICE,
     NAME_LENGTH,
     Item,
@@ -100,13 +108,85 @@ class ModifierList(fields.List):
                     if not state.cut:
                         state.done[modifier.id] = (dumped, child_height)
                     state.cut = state.cut or cut_before
-                result.append(dumped)
+                result.append(_in_context(dumped, link_terms(obj, modifier.id)))
                 height = max(height, child_height + 1)
         finally:
             state.path.pop()
             state.on_path.discard(obj.id)
         state.height = height
         return result
+
+
+def _in_context(dumped: dict[str, Any], terms: ModifierLink) -> dict[str, Any]:
+    """A serialized modifier as its parent offers it: the link's price and default."""
+    if terms.price is None and not terms.is_default:
+        return dumped
+    price = dumped["price"] if terms.price is None else terms.price
+    return {**dumped, "price": price, "is_default": terms.is_default}
+
+
+class StrictBoolean(fields.Boolean):
+    """A boolean that is JSON `true` or `false` only, not `1`, `"yes"` or `"true"`."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class WindowSchema(Schema):
+    """A weekly window of an item's schedule, in the restaurant's local time."""
+
+    class Meta:
+        unknown = RAISE
+
+    days = fields.List(
+        fields.String(validate=validate.OneOf(schedules.DAYS)),
+        required=True,
+        validate=validate.Length(1, len(schedules.DAYS)),
+        metadata={"description": "Days the window opens on: mon, tue, ... sun."},
+    )
+    start = fields.String(
+        required=True, metadata={"description": "Local opening time HH:MM.", "example": "07:00"}
+    )
+    end = fields.String(
+        required=True,
+        metadata={
+            "description": "Local closing time HH:MM (24:00: midnight); at or before start: "
+            "the next day.",
+            "example": "11:00",
+        },
+    )
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        errors = schedules.window_errors(data)
+        if errors:
+            raise ValidationError(errors)
+
+
+_HTTPS_URL = validate.URL(schemes={"https"}, require_tld=True)
+# RFC 3986: no spaces or control characters in a URL; anything else is percent-encoded.
+_URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
+
+def _https_url(value: str) -> None:
+    """An absolute https URL with a host name, in URL characters only."""
+    try:
+        if not _URL_CHARACTERS.fullmatch(value):
+            raise ValidationError("")
+        _HTTPS_URL(value)
+    except ValidationError as error:
+        raise ValidationError("Must be an absolute https URL.") from error
+
+
+def _vocabulary(words: tuple[str, ...], what: str) -> fields.List:
+    """A list of distinct words of a fixed vocabulary."""
+    return fields.List(
+        fields.String(validate=validate.OneOf(words)),
+        validate=[validate.Length(max=len(words)), _no_duplicates],
+        metadata={"description": f"{what}: any of {', '.join(words)}."},
+    )
 
 
 class ItemSchema(SQLAlchemyAutoSchema):
@@ -121,15 +201,47 @@ class ItemSchema(SQLAlchemyAutoSchema):
             "category",
             "price",
             "currency",
+            "is_default",
             "available",
             "standalone",
             "min_choices",
             "max_choices",
+            "schedule",
+            "image_url",
+            "tags",
+            "allergens",
+            "calories",
             "modifiers",
         )
         unknown = RAISE
 
     currency = fields.String(attribute="restaurant.currency", dump_only=True)
+    price = fields.Integer(
+        dump_only=True,
+        metadata={"description": "Minor units; in a modifier, its price in this parent."},
+    )
+    is_default = fields.Constant(
+        False,
+        dump_only=True,
+        metadata={
+            "type": "boolean",
+            "description": "A pre-selected choice of its parent; false at top level.",
+        },
+    )
+    available = fields.Function(
+        shown_available,
+        dump_only=True,
+        metadata={
+            "type": "boolean",
+            "description": "The item's flag and, if it has a schedule, inside a window now "
+            "(or at `at`).",
+        },
+    )
+    schedule = fields.List(fields.Nested(WindowSchema), dump_only=True)
+    image_url = fields.String(dump_only=True, allow_none=True)
+    tags = fields.List(fields.String(validate=validate.OneOf(TAGS)), dump_only=True)
+    allergens = fields.List(fields.String(validate=validate.OneOf(ALLERGENS)), dump_only=True)
+    calories = fields.Integer(dump_only=True, allow_none=True)
     modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
@@ -170,11 +282,44 @@ class ModifierIds(fields.List):
         return [modifier.id for modifier in value]
 
 
+class ModifierTerms(fields.Field):
+    """The links of an item whose price or default differ from the modifier's own."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        found = []
+        for modifier in obj.modifiers:
+            terms = link_terms(obj, modifier.id)
+            if terms.price is not None or terms.is_default:
+                price = modifier.price if terms.price is None else terms.price
+                found.append({"id": modifier.id, "price": price, "is_default": terms.is_default})
+        return found
+
+
 class NormalizedItemSchema(ItemSchema):
     """An item of the normalized menu: its modifiers by id instead of nested."""
 
+    class Meta(ItemSchema.Meta):
+        fields: tuple[str, ...] = (*ItemSchema.Meta.fields, "modifier_terms")
+
     modifiers = ModifierIds(
         dump_only=True, metadata={"description": "Ids of the modifiers, in order."}
+    )
+    modifier_terms = ModifierTerms(
+        attribute="id",
+        dump_only=True,
+        metadata={
+            "description": "Modifiers whose `price` (effective) or `is_default` in this item "
+            "differ from the modifier's own.",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "price": {"type": "integer"},
+                    "is_default": {"type": "boolean"},
+                },
+            },
+        },
     )
 
 
@@ -213,6 +358,29 @@ class MenuQuerySchema(Schema):
     category = fields.String(
         validate=validate.Length(1, CATEGORY_LENGTH),
         metadata={"description": "Only items of this category."},
+    )
+    at = fields.AwareDateTime(
+        format="iso",
+        validate=validate.Range(
+            min=datetime(1970, 1, 1, tzinfo=UTC), max=datetime(9000, 1, 1, tzinfo=UTC)
+        ),
+        metadata={
+            "description": "Show the menu as at this RFC 3339 time (with offset) instead "
+            "of now: availability follows the schedules then."
+        },
+    )
+    tags = DelimitedList(
+        fields.String(validate=validate.OneOf(TAGS)),
+        validate=validate.Length(max=len(TAGS)),
+        metadata={"description": "Only items carrying every one of these tags (comma list)."},
+    )
+    exclude_allergens = DelimitedList(
+        fields.String(validate=validate.OneOf(ALLERGENS)),
+        validate=validate.Length(max=len(ALLERGENS)),
+        metadata={
+            "description": "Only items that contain none of these allergens, counting "
+            "choices that a required group forces (comma list)."
+        },
     )
     shape = fields.String(
         load_default="nested",
@@ -255,6 +423,19 @@ class RestaurantSchema(Schema):
         validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Must be an ISO 4217 code such as USD."),
         metadata={"description": "ISO 4217 code; prices are in its minor unit. Default USD."},
     )
+    timezone = fields.String(
+        validate=validate.Length(1, 64),
+        metadata={
+            "description": "IANA time zone; item schedules are in its local time. Default UTC."
+        },
+    )
+
+    @validates_schema
+    def _known_timezone(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "timezone" in data:
+            error = schedules.timezone_error(data["timezone"])
+            if error:
+                raise ValidationError(error, "timezone")
 
 
 class RestaurantPatchSchema(RestaurantSchema):
@@ -293,6 +474,27 @@ class ItemPatchSchema(Schema):
         validate=validate.Range(0, 1_000_000),
         metadata={"description": "Menu order (ties broken by id). Default: after the last."},
     )
+    schedule = fields.List(
+        fields.Nested(WindowSchema),
+        validate=validate.Length(max=schedules.MAX_WINDOWS),
+        metadata={"description": "Windows when the item is offered; [] (default): always."},
+    )
+    image_url = fields.String(
+        allow_none=True,
+        validate=[
+            validate.Length(max=IMAGE_URL_LENGTH),
+            _https_url,
+        ],
+        metadata={"description": "Absolute https URL of a picture of the item."},
+    )
+    tags = _vocabulary(TAGS, "Dietary tags")
+    allergens = _vocabulary(ALLERGENS, "EU allergens")
+    calories = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(0, 100_000),
+        metadata={"description": "Energy in kcal; null: not stated."},
+    )
 
     @validates_schema
     def _min_not_above_max(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -307,8 +509,85 @@ class ItemCreateSchema(ItemPatchSchema):
     name = _name(required=True)
 
 
+class LinkSchema(Schema):
+    """A modifier with its terms in one parent."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.Integer(strict=True, required=True)
+    price = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, MAX_PRICE))
+    is_default = StrictBoolean()
+
+    @post_load
+    def _link(self, data: dict[str, Any], **_kwargs: Any) -> ModifierLink:
+        return ModifierLink(data["id"], data.get("price"), data.get("is_default", False))
+
+
+_link_schema = LinkSchema()
+# The OpenAPI shape of one modifier of a list: an id, or an object with its terms.
+LINK_DOC = {
+    "oneOf": [
+        {"type": "integer", "description": "The modifier's id (its own price, not a default)."},
+        {
+            "type": "object",
+            "required": ["id"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "integer"},
+                "price": {
+                    "type": "integer",
+                    "nullable": True,
+                    "minimum": 0,
+                    "maximum": MAX_PRICE,
+                    "description": "Its price in this parent (minor units); null: its own.",
+                },
+                "is_default": {"type": "boolean", "description": "A pre-selected choice."},
+            },
+        },
+    ]
+}
+
+
+class ModifierRef(fields.Field):
+    """A modifier in a parent's list: its id, or `{"id", "price", "is_default"}`.
+
+    Loads as a `ModifierLink`; dumps as the bare id when the link has no terms, so a
+    document without link terms reads as it always did.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata=LINK_DOC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return ModifierLink(value)
+        if isinstance(value, dict):
+            return _link_schema.load(value)
+        raise ValidationError("Must be an item id or an object with id, price and is_default.")
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value.price is None and not value.is_default:
+            return value.modifier_id
+        return {"id": value.modifier_id, "price": value.price, "is_default": value.is_default}
+
+
+def _no_duplicate_links(links: list[ModifierLink]) -> None:
+    _no_duplicates([link.modifier_id for link in links])
+
+
+def _modifier_refs(**kwargs: Any) -> fields.List:
+    """An ordered list of modifiers, each an id or an object with its terms."""
+    return fields.List(
+        ModifierRef(),
+        validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicate_links],
+        **kwargs,
+    )
+
+
 class ModifierIdsSchema(Schema):
-    """The body of `PUT .../modifiers`: a JSON array of item ids, in order.
+    """The body of `PUT .../modifiers`: a JSON array of item ids (or of objects with an
+    id, a `price` in this parent and `is_default`), in order.
 
     marshmallow loads objects, so the array is wrapped as `modifiers` on the way in and
     unwrapped on the way out; errors name the `modifiers` field.
@@ -317,11 +596,7 @@ class ModifierIdsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    modifiers = fields.List(
-        fields.Integer(strict=True),
-        required=True,
-        validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
-    )
+    modifiers = _modifier_refs(required=True)
 
     @pre_load
     def _wrap(self, data: Any, **_kwargs: Any) -> dict[str, Any]:
@@ -330,8 +605,8 @@ class ModifierIdsSchema(Schema):
         return {"modifiers": data}
 
     @post_load
-    def _unwrap(self, data: dict[str, Any], **_kwargs: Any) -> list[int]:
-        modifiers: list[int] = data["modifiers"]
+    def _unwrap(self, data: dict[str, Any], **_kwargs: Any) -> list[ModifierLink]:
+        modifiers: list[ModifierLink] = data["modifiers"]
         return modifiers
 
 
@@ -342,12 +617,7 @@ class DocumentItemSchema(ItemCreateSchema):
         exclude = ("position",)
 
     id = fields.Integer(required=True, strict=True)
-    modifiers = fields.List(
-        fields.Integer(strict=True),
-        load_default=list,
-        validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
-        metadata={"description": "Ids of this document's items, in order."},
-    )
+    modifiers = _modifier_refs(load_default=list)
 
 
 class MenuDocumentSchema(Schema):
@@ -372,9 +642,9 @@ class MenuDocumentSchema(Schema):
             ids.add(item["id"])
         for index, item in enumerate(data["items"]):
             missing = {
-                position: [f"No item of this document has id {modifier_id}."]
-                for position, modifier_id in enumerate(item["modifiers"])
-                if modifier_id not in ids
+                position: [f"No item of this document has id {link.modifier_id}."]
+                for position, link in enumerate(item["modifiers"])
+                if link.modifier_id not in ids
             }
             if missing:
                 errors.setdefault(index, {})["modifiers"] = missing

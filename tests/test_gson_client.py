@@ -1,5 +1,8 @@
 """The reference front end: a Java client parsing the menu call with Gson into List<Item>.
 
+`MenuClient` knows only the fields the menu call had first: it must keep parsing as fields
+are added. `ContentClient` reads the menu content fields too.
+
 Needs a JDK and Gson's jar (Debian: default-jdk-headless, libgoogle-gson-java; .ci/run
 installs them); skipped where they are missing.
 """
@@ -13,41 +16,68 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from presto.demo import IMAGES
+
 GSON_JAR = Path("/usr/share/java/gson.jar")
-SOURCE = Path(__file__).parent / "java" / "MenuClient.java"
+SOURCES = [
+    Path(__file__).parent / "java" / name for name in ("MenuClient.java", "ContentClient.java")
+]
 
 
 @pytest.fixture(scope="session")
 def menu_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The compiled MenuClient class directory."""
+    """The directory of the compiled client classes."""
     if not (shutil.which("javac") and shutil.which("java") and GSON_JAR.exists()):
         pytest.skip("needs javac, java and /usr/share/java/gson.jar")
     classes = tmp_path_factory.mktemp("java")
     subprocess.run(
-        ["javac", "-cp", str(GSON_JAR), "-d", str(classes), str(SOURCE)],
+        ["javac", "-cp", str(GSON_JAR), "-d", str(classes), *map(str, SOURCES)],
         check=True,
         capture_output=True,
     )
     return classes
 
 
-@pytest.mark.usefixtures("demo")
-def test_gson_parses_the_menu_into_a_list_of_items(client: FlaskClient, menu_client: Path) -> None:
-    body = client.get("/restaurant/1/item").get_data()
-
+def run_client(classes: Path, name: str, body: bytes) -> dict[str, str]:
+    """What the Java client `name` printed about `body`, fact by fact."""
     result = subprocess.run(
-        ["java", "-cp", f"{menu_client}:{GSON_JAR}", "MenuClient"],
+        ["java", "-cp", f"{classes}:{GSON_JAR}", name],
         input=body,
         capture_output=True,
         check=True,
     )
+    return dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
 
-    facts = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
+
+@pytest.mark.usefixtures("demo")
+def test_gson_parses_the_menu_into_a_list_of_items(client: FlaskClient, menu_client: Path) -> None:
+    body = client.get("/restaurant/1/item").get_data()
+
+    facts = run_client(menu_client, "MenuClient", body)
+
     assert facts == {
-        "items": "20",
+        "items": "23",
         "first": "1:Classic Burger:1299:USD",
         "first.modifiers": "5",
         "side": "Choose your side:1:1",
         "depth": "6",
         "null_modifiers": "0",
+    }
+
+
+@pytest.mark.usefixtures("demo")
+def test_gson_parses_the_content_fields(client: FlaskClient, menu_client: Path) -> None:
+    # 08:00 in New York: breakfast is on.
+    body = client.get("/restaurant/1/item?at=2026-11-20T13:00:00Z").get_data()
+
+    facts = run_client(menu_client, "ContentClient", body)
+
+    assert facts == {
+        "bacon.burger": "200",
+        "bacon.salad": "150",
+        "side.defaults": "Fries:1",
+        "burger": f"720:{IMAGES}classic-burger.jpg:[gluten, sesame]:[]:false",
+        "side_salad.tags": "[vegan, gluten_free]",
+        "pancakes": "true:7:07:00-11:00",
+        "cheesecake.calories": "null",
     }

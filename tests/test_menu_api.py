@@ -228,10 +228,20 @@ def test_normalized_shape_lists_each_item_once(client: FlaskClient) -> None:
 
     def expand(item_id: int) -> dict[str, Any]:
         item = dict(items[item_id])
-        item["modifiers"] = [expand(modifier_id) for modifier_id in item["modifiers"]]
+        terms = {link["id"]: link for link in item.pop("modifier_terms")}
+        item["modifiers"] = [
+            in_context(expand(modifier_id), terms.get(modifier_id))
+            for modifier_id in item["modifiers"]
+        ]
         return item
 
-    # Expanding the references gives back the nested shape exactly.
+    def in_context(item: dict[str, Any], terms: dict[str, Any] | None) -> dict[str, Any]:
+        if terms is None:
+            return item
+        return {**item, "price": terms["price"], "is_default": terms["is_default"]}
+
+    # Expanding the references (with each link's price and default) gives back the nested
+    # shape exactly.
     assert [expand(item_id) for item_id in normalized["entries"]] == nested
     ketchup = [item for item in normalized["items"] if item["name"] == "Ketchup"]
     assert len(ketchup) == 1

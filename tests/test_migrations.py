@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from presto.app import create_app
 from presto.cli import main, prepare_database
+from presto.config import Settings
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE, create_schema, make_engine
 from presto.storage.models import Base
@@ -305,3 +307,72 @@ def test_current_names_a_revision_from_a_newer_presto(
     )
     with pytest.raises(SystemExit, match="Can't locate revision identified by 'f00d'"):
         main(["db", "upgrade", "--database-url", empty_url])
+
+
+# The revision before the menu content columns (link terms, time zone, schedules, ...).
+BEFORE_MENU_CONTENT = "bbe09de59af8"
+
+
+def test_upgrading_to_menu_content_keeps_the_data(empty_url: str) -> None:
+    migrate.upgrade(empty_url, BEFORE_MENU_CONTENT)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO restaurant (name, currency) VALUES ('Diner', 'EUR')")
+            )
+            for name, price, standalone in [("Burger", 1299, True), ("Bacon", 200, False)]:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO item (restaurant_id, name, description, price, available,"
+                        " standalone, min_choices, position)"
+                        " VALUES (1, :name, '', :price, true, :standalone, 0, 0)"
+                    ),
+                    {"name": name, "price": price, "standalone": standalone},
+                )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO item_modifier (restaurant_id, item_id, modifier_id, position)"
+                    " VALUES (1, 1, 2, 0)"
+                )
+            )
+
+        migrate.upgrade(empty_url)
+
+        assert migrate.current(empty_url) == migrate.heads()
+        assert differences(empty_url) == []
+        app = create_app(Settings(database_url=empty_url), engine=engine)
+        menu = app.test_client().get("/restaurant/1/item").get_json()
+        assert [(item["name"], item["price"], item["currency"]) for item in menu] == [
+            ("Burger", 1299, "EUR")
+        ]
+        burger = menu[0]
+        assert {name: burger[name] for name in NEW_ITEM_DEFAULTS} == NEW_ITEM_DEFAULTS
+        bacon = burger["modifiers"][0]
+        assert (bacon["name"], bacon["price"], bacon["is_default"]) == ("Bacon", 200, False)
+        assert app.test_client().get("/restaurant/1").get_json()["timezone"] == "UTC"
+        # The new columns work at once: a link price, a schedule.
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE item_modifier SET price = 150, is_default = true"))
+        bacon = app.test_client().get("/restaurant/1/item").get_json()[0]["modifiers"][0]
+        assert (bacon["price"], bacon["is_default"]) == (150, True)
+
+        migrate.downgrade(empty_url, BEFORE_MENU_CONTENT)
+
+        with engine.connect() as connection:
+            assert connection.execute(
+                sa.text("SELECT name, price FROM item ORDER BY id")
+            ).all() == [("Burger", 1299), ("Bacon", 200)]
+    finally:
+        engine.dispose()
+
+
+NEW_ITEM_DEFAULTS = {
+    "is_default": False,
+    "available": True,
+    "schedule": [],
+    "image_url": None,
+    "tags": [],
+    "allergens": [],
+    "calories": None,
+}

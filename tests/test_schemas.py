@@ -19,10 +19,16 @@ ITEM_KEYS = [
     "category",
     "price",
     "currency",
+    "is_default",
     "available",
     "standalone",
     "min_choices",
     "max_choices",
+    "schedule",
+    "image_url",
+    "tags",
+    "allergens",
+    "calories",
     "modifiers",
 ]
 
@@ -48,10 +54,16 @@ def test_item_shape(session: Session) -> None:
         "category": None,
         "price": 950,
         "currency": "EUR",
+        "is_default": False,
         "available": True,
         "standalone": True,
         "min_choices": 0,
         "max_choices": None,
+        "schedule": [],
+        "image_url": None,
+        "tags": [],
+        "allergens": [],
+        "calories": None,
         "modifiers": [dumped[1]],
     }
     assert dumped[1]["modifiers"] == []

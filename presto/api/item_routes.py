@@ -12,7 +12,13 @@ from flask import Response, url_for
 from presto.api.blueprint import PARSER, ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import ItemCreateSchema, ItemDetailSchema, ItemPatchSchema, ModifierIdsSchema
+from presto.schemas import (
+    LINK_DOC,
+    ItemCreateSchema,
+    ItemDetailSchema,
+    ItemPatchSchema,
+    ModifierIdsSchema,
+)
 from presto.services import items
 from presto.services.items import ItemTree
 from presto.services.limits import MAX_MODIFIERS_PER_ITEM
@@ -76,12 +82,13 @@ def delete_item(restaurant_id: int, item_id: int) -> Response:
 @bp.doc(
     requestBody={
         "required": True,
-        "description": "Ids of items of the same restaurant, in the order guests see them.",
+        "description": "Items of the same restaurant, in the order guests see them: each "
+        "an id, or an object with the id, its price in this item and whether it is a default.",
         "content": {
             "application/json": {
                 "schema": {
                     "type": "array",
-                    "items": {"type": "integer"},
+                    "items": LINK_DOC,
                     "maxItems": MAX_MODIFIERS_PER_ITEM,
                     "uniqueItems": True,
                 }

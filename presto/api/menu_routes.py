@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
-from flask import Response
+from flask import Response, request
 
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, not_modified
 from presto.api.session import db_session
 from presto.schemas import ItemSchema, MenuQuerySchema, NormalizedMenuSchema
 from presto.services import menus, restaurants
-from presto.services.etags import encoded_etag, menu_call_etag
+from presto.services.etags import current_menu_call_etag, encoded_etag, menu_call_etag
+from presto.services.menu_view import MenuFilter
 
 bp = ApiBlueprint("menu", __name__, description="The public menu call.")
 
@@ -21,6 +23,9 @@ _normalized_schema = NormalizedMenuSchema()
 
 # Clients and proxies may keep the menu but must revalidate it: a 304 by ETag is cheap.
 MENU_CACHE_CONTROL = "public, no-cache"
+# Unix time until which a menu response holds (it shows schedules); "0": never cache it.
+# The warm path (presto.serving.fastpath) reads it and strips it from the response.
+VALID_UNTIL_HEADER = "X-Presto-Valid-Until"
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item", methods=["GET"])
@@ -38,28 +43,50 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     session = db_session()
     # Held while the menu loads, so load_menu finds it in the session without a query.
     restaurant = restaurants.get_restaurant(session, restaurant_id)
-    tag = menu_call_etag(restaurant)
+    at = query.get("at")
+    if at is None and request.if_none_match:
+        still = current_menu_call_etag(restaurant, request.if_none_match.as_set(True), time.time())
+        if still is not None:
+            return _menu_headers(Response(status=304, headers=etag_header(still)))
+    loaded = menus.load_menu(
+        session,
+        restaurant_id,
+        menu_filter=MenuFilter(
+            query["all"],
+            query.get("available"),
+            query.get("category"),
+            query.get("tags", ()),
+            query.get("exclude_allergens", ()),
+        ),
+        at=at,
+    )
+    tag = menu_call_etag(loaded.restaurant, loaded.valid_until)
     # The async layer's cache answers gzip clients with its own tag for those bytes.
-    response = not_modified(tag, encoded_etag(tag, "gzip"))
-    if response is None:
-        loaded = menus.load_menu(
-            session,
-            restaurant_id,
-            include_all=query["all"],
-            available=query.get("available"),
-            category=query.get("category"),
+    response = not_modified(tag, encoded_etag(tag, "gzip")) or Response(
+        orjson.dumps(_render(loaded, query["shape"])),
+        mimetype="application/json",
+        headers=etag_header(tag),
+    )
+    if at is not None:
+        response.headers[VALID_UNTIL_HEADER] = "0"
+    elif loaded.valid_until is not None:
+        response.headers[VALID_UNTIL_HEADER] = str(int(loaded.valid_until.timestamp()))
+    return _menu_headers(response)
+
+
+def _render(loaded: menus.Menu, shape: str) -> Any:
+    """The menu call's JSON value in the requested shape."""
+    if shape == "normalized":
+        return _normalized_schema.dump(
+            {
+                "entries": [item.id for item in loaded.items],
+                "items": menus.reachable_items(loaded.items),
+            }
         )
-        if query["shape"] == "normalized":
-            data = _normalized_schema.dump(
-                {
-                    "entries": [item.id for item in loaded.items],
-                    "items": menus.reachable_items(loaded.items),
-                }
-            )
-        else:
-            data = _item_schema.dump(loaded.items, many=True)
-        body = orjson.dumps(data)
-        response = Response(body, mimetype="application/json", headers=etag_header(tag))
+    return _item_schema.dump(loaded.items, many=True)
+
+
+def _menu_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = MENU_CACHE_CONTROL
     response.headers["Vary"] = "Accept-Encoding"
     return response

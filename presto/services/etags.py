@@ -9,9 +9,11 @@ item's version, so the tag changes exactly when the tree it heads does.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from presto import __version__
+from presto.services.menu_view import shown_available
 from presto.storage.models import Item, Restaurant
 
 # Checks a write's precondition (HTTP `If-Match`) against the current tag, computed only
@@ -37,9 +39,10 @@ def item_etag(restaurant: Restaurant, item: Item) -> str:
         node = stack.pop()
         if node.id in seen:
             continue
-        seen[node.id] = node.version
+        # Availability follows schedules, so the tag changes when it does.
+        seen[node.id] = node.version * 2 + shown_available(node)
         stack.extend(node.modifiers)
-    tree = ";".join(f"{item_id}:{version}" for item_id, version in sorted(seen.items()))
+    tree = ";".join(f"{item_id}:{state}" for item_id, state in sorted(seen.items()))
     digest = hashlib.sha256(f"{restaurant.version}|{tree}".encode()).hexdigest()
     return f"i{item.version}-{digest[:16]}"
 
@@ -52,7 +55,28 @@ def encoded_etag(etag: str, coding: str) -> str:
     return f"{etag}-{coding}"
 
 
-def menu_call_etag(restaurant: Restaurant) -> str:
-    """The entity tag of the menu call: the menu version, and presto's version, whose
-    releases may change the JSON shape."""
-    return f"m{restaurant.menu_version}-{__version__}"
+def menu_call_etag(restaurant: Restaurant, valid_until: datetime | None = None) -> str:
+    """The entity tag of the menu call: the menu version, presto's version, whose releases
+    may change the JSON shape, and, for a menu with schedules, the end of the period it
+    shows (`-u` and the Unix time it next changes)."""
+    tag = f"m{restaurant.menu_version}-{__version__}"
+    return tag if valid_until is None else f"{tag}-u{int(valid_until.timestamp())}"
+
+
+def current_menu_call_etag(restaurant: Restaurant, tags: Iterable[str], now: float) -> str | None:
+    """The one of `tags` that still names the menu call at Unix time `now`, if any.
+
+    A menu version fixes the menu's schedules, so a tag of the current version is either
+    without a period (the menu has no schedules) or valid until the instant it names: no
+    item needs loading to tell.
+    """
+    current = menu_call_etag(restaurant)
+    for tag in tags:
+        # The gzip bytes' tag names the same version (`encoded_etag`).
+        plain = tag.removesuffix("-gzip")
+        if plain == current:
+            return tag
+        period = plain.removeprefix(f"{current}-u")
+        if period != plain and period.isdigit() and now < int(period):
+            return tag
+    return None

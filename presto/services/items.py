@@ -20,9 +20,10 @@ from presto.services import graph
 from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, item_etag
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
+from presto.services.menu_view import link_terms
 from presto.services.menus import load_menu
 from presto.services.restaurants import bump_menu_version, lock_restaurant
-from presto.storage.links import replace_links, select_links
+from presto.storage.links import ModifierLink, as_link, replace_links, select_links
 from presto.storage.models import Item, item_modifier
 
 
@@ -39,6 +40,14 @@ def choices_rule_broken(min_choices: int | None, max_choices: int | None) -> str
     None when it holds; a null `max_choices` is no upper limit."""
     if min_choices is not None and max_choices is not None and min_choices > max_choices:
         return f"min_choices ({min_choices}) exceeds max_choices ({max_choices})."
+    return None
+
+
+def defaults_rule_broken(max_choices: int | None, links: Sequence[ModifierLink]) -> str | None:
+    """Why a group's pre-selected choices break its `max_choices`, or None when they fit."""
+    defaults = sum(1 for link in links if link.is_default)
+    if max_choices is not None and defaults > max_choices:
+        return f"{defaults} choices are defaults, more than max_choices ({max_choices})."
     return None
 
 
@@ -87,13 +96,14 @@ def update_item(
     current = get_item(session, restaurant_id, item_id)
     precondition(lambda: current.etag)
     item = current.item
-    broken = choices_rule_broken(
-        changes.get("min_choices", item.min_choices), changes.get("max_choices", item.max_choices)
-    )
+    new_max = changes.get("max_choices", item.max_choices)
+    broken = choices_rule_broken(changes.get("min_choices", item.min_choices), new_max)
     if broken:
-        new_max = changes.get("max_choices", item.max_choices) != item.max_choices
-        field = "max_choices" if new_max else "min_choices"
+        field = "max_choices" if new_max != item.max_choices else "min_choices"
         raise ValidationError({field: [broken]})
+    broken = defaults_rule_broken(new_max, current_links(item))
+    if broken:
+        raise ValidationError({"max_choices": [broken]})
     if apply_changes(item, changes):
         session.flush()
         bump_menu_version(session, restaurant.id)
@@ -105,31 +115,46 @@ def set_modifiers(
     session: Session,
     restaurant_id: int,
     item_id: int,
-    modifier_ids: Sequence[int],
+    modifiers: Sequence[int | ModifierLink],
     precondition: Precondition,
 ) -> ItemTree:
-    """Make `modifier_ids` the item's modifiers, in this order.
+    """Make `modifiers` the item's modifiers, in this order, each with its price in this
+    item and whether it is a default choice.
 
-    Every id must be an item of the same restaurant, and the restaurant's whole graph
-    must stay free of cycles and within the nesting limit (else `ConflictError`).
+    Every id must be an item of the same restaurant, the defaults may not outnumber the
+    item's `max_choices`, and the restaurant's whole graph must stay free of cycles and
+    within the nesting limit (else `ConflictError`).
     """
     lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)
     precondition(lambda: current.etag)
-    wanted = list(modifier_ids)
-    if [modifier.id for modifier in current.item.modifiers] == wanted:
+    links = [as_link(modifier) for modifier in modifiers]
+    if current_links(current.item) == links:
         session.commit()
         return current
+    broken = defaults_rule_broken(current.item.max_choices, links)
+    if broken:
+        raise ValidationError({"modifiers": [broken]})
+    wanted = [link.modifier_id for link in links]
     _check_same_restaurant(session, restaurant_id, wanted)
-    links = restaurant_graph(session, restaurant_id)
-    links[item_id] = wanted
-    graph.check_graph(links, first=item_id)
-    replace_links(session, restaurant_id, item_id, wanted)
+    graph_links = restaurant_graph(session, restaurant_id)
+    graph_links[item_id] = wanted
+    graph.check_graph(graph_links, first=item_id)
+    replace_links(session, restaurant_id, item_id, links)
     current.item.version += 1
     session.flush()
     bump_menu_version(session, restaurant_id)
     session.commit()
     return get_item(session, restaurant_id, item_id)
+
+
+def current_links(item: Item) -> list[ModifierLink]:
+    """The item's modifiers as loaded by the menu service, with their terms."""
+    return [
+        ModifierLink(modifier.id, terms.price, terms.is_default)
+        for modifier in item.modifiers
+        for terms in (link_terms(item, modifier.id),)
+    ]
 
 
 def _check_same_restaurant(session: Session, restaurant_id: int, modifier_ids: list[int]) -> None:

@@ -7,14 +7,16 @@ same document up to the ids, which the database assigns afresh on import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from presto.services import graph
 from presto.services.etags import Precondition, menu_etag
+from presto.services.items import current_links, defaults_rule_broken
 from presto.services.menus import load_menu
 from presto.services.restaurants import bump_menu_version, lock_restaurant
 from presto.storage.links import insert_links, link_rows
@@ -36,7 +38,7 @@ def export_menu(session: Session, restaurant_id: int) -> MenuDocument:
         {
             "id": item.id,
             **{name: getattr(item, name) for name in ITEM_FIELDS},
-            "modifiers": [modifier.id for modifier in item.modifiers],
+            "modifiers": current_links(item),
         }
         for item in menu.items
     ]
@@ -57,7 +59,10 @@ def import_menu(
     """
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: menu_etag(restaurant))
-    graph.check_graph({item["id"]: item["modifiers"] for item in document_items})
+    _check_defaults(document_items)
+    graph.check_graph(
+        {item["id"]: [link.modifier_id for link in item["modifiers"]] for item in document_items}
+    )
     # Links go with their items (ON DELETE CASCADE).
     session.execute(
         sa.delete(Item)
@@ -74,6 +79,17 @@ def import_menu(
     ]
     session.add_all(items)
     session.flush()
+    _insert_document_links(session, restaurant_id, document_items, items)
+    bump_menu_version(session, restaurant_id)
+    session.commit()
+    session.expunge_all()
+    return export_menu(session, restaurant_id)
+
+
+def _insert_document_links(
+    session: Session, restaurant_id: int, document_items: list[dict[str, Any]], items: list[Item]
+) -> None:
+    """Insert the links of the document's items, now stored as `items`, under new ids."""
     new_ids = {spec["id"]: item.id for spec, item in zip(document_items, items, strict=True)}
     insert_links(
         session,
@@ -81,11 +97,23 @@ def import_menu(
             row
             for spec in document_items
             for row in link_rows(
-                restaurant_id, new_ids[spec["id"]], (new_ids[m] for m in spec["modifiers"])
+                restaurant_id,
+                new_ids[spec["id"]],
+                (
+                    replace(link, modifier_id=new_ids[link.modifier_id])
+                    for link in spec["modifiers"]
+                ),
             )
         ],
     )
-    bump_menu_version(session, restaurant_id)
-    session.commit()
-    session.expunge_all()
-    return export_menu(session, restaurant_id)
+
+
+def _check_defaults(document_items: list[dict[str, Any]]) -> None:
+    """Raise a `ValidationError` naming each item whose defaults exceed its max_choices."""
+    errors = {}
+    for index, spec in enumerate(document_items):
+        broken = defaults_rule_broken(spec.get("max_choices"), spec["modifiers"])
+        if broken:
+            errors[index] = {"modifiers": [broken]}
+    if errors:
+        raise ValidationError({"items": errors})

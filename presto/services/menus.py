@@ -7,25 +7,31 @@ objects in memory, so an item shared by many parents (ketchup) is one object.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from presto.services.menu_view import MenuFilter, attach_views, select_entries
 from presto.services.restaurants import get_restaurant
-from presto.storage.links import select_links
+from presto.storage.links import ModifierLink, select_link_terms
 from presto.storage.models import Item, Restaurant
 
 
 @dataclass(frozen=True)
 class Menu:
-    """A restaurant and the items of its menu call, modifiers attached."""
+    """A restaurant and the items of its menu call, modifiers attached, as shown at
+    `moment`; `valid_until` is when that view next changes with time (None: never)."""
 
     restaurant: Restaurant
     items: list[Item]
+    moment: datetime
+    valid_until: datetime | None = None
 
 
 def load_menu(
@@ -35,29 +41,29 @@ def load_menu(
     include_all: bool = False,
     available: bool | None = None,
     category: str | None = None,
+    menu_filter: MenuFilter | None = None,
+    at: datetime | None = None,
 ) -> Menu:
-    """The restaurant's items in menu order, each with `modifiers` filled in.
+    """The restaurant's items in menu order, each with `modifiers` filled in, as shown at
+    `at` (default: now).
 
     Menu order is `position`, then `id`; modifiers are in link `position` order, then
     by id. Only standalone items (menu entries) come back unless `include_all`; given
-    `available` or `category`, only the items that match (their modifiers are kept).
+    `available`, `category` or a `menu_filter`, only the items that match (their
+    modifiers are kept).
     """
+    # From `time.time`, the clock the warm path's expiry reads too.
+    moment = datetime.fromtimestamp(time.time(), UTC) if at is None else at
+    if menu_filter is None:
+        menu_filter = MenuFilter(include_all, available, category)
     restaurant = get_restaurant(session, restaurant_id)
     items = session.scalars(
         sa.select(Item).where(Item.restaurant_id == restaurant_id).order_by(Item.position, Item.id)
     ).all()
-    links = session.execute(select_links(restaurant_id)).all()
-    attach_modifiers(restaurant, items, links)
-    return Menu(
-        restaurant,
-        [
-            item
-            for item in items
-            if (include_all or item.standalone)
-            and (available is None or item.available == available)
-            and (category is None or item.category == category)
-        ],
-    )
+    links = session.execute(select_link_terms(restaurant_id)).all()
+    terms = attach_modifiers(restaurant, items, links)
+    valid_until = attach_views(restaurant, items, terms, moment)
+    return Menu(restaurant, select_entries(items, menu_filter), moment, valid_until)
 
 
 def reachable_items(entries: Sequence[Item]) -> list[Item]:
@@ -74,14 +80,21 @@ def reachable_items(entries: Sequence[Item]) -> list[Item]:
 
 
 def attach_modifiers(
-    restaurant: Restaurant, items: Sequence[Item], links: Iterable[Sequence[int]]
-) -> None:
-    """Fill each item's `restaurant` and `modifiers` (from (item_id, modifier_id) rows,
-    in row order) without further queries."""
+    restaurant: Restaurant,
+    items: Sequence[Item],
+    links: Iterable[tuple[int, int, int | None, bool]],
+) -> dict[int, dict[int, ModifierLink]]:
+    """Fill each item's `restaurant` and `modifiers` (from `(item_id, modifier_id, price,
+    is_default)` rows, in row order) without further queries; return each parent's link
+    terms by modifier id."""
     by_id = {item.id: item for item in items}
     modifiers: defaultdict[int, list[Item]] = defaultdict(list)
-    for parent_id, modifier_id in links:
+    terms: defaultdict[int, dict[int, ModifierLink]] = defaultdict(dict)
+    for parent_id, modifier_id, price, is_default in links:
         modifiers[parent_id].append(by_id[modifier_id])
+        if price is not None or is_default:
+            terms[parent_id][modifier_id] = ModifierLink(modifier_id, price, is_default)
     for item in items:
         set_committed_value(item, "restaurant", restaurant)
         set_committed_value(item, "modifiers", modifiers.get(item.id, []))
+    return terms

@@ -104,13 +104,14 @@ def create_restaurant(session: Session, fields: dict[str, Any]) -> Restaurant:
 def update_restaurant(
     session: Session, restaurant_id: int, changes: dict[str, Any], precondition: Precondition
 ) -> Restaurant:
-    """Change the restaurant's name or currency; a new currency changes the menu call."""
+    """Change the restaurant's name, currency or time zone; a new currency or time zone
+    changes the menu call."""
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: restaurant_etag(restaurant))
     changed = apply_changes(restaurant, changes)
     session.flush()
-    if "currency" in changed:
-        # Every item of the menu call carries the currency.
+    if "currency" in changed or "timezone" in changed:
+        # Every item of the menu call carries the currency; schedules follow the zone.
         bump_menu_version(session, restaurant_id)
     session.commit()
     return restaurant

@@ -3,8 +3,10 @@
 An entry is a menu call's response stored with the menu generation
 (`presto.serving.generations`) read *before* the request went to the database. It answers a
 later request only while the generation is unchanged, so a write that has been answered is
-never followed by an older menu. There is no time-to-live: a menu stays cached until it
-changes or is pushed out by the byte budget.
+never followed by an older menu. A menu with schedules also carries `expires`, the Unix
+time its next window opens or closes: from then on it misses, so the next request renders
+the new period. Otherwise there is no time-to-live: a menu stays cached until it changes or
+is pushed out by the byte budget.
 
 Every entry keeps its response gzip-compressed (made once, when the entry is made: a demo
 menu shrinks 25 times), and the plain bytes only while they are in use. When the budget is
@@ -17,6 +19,7 @@ menus compressed, and its busy menus ready in both encodings.
 from __future__ import annotations
 
 import gzip
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -53,10 +56,17 @@ class CachedMenu:
     identity: Representation
     gzip: Representation
     plain: bytes | None
+    # Unix time from which the entry no longer answers; None: only a write ends it.
+    expires: float | None = None
 
     @classmethod
     def of(
-        cls, generation: int, etag: str, body: bytes, headers: tuple[tuple[str, str], ...]
+        cls,
+        generation: int,
+        etag: str,
+        body: bytes,
+        headers: tuple[tuple[str, str], ...],
+        expires: float | None = None,
     ) -> CachedMenu:
         """The entry of a response: `headers` are its own, `ETag` among them."""
         kept = tuple((name, value) for name, value in headers if name != "ETag")
@@ -71,6 +81,7 @@ class CachedMenu:
                 gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
             ),
             body,
+            expires,
         )
 
     @property
@@ -100,9 +111,13 @@ class MenuCache:
         return len(self._entries)
 
     def get(self, key: Key, generation: int) -> CachedMenu | None:
-        """The entry for `key` if it was stored under `generation`."""
+        """The entry for `key` if it was stored under `generation` and has not expired."""
         entry = self._entries.get(key)
-        if entry is None or entry.generation != generation:
+        if (
+            entry is None
+            or entry.generation != generation
+            or (entry.expires is not None and time.time() >= entry.expires)
+        ):
             self.misses += 1
             return None
         self._entries.move_to_end(key)

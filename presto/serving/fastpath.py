@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
+from presto.api.menu_routes import VALID_UNTIL_HEADER
 from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache, Representation
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 
@@ -67,7 +69,7 @@ class MenuFastPath:
         """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
         match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
         if match is None or (self.listener is not None and not self.listener.connected):
-            return await wsgi(request)
+            return _internal_headers_off(await wsgi(request))
         restaurant_id = int(match[1])
         key = (restaurant_id, request.query_string)
         # Read before the request reaches the database: a write committed meanwhile bumps
@@ -83,7 +85,7 @@ class MenuFastPath:
             entry = await asyncio.shield(pending)
             if entry is not None:
                 return self._respond(request, key, entry)
-            return await wsgi(request)
+            return _internal_headers_off(await wsgi(request))
         loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
         self._loading[(key, generation)] = loading
         try:
@@ -100,7 +102,15 @@ class MenuFastPath:
 
     @staticmethod
     def _cacheable(response: web.StreamResponse, generation: int) -> CachedMenu | None:
-        """The entry to keep for a menu call's response, if it is a full menu."""
+        """The entry to keep for a menu call's response, if it is a full menu.
+
+        A menu with schedules says until when it holds (`VALID_UNTIL_HEADER`, taken off
+        the response here); one already past that (an `at=` preview) is not kept.
+        """
+        valid_until = response.headers.popall(VALID_UNTIL_HEADER, None)
+        expires = float(valid_until[0]) if valid_until else None
+        if expires is not None and expires <= time.time():
+            return None
         if not (
             response.status == 200
             and isinstance(response, web.Response)
@@ -117,6 +127,7 @@ class MenuFastPath:
                 for name in CACHED_HEADERS
                 if name in response.headers
             ),
+            expires=expires,
         )
 
     def _respond(
@@ -138,3 +149,9 @@ class MenuFastPath:
         if chosen is entry.gzip:
             return web.Response(body=chosen.body, headers=chosen.headers)
         return web.Response(body=self.cache.plain_body(key, entry), headers=chosen.headers)
+
+
+def _internal_headers_off(response: web.StreamResponse) -> web.StreamResponse:
+    """The response without `VALID_UNTIL_HEADER`, which is for the warm path only."""
+    response.headers.popall(VALID_UNTIL_HEADER, None)
+    return response

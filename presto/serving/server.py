@@ -35,6 +35,7 @@ from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
 
+from presto.api.menu_routes import VALID_UNTIL_HEADER
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
@@ -124,7 +125,10 @@ def make_handler(
 
     async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
         if fast_path is None:
-            return await call_wsgi(request)
+            response = await call_wsgi(request)
+            # Meant for the warm path only (see presto.serving.fastpath).
+            response.headers.popall(VALID_UNTIL_HEADER, None)
+            return response
         return await fast_path.handle(request, call_wsgi)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,18 +12,35 @@ from sqlalchemy.orm import Session
 from presto.storage.models import item_modifier
 
 
+@dataclass(frozen=True)
+class ModifierLink:
+    """A modifier in its parent: a price there (None: its own) and whether it is a
+    pre-selected choice."""
+
+    modifier_id: int
+    price: int | None = None
+    is_default: bool = False
+
+
+def as_link(modifier: int | ModifierLink) -> ModifierLink:
+    """A bare modifier id as a link with no price override, not a default."""
+    return modifier if isinstance(modifier, ModifierLink) else ModifierLink(modifier)
+
+
 def link_rows(
-    restaurant_id: int, item_id: int, modifier_ids: Iterable[int]
+    restaurant_id: int, item_id: int, modifiers: Iterable[int | ModifierLink]
 ) -> list[dict[str, Any]]:
-    """The link rows that make `modifier_ids` the modifiers of `item_id`, in this order."""
+    """The link rows that make `modifiers` the modifiers of `item_id`, in this order."""
     return [
         {
             "restaurant_id": restaurant_id,
             "item_id": item_id,
-            "modifier_id": modifier_id,
+            "modifier_id": link.modifier_id,
             "position": position,
+            "price": link.price,
+            "is_default": link.is_default,
         }
-        for position, modifier_id in enumerate(modifier_ids)
+        for position, link in enumerate(map(as_link, modifiers))
     ]
 
 
@@ -41,9 +59,24 @@ def select_links(restaurant_id: int) -> sa.Select[int, int]:
     )
 
 
+def select_link_terms(restaurant_id: int) -> sa.Select[int, int, int | None, bool]:
+    """The restaurant's links with their terms, `(item_id, modifier_id, price,
+    is_default)`, each item's in modifier order."""
+    return (
+        sa.select(
+            item_modifier.c.item_id,
+            item_modifier.c.modifier_id,
+            item_modifier.c.price,
+            item_modifier.c.is_default,
+        )
+        .where(item_modifier.c.restaurant_id == restaurant_id)
+        .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
+    )
+
+
 def replace_links(
-    session: Session, restaurant_id: int, item_id: int, modifier_ids: Iterable[int]
+    session: Session, restaurant_id: int, item_id: int, modifiers: Iterable[int | ModifierLink]
 ) -> None:
-    """Make `modifier_ids` the modifiers of `item_id`, in this order, in place of its own."""
+    """Make `modifiers` the modifiers of `item_id`, in this order, in place of its own."""
     session.execute(item_modifier.delete().where(item_modifier.c.item_id == item_id))
-    insert_links(session, link_rows(restaurant_id, item_id, modifier_ids))
+    insert_links(session, link_rows(restaurant_id, item_id, modifiers))

@@ -10,8 +10,10 @@ restaurant's links load with one indexed query.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAME_LENGTH = 200
@@ -21,6 +23,12 @@ DESCRIPTION_LENGTH = 2000
 MAX_PRICE = 100_000_000
 # Length of the non-secret start of an API key kept to tell keys apart.
 KEY_PREFIX_LENGTH = 16
+# Longest IANA time zone name kept ("America/Argentina/ComodRivadavia" is 32).
+TIMEZONE_LENGTH = 64
+# Longest image URL kept (the practical limit of browsers and CDNs).
+IMAGE_URL_LENGTH = 2048
+# A JSON list column: `jsonb` on PostgreSQL (comparable, compact), JSON text on SQLite.
+JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -55,6 +63,10 @@ class Restaurant(Base):
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
     # Bumped by every change to the restaurant's menu; caches and ETags key on it.
     menu_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # IANA time zone of the restaurant; item schedules are in its local time.
+    timezone: Mapped[str] = mapped_column(
+        sa.String(TIMEZONE_LENGTH), default="UTC", server_default="UTC"
+    )
     # Bumped by every change to the restaurant's own fields; its ETag.
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
@@ -70,6 +82,10 @@ item_modifier = sa.Table(
     sa.Column("item_id", sa.Integer, primary_key=True),
     sa.Column("modifier_id", sa.Integer, primary_key=True),
     sa.Column("position", sa.Integer, nullable=False, default=0),
+    # The modifier's price in this parent (minor units); null: the modifier's own price.
+    sa.Column("price", sa.Integer, nullable=True),
+    # A pre-selected choice of the parent's group.
+    sa.Column("is_default", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     # Both ends must be items of the link's restaurant: a modifier never crosses menus.
     sa.ForeignKeyConstraint(
         ["restaurant_id", "item_id"],
@@ -84,6 +100,9 @@ item_modifier = sa.Table(
         name="fk_item_modifier_modifier",
     ),
     sa.CheckConstraint("item_id <> modifier_id", name="no_self_link"),
+    sa.CheckConstraint(
+        f"price IS NULL OR (price >= 0 AND price <= {MAX_PRICE})", name="price_in_range"
+    ),
     sa.Index("ix_item_modifier_modifier_id", "modifier_id"),
 )
 
@@ -99,6 +118,11 @@ ITEM_FIELDS = (
     "standalone",
     "min_choices",
     "max_choices",
+    "schedule",
+    "image_url",
+    "tags",
+    "allergens",
+    "calories",
 )
 
 
@@ -117,6 +141,7 @@ class Item(Base):
         sa.CheckConstraint(f"price <= {MAX_PRICE}", name="price_at_most_max"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint("min_choices >= 0", name="min_choices_non_negative"),
+        sa.CheckConstraint("calories IS NULL OR calories >= 0", name="calories_non_negative"),
         sa.CheckConstraint(
             "max_choices IS NULL OR max_choices >= min_choices", name="max_choices_not_below_min"
         ),
@@ -137,6 +162,20 @@ class Item(Base):
     min_choices: Mapped[int] = mapped_column(default=0)
     # None: no upper limit.
     max_choices: Mapped[int | None] = mapped_column()
+    # Windows `{"days": ["mon", ...], "start": "07:00", "end": "11:00"}` in the
+    # restaurant's local time when the item is offered; empty: always.
+    schedule: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON_LIST, default=list, server_default=sa.text("'[]'")
+    )
+    # Absolute https URL of a picture of the item.
+    image_url: Mapped[str | None] = mapped_column(sa.String(IMAGE_URL_LENGTH))
+    # Dietary tags and EU allergens, from the vocabularies of presto.services.dietary.
+    tags: Mapped[list[str]] = mapped_column(JSON_LIST, default=list, server_default=sa.text("'[]'"))
+    allergens: Mapped[list[str]] = mapped_column(
+        JSON_LIST, default=list, server_default=sa.text("'[]'")
+    )
+    # Energy in kcal; null: not stated.
+    calories: Mapped[int | None] = mapped_column()
     # Order of the item in its restaurant's menu (ties broken by id).
     position: Mapped[int] = mapped_column(default=0)
     # Bumped by every change to the item's fields or to its list of modifiers.
