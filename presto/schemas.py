@@ -27,11 +27,14 @@ from marshmallow import (
 )
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 
+from presto.schema_fields import Id, StrictBoolean, StrictInteger, Text
 from presto.services.items import choices_rule_broken
 from presto.services.limits import (
     MAX_ITEMS_PER_RESTAURANT,
     MAX_MODIFIER_DEPTH,
     MAX_MODIFIERS_PER_ITEM,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
 )
 from presto.storage.models import (
     CATEGORY_LENGTH,
@@ -210,7 +213,7 @@ class MenuQuerySchema(Schema):
         metadata={"description": "Also list modifier-only items (standalone false)."},
     )
     available = fields.Boolean(metadata={"description": "Only items whose availability is this."})
-    category = fields.String(
+    category = Text(
         validate=validate.Length(1, CATEGORY_LENGTH),
         metadata={"description": "Only items of this category."},
     )
@@ -225,6 +228,16 @@ class MenuQuerySchema(Schema):
     )
 
 
+class PageQuerySchema(Schema):
+    """Query string of a list endpoint: which page, and how many entries a page holds."""
+
+    class Meta:
+        unknown = RAISE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(1, MAX_PAGE_SIZE))
+
+
 def _not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("Must not be blank.")
@@ -232,7 +245,7 @@ def _not_blank(value: str) -> None:
 
 def _name(*, required: bool = False) -> fields.String:
     """A restaurant's or an item's name: 1 to `NAME_LENGTH` characters, not blank."""
-    return fields.String(required=required, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    return Text(required=required, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
 
 
 def _no_duplicates(values: list[Any]) -> None:
@@ -252,7 +265,12 @@ class RestaurantSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = _name(required=True)
     currency = fields.String(
-        validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Must be an ISO 4217 code such as USD."),
+        # `$` would let a trailing newline through; the length rules it out (and, unlike
+        # `\Z`, the pattern is one an OpenAPI client's regular expressions understand).
+        validate=[
+            validate.Length(3, 3),
+            validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code such as USD."),
+        ],
         metadata={"description": "ISO 4217 code; prices are in its minor unit. Default USD."},
     )
 
@@ -270,26 +288,23 @@ class ItemPatchSchema(Schema):
         unknown = RAISE
 
     name = _name()
-    description = fields.String(validate=validate.Length(max=DESCRIPTION_LENGTH))
-    category = fields.String(allow_none=True, validate=validate.Length(1, CATEGORY_LENGTH))
-    price = fields.Integer(
-        strict=True,
+    description = Text(validate=validate.Length(max=DESCRIPTION_LENGTH))
+    category = Text(allow_none=True, validate=validate.Length(1, CATEGORY_LENGTH))
+    price = StrictInteger(
         validate=validate.Range(0, MAX_PRICE),
         metadata={"description": "Integer minor units of the restaurant's currency."},
     )
-    available = fields.Boolean()
-    standalone = fields.Boolean(
+    available = StrictBoolean()
+    standalone = StrictBoolean(
         metadata={"description": "True for a menu entry, false for a modifier-only item."}
     )
-    min_choices = fields.Integer(strict=True, validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM))
-    max_choices = fields.Integer(
-        strict=True,
+    min_choices = StrictInteger(validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM))
+    max_choices = StrictInteger(
         allow_none=True,
         validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM),
         metadata={"description": "Null: no upper limit."},
     )
-    position = fields.Integer(
-        strict=True,
+    position = StrictInteger(
         validate=validate.Range(0, 1_000_000),
         metadata={"description": "Menu order (ties broken by id). Default: after the last."},
     )
@@ -318,7 +333,7 @@ class ModifierIdsSchema(Schema):
         unknown = RAISE
 
     modifiers = fields.List(
-        fields.Integer(strict=True),
+        Id(),
         required=True,
         validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
     )
@@ -341,9 +356,9 @@ class DocumentItemSchema(ItemCreateSchema):
     class Meta(ItemCreateSchema.Meta):
         exclude = ("position",)
 
-    id = fields.Integer(required=True, strict=True)
+    id = Id(required=True)
     modifiers = fields.List(
-        fields.Integer(strict=True),
+        Id(),
         load_default=list,
         validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
         metadata={"description": "Ids of this document's items, in order."},
