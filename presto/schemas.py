@@ -39,6 +39,7 @@ from presto.services.limits import (
 from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
+    MAX_ID,
     MAX_PRICE,
     NAME_LENGTH,
     Item,
@@ -350,15 +351,20 @@ class ModifierIdsSchema(Schema):
         return modifiers
 
 
+def _document_id(**kwargs: Any) -> StrictInteger:
+    """An id naming an item within one menu document: 0 to `MAX_ID`, like an item id."""
+    return StrictInteger(validate=validate.Range(0, MAX_ID), **kwargs)
+
+
 class DocumentItemSchema(ItemCreateSchema):
     """An item of a menu document; `id` names it within the document only."""
 
     class Meta(ItemCreateSchema.Meta):
         exclude = ("position",)
 
-    id = Id(required=True)
+    id = _document_id(required=True)
     modifiers = fields.List(
-        Id(),
+        _document_id(),
         load_default=list,
         validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicates],
         metadata={"description": "Ids of this document's items, in order."},

@@ -17,10 +17,28 @@ from werkzeug.routing import IntegerConverter, Map
 from presto.storage.models import MAX_ID
 
 
+def digits_up_to(limit: int) -> str:
+    """A regular expression of the decimal numbers 1 to `limit` (leading zeros allowed).
+
+    The range is in the expression, not checked after it matched: Werkzeug answers 405,
+    not 404, when a path matched a rule's expression but its converter refused the value.
+    """
+    text = str(limit)
+    choices = [f"[1-9][0-9]{{0,{len(text) - 2}}}"] if len(text) > 1 else []
+    for position, digit in enumerate(text):
+        rest = len(text) - position - 1
+        if int(digit) > (1 if position == 0 else 0):
+            low = "1" if position == 0 else "0"
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            choices.append(f"{text[:position]}[{low}-{int(digit) - 1}]{tail}")
+    choices.append(text)
+    return f"0*(?:{'|'.join(choices)})"
+
+
 class IdConverter(IntegerConverter):
     """A row id: ASCII digits, 1 to `MAX_ID`."""
 
-    regex = r"[0-9]{1,10}"
+    regex = digits_up_to(MAX_ID)
 
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)

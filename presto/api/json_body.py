@@ -18,6 +18,8 @@ from werkzeug.exceptions import BadRequest
 
 from presto.services.limits import MAX_JSON_DEPTH
 
+TOO_DEEP = f"The body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels."
+
 
 def parse_json_body(data: bytes) -> Any:
     """The JSON value of `data`; `BadRequest` (400) for invalid UTF-8, JSON or depth."""
@@ -28,11 +30,13 @@ def parse_json_body(data: bytes) -> Any:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise BadRequest(TOO_DEEP) from None
         if "surrogate" not in str(exc):
             raise BadRequest(f"The body is not valid JSON: {exc}.") from None
         value = _load_with_lone_surrogates(text)
     if nesting_exceeds(value, MAX_JSON_DEPTH):
-        raise BadRequest(f"The body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels.")
+        raise BadRequest(TOO_DEEP)
     return value
 
 
@@ -41,9 +45,7 @@ def _load_with_lone_surrogates(text: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise BadRequest(
-            f"The body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels."
-        ) from None
+        raise BadRequest(TOO_DEEP) from None
     except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
 

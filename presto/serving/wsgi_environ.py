@@ -1,13 +1,13 @@
 """The WSGI environ as PEP 3333 wants it: every string is bytes read as Latin-1.
 
-aiohttp hands over the path, the query string and header values already decoded (UTF-8,
+aiohttp hands over the path (percent-decoded) and header values already decoded (UTF-8,
 with invalid bytes kept as surrogates), and aiohttp-wsgi passes them on as they are.
 Werkzeug then encodes them as Latin-1 to get the bytes back, which fails on any character
 past U+00FF: `DELETE /restaurant/Li%F4%84%B7%9D%C3%A4o` ended in a `UnicodeEncodeError`
-(a 500) before Flask ran, and `?category=Bürger` sent unescaped was read as mojibake.
-Re-encoding those strings to the bytes the client sent, read as Latin-1, lets Werkzeug
-decode every request as it decodes any other server's, so such a request reaches Flask
-and gets its answer (a 404 for a path no route matches).
+(a 500) before Flask ran, and a header of raw UTF-8 was read as mojibake. Re-encoding
+those strings to the bytes the client sent, read as Latin-1, lets Werkzeug decode every
+request as it decodes any other server's, so such a request reaches Flask and gets its
+answer (a 404 for a path no route matches).
 """
 
 from __future__ import annotations
