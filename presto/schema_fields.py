@@ -7,6 +7,8 @@
 - `StrictBoolean`: JSON `true` or `false` only; `0`, `1` and `"yes"` are not booleans.
 - `StrictInteger`: a JSON integer only; no float, no string, no boolean.
 - `Id`: a `StrictInteger` in the range of an id column.
+- `QueryBoolean`: a boolean in a query string: `true` or `false` (`1` and `0` too), not
+  marshmallow's wider set (`yes`, `on`, `t`, ...).
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean query parameter: `true`/`false`, or `1`/`0`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
 
 
 class StrictInteger(fields.Integer):

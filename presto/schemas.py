@@ -27,7 +27,7 @@ from marshmallow import (
 )
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 
-from presto.schema_fields import Id, StrictBoolean, StrictInteger, Text
+from presto.schema_fields import Id, QueryBoolean, StrictBoolean, StrictInteger, Text
 from presto.services.items import choices_rule_broken
 from presto.services.limits import (
     MAX_ITEMS_PER_RESTAURANT,
@@ -209,11 +209,11 @@ class MenuQuerySchema(Schema):
         unknown = RAISE
 
     # False (default): menu entries only. True: every item, modifier-only ones too.
-    all = fields.Boolean(
+    all = QueryBoolean(
         load_default=False,
         metadata={"description": "Also list modifier-only items (standalone false)."},
     )
-    available = fields.Boolean(metadata={"description": "Only items whose availability is this."})
+    available = QueryBoolean(metadata={"description": "Only items whose availability is this."})
     category = Text(
         validate=validate.Length(1, CATEGORY_LENGTH),
         metadata={"description": "Only items of this category."},

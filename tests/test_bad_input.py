@@ -282,3 +282,27 @@ def test_a_body_at_the_depth_bound_is_read(client: FlaskClient, menu: dict[str, 
     response = send_json(client, "POST", "/restaurant", nested, menu["auth"])
     body = assert_problem(response, 422)
     assert body["errors"] == {"name": ["Not a valid string."]}
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "t", "True", "2", ""])
+def test_a_query_boolean_is_true_false_1_or_0(
+    client: FlaskClient, menu: dict[str, Any], value: str
+) -> None:
+    path = f"/restaurant/{menu['restaurant']}/item"
+    body = assert_problem(client.get(f"{path}?all={value}"), 422)
+    assert list(body["errors"]) == ["all"]
+    for accepted, expected in [("true", 2), ("1", 2), ("false", 0), ("0", 0)]:
+        response = client.get(f"{path}?available={accepted}&all=true")
+        assert response.status_code == 200
+        assert len(response.get_json()) == expected
+
+
+@pytest.mark.parametrize("currency", ["USD\n", "usd", "US", "EURO", "U\u0000D"])
+def test_a_currency_is_three_capital_letters_exactly(
+    client: FlaskClient, engine: Engine, menu: dict[str, Any], currency: str
+) -> None:
+    before = snapshot(engine)
+    body_bytes = json.dumps({"name": "Bistro", "currency": currency}).encode()
+    body = assert_problem(send_json(client, "POST", "/restaurant", body_bytes, menu["auth"]), 422)
+    assert list(body["errors"]) == ["currency"]
+    assert snapshot(engine) == before
