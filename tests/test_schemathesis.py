@@ -28,7 +28,7 @@ def live_presto(postgres_engine: Engine, tmp_path: Path) -> Iterator[tuple[str, 
     """`presto serve` on a fresh copy of the PostgreSQL test database; its URL and an admin key."""
     url = postgres_engine.url.render_as_string(hide_password=False)
     process = ServerProcess(
-        "--port", "0", "--database-url", url, "--reset-db", "--log-level", "WARNING",
+        "--port", "0", "--database-url", url, "--reset-db",
         cwd=tmp_path,
     )  # fmt: skip
     try:
