@@ -55,7 +55,10 @@ def test_schemathesis_finds_nothing(live_presto: tuple[str, str], tmp_path: Path
         "--phases", "coverage,fuzzing,stateful",
         "--header", f"Authorization: Bearer {key}",
         "--max-time", str(SCHEMATHESIS_SECONDS),
-        "--workers", "2",
+        # One worker: with two threads, hypothesis's concurrent `ast.parse` calls trip
+        # CPython 3.11's "AST constructor recursion depth mismatch" (python/cpython#106905),
+        # an error of the tool that fails the run.
+        "--workers", "1",
     ]  # fmt: skip
     result = subprocess.run(
         command,
