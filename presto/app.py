@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from presto import __version__
 from presto.api import (
+    converters,
     docs,
     errors,
     item_routes,
@@ -56,6 +57,7 @@ def create_app(
     session.init_app(app, engine, on_menu_change=on_menu_change)
 
     api = docs.create_api(app, version=__version__)
+    converters.install(app, api)
     for module in (restaurant_routes, menu_routes, item_routes, menu_document_routes):
         api.register_blueprint(module.bp)
     # After flask-smorest's handlers, so that presto's replace them.

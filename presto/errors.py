@@ -22,8 +22,23 @@ def problem_document(status: int, detail: str | None, instance: str, **extra: An
         body["detail"] = detail
     body["instance"] = instance
     body.update(extra)
-    # Field errors of list items are keyed by index, an int.
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        # Field errors of list items are keyed by index, an int.
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        # A field name the client sent may hold a lone surrogate, which UTF-8 cannot carry.
+        return orjson.dumps(_without_surrogates(body), option=orjson.OPT_NON_STR_KEYS)
+
+
+def _without_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by `?`."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_surrogates(item) for item in value]
+    return value
 
 
 class PrestoError(Exception):

@@ -30,6 +30,7 @@ from marshmallow import (
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 from webargs.fields import DelimitedList
 
+from presto.schema_fields import QueryBoolean, StrictBoolean, StrictInteger, Text
 from presto.services import schedules
 from presto.services.dietary import ALLERGENS, TAGS
 from presto.services.items import choices_rule_broken
@@ -37,6 +38,8 @@ from presto.services.limits import (
     MAX_ITEMS_PER_RESTAURANT,
     MAX_MODIFIER_DEPTH,
     MAX_MODIFIERS_PER_ITEM,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
 )
 from presto.services.menu_view import link_terms, shown_available
 from presto.storage.links import ModifierLink
@@ -44,6 +47,7 @@ from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
     IMAGE_URL_LENGTH,
+    MAX_ID,
     MAX_PRICE,
     NAME_LENGTH,
     Item,
@@ -123,15 +127,6 @@ def _in_context(dumped: dict[str, Any], terms: ModifierLink) -> dict[str, Any]:
         return dumped
     price = dumped["price"] if terms.price is None else terms.price
     return {**dumped, "price": price, "is_default": terms.is_default}
-
-
-class StrictBoolean(fields.Boolean):
-    """A boolean that is JSON `true` or `false` only, not `1`, `"yes"` or `"true"`."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
 
 
 class WindowSchema(Schema):
@@ -350,12 +345,12 @@ class MenuQuerySchema(Schema):
         unknown = RAISE
 
     # False (default): menu entries only. True: every item, modifier-only ones too.
-    all = fields.Boolean(
+    all = QueryBoolean(
         load_default=False,
         metadata={"description": "Also list modifier-only items (standalone false)."},
     )
-    available = fields.Boolean(metadata={"description": "Only items whose availability is this."})
-    category = fields.String(
+    available = QueryBoolean(metadata={"description": "Only items whose availability is this."})
+    category = Text(
         validate=validate.Length(1, CATEGORY_LENGTH),
         metadata={"description": "Only items of this category."},
     )
@@ -393,6 +388,16 @@ class MenuQuerySchema(Schema):
     )
 
 
+class PageQuerySchema(Schema):
+    """Query string of a list endpoint: which page, and how many entries a page holds."""
+
+    class Meta:
+        unknown = RAISE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(1, MAX_PAGE_SIZE))
+
+
 def _not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("Must not be blank.")
@@ -400,7 +405,7 @@ def _not_blank(value: str) -> None:
 
 def _name(*, required: bool = False) -> fields.String:
     """A restaurant's or an item's name: 1 to `NAME_LENGTH` characters, not blank."""
-    return fields.String(required=required, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
+    return Text(required=required, validate=[validate.Length(1, NAME_LENGTH), _not_blank])
 
 
 def _no_duplicates(values: list[Any]) -> None:
@@ -420,10 +425,15 @@ class RestaurantSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = _name(required=True)
     currency = fields.String(
-        validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Must be an ISO 4217 code such as USD."),
+        # `$` would let a trailing newline through; the length rules it out (and, unlike
+        # `\Z`, the pattern is one an OpenAPI client's regular expressions understand).
+        validate=[
+            validate.Length(3, 3),
+            validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code such as USD."),
+        ],
         metadata={"description": "ISO 4217 code; prices are in its minor unit. Default USD."},
     )
-    timezone = fields.String(
+    timezone = Text(
         validate=validate.Length(1, 64),
         metadata={
             "description": "IANA time zone; item schedules are in its local time. Default UTC."
@@ -451,26 +461,23 @@ class ItemPatchSchema(Schema):
         unknown = RAISE
 
     name = _name()
-    description = fields.String(validate=validate.Length(max=DESCRIPTION_LENGTH))
-    category = fields.String(allow_none=True, validate=validate.Length(1, CATEGORY_LENGTH))
-    price = fields.Integer(
-        strict=True,
+    description = Text(validate=validate.Length(max=DESCRIPTION_LENGTH))
+    category = Text(allow_none=True, validate=validate.Length(1, CATEGORY_LENGTH))
+    price = StrictInteger(
         validate=validate.Range(0, MAX_PRICE),
         metadata={"description": "Integer minor units of the restaurant's currency."},
     )
-    available = fields.Boolean()
-    standalone = fields.Boolean(
+    available = StrictBoolean()
+    standalone = StrictBoolean(
         metadata={"description": "True for a menu entry, false for a modifier-only item."}
     )
-    min_choices = fields.Integer(strict=True, validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM))
-    max_choices = fields.Integer(
-        strict=True,
+    min_choices = StrictInteger(validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM))
+    max_choices = StrictInteger(
         allow_none=True,
         validate=validate.Range(0, MAX_MODIFIERS_PER_ITEM),
         metadata={"description": "Null: no upper limit."},
     )
-    position = fields.Integer(
-        strict=True,
+    position = StrictInteger(
         validate=validate.Range(0, 1_000_000),
         metadata={"description": "Menu order (ties broken by id). Default: after the last."},
     )
@@ -489,8 +496,7 @@ class ItemPatchSchema(Schema):
     )
     tags = _vocabulary(TAGS, "Dietary tags")
     allergens = _vocabulary(ALLERGENS, "EU allergens")
-    calories = fields.Integer(
-        strict=True,
+    calories = StrictInteger(
         allow_none=True,
         validate=validate.Range(0, 100_000),
         metadata={"description": "Energy in kcal; null: not stated."},
@@ -515,8 +521,8 @@ class LinkSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    id = fields.Integer(strict=True, required=True)
-    price = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, MAX_PRICE))
+    id = StrictInteger(required=True)
+    price = StrictInteger(allow_none=True, validate=validate.Range(0, MAX_PRICE))
     is_default = StrictBoolean()
 
     @post_load
@@ -525,28 +531,36 @@ class LinkSchema(Schema):
 
 
 _link_schema = LinkSchema()
-# The OpenAPI shape of one modifier of a list: an id, or an object with its terms.
-LINK_DOC = {
-    "oneOf": [
-        {"type": "integer", "description": "The modifier's id (its own price, not a default)."},
-        {
-            "type": "object",
-            "required": ["id"],
-            "additionalProperties": False,
-            "properties": {
-                "id": {"type": "integer"},
-                "price": {
-                    "type": "integer",
-                    "nullable": True,
-                    "minimum": 0,
-                    "maximum": MAX_PRICE,
-                    "description": "Its price in this parent (minor units); null: its own.",
-                },
-                "is_default": {"type": "boolean", "description": "A pre-selected choice."},
+
+
+def link_doc(minimum: int) -> dict[str, Any]:
+    """The OpenAPI shape of one modifier of a list: an id, or an object with its terms."""
+    return {
+        "oneOf": [
+            {
+                "type": "integer",
+                "minimum": minimum,
+                "maximum": MAX_ID,
+                "description": "The modifier's id (its own price, not a default).",
             },
-        },
-    ]
-}
+            {
+                "type": "object",
+                "required": ["id"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "integer", "minimum": minimum, "maximum": MAX_ID},
+                    "price": {
+                        "type": "integer",
+                        "nullable": True,
+                        "minimum": 0,
+                        "maximum": MAX_PRICE,
+                        "description": "Its price in this parent (minor units); null: its own.",
+                    },
+                    "is_default": {"type": "boolean", "description": "A pre-selected choice."},
+                },
+            },
+        ]
+    }
 
 
 class ModifierRef(fields.Field):
@@ -556,15 +570,20 @@ class ModifierRef(fields.Field):
     document without link terms reads as it always did.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(metadata=LINK_DOC, **kwargs)
+    def __init__(self, *, minimum: int = 1, **kwargs: Any) -> None:
+        super().__init__(metadata=link_doc(minimum), **kwargs)
+        self.minimum = minimum
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
-            return ModifierLink(value)
-        if isinstance(value, dict):
-            return _link_schema.load(value)
-        raise ValidationError("Must be an item id or an object with id, price and is_default.")
+            link = ModifierLink(value)
+        elif isinstance(value, dict):
+            link = _link_schema.load(value)
+        else:
+            raise ValidationError("Must be an item id or an object with id, price and is_default.")
+        if not self.minimum <= link.modifier_id <= MAX_ID:
+            raise ValidationError(f"Must be an id from {self.minimum} to {MAX_ID}.")
+        return link
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value.price is None and not value.is_default:
@@ -576,10 +595,11 @@ def _no_duplicate_links(links: list[ModifierLink]) -> None:
     _no_duplicates([link.modifier_id for link in links])
 
 
-def _modifier_refs(**kwargs: Any) -> fields.List:
-    """An ordered list of modifiers, each an id or an object with its terms."""
+def _modifier_refs(*, minimum: int = 1, **kwargs: Any) -> fields.List:
+    """An ordered list of modifiers, each an id (from `minimum`) or an object with its
+    terms."""
     return fields.List(
-        ModifierRef(),
+        ModifierRef(minimum=minimum),
         validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicate_links],
         **kwargs,
     )
@@ -610,14 +630,19 @@ class ModifierIdsSchema(Schema):
         return modifiers
 
 
+def _document_id(**kwargs: Any) -> StrictInteger:
+    """An id naming an item within one menu document: 0 to `MAX_ID`, like an item id."""
+    return StrictInteger(validate=validate.Range(0, MAX_ID), **kwargs)
+
+
 class DocumentItemSchema(ItemCreateSchema):
     """An item of a menu document; `id` names it within the document only."""
 
     class Meta(ItemCreateSchema.Meta):
         exclude = ("position",)
 
-    id = fields.Integer(required=True, strict=True)
-    modifiers = _modifier_refs(load_default=list)
+    id = _document_id(required=True)
+    modifiers = _modifier_refs(load_default=list, minimum=0)
 
 
 class MenuDocumentSchema(Schema):

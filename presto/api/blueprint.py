@@ -8,9 +8,10 @@ problem responses and conditional-request headers each route can answer with.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import flask
 import flask_smorest
@@ -19,7 +20,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from presto.api import auth
-from presto.services.limits import MAX_PAGE_SIZE
+from presto.api.json_body import parse_json_body
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -45,22 +46,30 @@ class RequestParser(FlaskParser):
         if not req.get_data(cache=True):
             # webargs would read an empty body as no fields at all; it is not JSON.
             abort(400, messages={"json": ["The body is empty."]})
-        return super()._raw_load_json(req)
+        return parse_json_body(req.get_data(cache=True))
 
 
 PARSER = RequestParser()
+
+
+# The header of a list endpoint's page counts: a JSON object, as flask-smorest sends it.
+PAGINATION_HEADER = "X-Pagination"
+
+
+def pagination_metadata(page: int, page_size: int, total: int) -> str:
+    """The `X-Pagination` value: totals, first, last, previous and next page, as JSON.
+
+    presto reads `page` and `page_size` with its own bounded schema (`PageQuerySchema`)
+    rather than flask-smorest's, whose `page` has no maximum.
+    """
+    metadata = flask_smorest.Blueprint._make_pagination_metadata(page, page_size, total)
+    return json.dumps(metadata)
 
 
 class ApiBlueprint(flask_smorest.Blueprint):
     """A flask-smorest blueprint with presto's parser and documentation helpers."""
 
     ARGUMENTS_PARSER = PARSER
-    PAGINATION_ARGUMENTS_PARSER = PARSER
-    DEFAULT_PAGINATION_PARAMETERS: ClassVar[dict[str, int]] = {
-        "page": 1,
-        "page_size": 20,
-        "max_page_size": MAX_PAGE_SIZE,
-    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

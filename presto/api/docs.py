@@ -12,13 +12,14 @@ from typing import Any
 
 import flask_smorest
 from flask import Blueprint, Flask, Response, send_from_directory
+from flask_smorest.pagination import PaginationMetadataSchema
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 
 from presto.api.blueprint import BEARER_SCHEME
 from presto.errors import PROBLEM_JSON
-from presto.schemas import NormalizedMenuSchema
+from presto.schemas import ItemSchema, NormalizedMenuSchema
 
 SWAGGER_ASSETS = "/docs/static/"
 
@@ -60,6 +61,22 @@ class PrestoApi(flask_smorest.Api):
         default = {"description": "An error", "schema": self.ERROR_SCHEMA}
         prepare_response(default, self.spec, PROBLEM_JSON)
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
+
+    def _register_pagination_header(self) -> None:
+        # The header holds a JSON object; as a header `schema`, an object would mean
+        # `key,value,...` (OpenAPI's "simple" style), which is not what is sent.
+        self.spec.components.schema("PaginationMetadata", schema=PaginationMetadataSchema)
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "The page counts, as a JSON object.",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/PaginationMetadata"}
+                    }
+                },
+            },
+        )
 
 
 def create_api(app: Flask, version: str) -> PrestoApi:
@@ -117,7 +134,8 @@ def _add_components(api: PrestoApi) -> None:
             "schema": {"type": "string"},
         },
     )
-    # The menu call's other shape (`shape=normalized`), named in its description.
+    # The menu call's two shapes (presto.api.menu_routes documents it as either).
+    components.schema("Item", schema=ItemSchema)
     components.schema("NormalizedMenu", schema=NormalizedMenuSchema)
 
 

@@ -13,11 +13,11 @@ from presto.api.blueprint import PARSER, ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
 from presto.schemas import (
-    LINK_DOC,
     ItemCreateSchema,
     ItemDetailSchema,
     ItemPatchSchema,
     ModifierIdsSchema,
+    link_doc,
 )
 from presto.services import items
 from presto.services.items import ItemTree
@@ -88,7 +88,7 @@ def delete_item(restaurant_id: int, item_id: int) -> Response:
             "application/json": {
                 "schema": {
                     "type": "array",
-                    "items": LINK_DOC,
+                    "items": link_doc(1),
                     "maxItems": MAX_MODIFIERS_PER_ITEM,
                     "uniqueItems": True,
                 }

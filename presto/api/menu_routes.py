@@ -26,16 +26,23 @@ MENU_CACHE_CONTROL = "public, no-cache"
 # Unix time until which a menu response holds (it shows schedules); "0": never cache it.
 # The warm path (presto.serving.fastpath) reads it and strips it from the response.
 VALID_UNTIL_HEADER = "X-Presto-Valid-Until"
+# Either shape the call answers with: nested (the default) or normalized.
+MENU_CALL_SCHEMA = {
+    "oneOf": [
+        {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
+        {"$ref": "#/components/schemas/NormalizedMenu"},
+    ]
+}
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item", methods=["GET"])
 @bp.arguments(MenuQuerySchema, location="query")
 @bp.response(
     200,
-    ItemSchema(many=True),
     description="The menu entries with nested modifiers; with shape=normalized, a "
     "NormalizedMenu object instead.",
 )
+@bp.doc(responses={200: {"content": {"application/json": {"schema": MENU_CALL_SCHEMA}}}})
 @bp.conditional(read=True)
 @bp.problems(404)
 def list_items(query: dict[str, Any], restaurant_id: int) -> Response:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, url_for
-from flask_smorest.pagination import PaginationParameters
 
-from presto.api.blueprint import ApiBlueprint
+from presto.api.blueprint import PAGINATION_HEADER, ApiBlueprint, pagination_metadata
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import RestaurantPatchSchema, RestaurantSchema
+from presto.schemas import PageQuerySchema, RestaurantPatchSchema, RestaurantSchema
 from presto.services import restaurants
 from presto.services.etags import restaurant_etag
 from presto.storage.models import Restaurant
@@ -21,17 +20,13 @@ ResponseValue = Response | tuple[Restaurant, dict[str, str]] | tuple[Restaurant,
 
 
 @bp.route("/restaurant", methods=["GET"])
-@bp.response(200, RestaurantSchema(many=True))
-@bp.paginate()
-def list_restaurants(pagination_parameters: PaginationParameters) -> list[Restaurant]:
+@bp.arguments(PageQuerySchema, location="query")
+@bp.response(200, RestaurantSchema(many=True), headers={PAGINATION_HEADER: "PAGINATION"})
+def list_restaurants(query: dict[str, int]) -> tuple[list[Restaurant], dict[str, str]]:
     """List restaurants in id order, a page at a time (`X-Pagination` has the totals)."""
-    page = restaurants.list_restaurants(
-        db_session(),
-        offset=pagination_parameters.first_item,
-        limit=pagination_parameters.page_size,
-    )
-    pagination_parameters.item_count = page.total
-    return page.restaurants
+    number, size = query["page"], query["page_size"]
+    page = restaurants.list_restaurants(db_session(), offset=(number - 1) * size, limit=size)
+    return page.restaurants, {PAGINATION_HEADER: pagination_metadata(number, size, page.total)}
 
 
 @bp.route("/restaurant", methods=["POST"])

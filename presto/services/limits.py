@@ -16,3 +16,7 @@ MAX_ITEMS_PER_RESTAURANT = 5000
 MAX_MODIFIERS_PER_ITEM = 100
 # Largest page of a list endpoint.
 MAX_PAGE_SIZE = 100
+# Highest page number of a list endpoint: offsets stay far inside a 64-bit integer.
+MAX_PAGE = 1_000_000
+# Deepest nesting of arrays and objects in a request body (a menu document needs 4).
+MAX_JSON_DEPTH = 32

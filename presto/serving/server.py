@@ -45,6 +45,7 @@ from presto.serving.accesslog import LOG_FORMAT, AccessLogger, access_log, confi
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.wsgi_environ import Pep3333WSGIHandler
 
 log = logging.getLogger("presto.server")
 
@@ -184,7 +185,7 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
             listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
         fast_path = MenuFastPath(MenuCache(settings.cache_bytes), generations, listener)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
-    wsgi = WSGIHandler(
+    wsgi = Pep3333WSGIHandler(
         cast(WSGIApplication, app),
         executor=executor,
         max_request_body_size=settings.max_body_bytes,

@@ -21,6 +21,8 @@ CATEGORY_LENGTH = 100
 DESCRIPTION_LENGTH = 2000
 # Highest price in minor units (a million dollars in cents): a typo cannot overflow totals.
 MAX_PRICE = 100_000_000
+# Largest id a row can have: ids are 32-bit INTEGER columns on PostgreSQL.
+MAX_ID = 2**31 - 1
 # Length of the non-secret start of an API key kept to tell keys apart.
 KEY_PREFIX_LENGTH = 16
 # Longest IANA time zone name kept ("America/Argentina/ComodRivadavia" is 32).

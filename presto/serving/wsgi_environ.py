@@ -1,0 +1,47 @@
+"""The WSGI environ as PEP 3333 wants it: every string is bytes read as Latin-1.
+
+aiohttp hands over the path (percent-decoded) and header values already decoded (UTF-8,
+with invalid bytes kept as surrogates), and aiohttp-wsgi passes them on as they are.
+Werkzeug then encodes them as Latin-1 to get the bytes back, which fails on any character
+past U+00FF: `DELETE /restaurant/Li%F4%84%B7%9D%C3%A4o` ended in a `UnicodeEncodeError`
+(a 500) before Flask ran, and a header of raw UTF-8 was read as mojibake. Re-encoding
+those strings to the bytes the client sent, read as Latin-1, lets Werkzeug decode every
+request as it decodes any other server's, so such a request reaches Flask and gets its
+answer (a 404 for a path no route matches).
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from aiohttp import web
+from aiohttp_wsgi import WSGIHandler
+from aiohttp_wsgi.wsgi import WSGIEnviron
+
+# Environ keys that carry the request's own text; `HTTP_*` headers are added to these.
+_TEXT_KEYS = ("PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI", "CONTENT_TYPE")
+
+
+def latin1_native(text: str) -> str:
+    """`text` as PEP 3333 carries it: its UTF-8 bytes, each read as one Latin-1 character."""
+    if text.isascii():
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        # A surrogate that did not come from an undecodable byte: keep it as UTF-8 would.
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("latin-1")
+
+
+class Pep3333WSGIHandler(WSGIHandler):
+    """aiohttp-wsgi's handler, with request text in the environ as PEP 3333 says."""
+
+    def _get_environ(
+        self, request: web.Request, body: IO[bytes], content_length: int
+    ) -> WSGIEnviron:
+        environ = super()._get_environ(request, body, content_length)
+        for key, value in environ.items():
+            if (key in _TEXT_KEYS or key.startswith("HTTP_")) and isinstance(value, str):
+                environ[key] = latin1_native(value)
+        return environ
