@@ -42,6 +42,7 @@ class MenuCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
         self._entries: OrderedDict[tuple[int, str], CachedMenu] = OrderedDict()
 
     def __len__(self) -> int:
@@ -70,5 +71,6 @@ class MenuCache:
         while self.bytes + entry.size > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
             self.bytes -= evicted.size
+            self.evictions += 1
         self._entries[key] = entry
         self.bytes += entry.size

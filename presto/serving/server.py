@@ -39,11 +39,22 @@ from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
 from presto.errors import PROBLEM_JSON, problem_document
+from presto.metrics import FLUSH_SECONDS, mark_process_dead
 from presto.serving.accesslog import BUFFER as access_log_buffer
-from presto.serving.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_access_log
+from presto.serving.accesslog import (
+    LOG_FORMAT,
+    AccessLogger,
+    JsonFormatter,
+    access_log,
+    configure_access_log,
+)
+from presto.serving.accesslog import STARTED as ACCESS_STARTED
 from presto.serving.cache import MenuCache
+from presto.serving.cors import CorsPolicy
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
+from presto.serving.routes import RouteTemplates
 
 log = logging.getLogger("presto.server")
 
@@ -103,10 +114,15 @@ class InFlight:
 
 
 def make_handler(
-    wsgi: WSGIHandler, in_flight: InFlight, fast_path: MenuFastPath | None
+    wsgi: WSGIHandler,
+    in_flight: InFlight,
+    fast_path: MenuFastPath | None,
+    telemetry: Telemetry,
+    cors: CorsPolicy,
 ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-    """The request handler: tag the request with an id, answer cached menu calls from the
-    fast path, run everything else through the WSGI app."""
+    """The request handler: tag the request with an id, answer CORS preflights and
+    `/metrics`, cached menu calls from the fast path, everything else through the WSGI
+    app; count each request for `/metrics`."""
 
     # Request ids unique across processes and restarts, cheaper to make than uuid4.
     request_id_prefix = os.urandom(4).hex() + "-"
@@ -122,30 +138,49 @@ def make_handler(
             response = problem_response(request, exc.status, exc.text or exc.reason)
         return response
 
-    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+    async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
+        if origin is not None and cors.is_preflight(request):
+            return cors.preflight(request, origin)
+        if request.path == METRICS_PATH:
+            return metrics_response(request, telemetry)
         if fast_path is None:
             return await call_wsgi(request)
         return await fast_path.handle(request, call_wsgi)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
         request_id = request.headers.get("X-Request-ID", "")
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = f"{request_id_prefix}{next(request_numbers):x}"
         request["request_id"] = request_id
+        request[ACCESS_STARTED] = started
+        origin = request.headers.get("Origin")
         in_flight.started()
         try:
-            response = await dispatch(request)
+            response = await dispatch(request, origin)
         except Exception:
             log.exception("unhandled error, request id %s", request_id)
             response = problem_response(request, 500, "The server failed to answer this request.")
         finally:
             in_flight.finished()
         response.headers["X-Request-ID"] = request_id
+        if origin is not None:
+            cors.decorate(request, response, origin)
         if in_flight.draining:
             response.force_close()
+        telemetry.request_done(request, response.status, time.perf_counter() - started)
         return response
 
     return handle
+
+
+def metrics_response(request: web.BaseRequest, telemetry: Telemetry) -> web.Response:
+    """`/metrics` for `GET` and `HEAD`; 405 otherwise."""
+    if request.method in ("GET", "HEAD"):
+        return telemetry.respond()
+    response = problem_response(request, 405, "The method is not allowed for this URL.")
+    response.headers["Allow"] = "GET, HEAD"
+    return response
 
 
 @dataclass
@@ -159,8 +194,11 @@ class Worker:
     executor: ThreadPoolExecutor
     in_flight: InFlight
     server: web.Server
+    telemetry: Telemetry
     # The listener's task, once the worker listens.
     listening: asyncio.Task[None] | None = None
+    # The task handing metrics to the shared files, once the worker listens.
+    flushing: asyncio.Task[None] | None = None
 
 
 def build_worker(settings: Settings, generations_path: str | None) -> Worker:
@@ -173,12 +211,20 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
     generations = MenuGenerations(generations_path)
     app = create_app(settings, on_menu_change=generations.bump)
     database = app_database(app)
+    in_flight = InFlight()
+    telemetry = Telemetry(RouteTemplates(app.url_map), lambda: in_flight.count)
     fast_path = listener = None
     if settings.cache_bytes > 0:
         if database.engine.dialect.name == "postgresql":
             # Hears of changes made on other hosts; one more connection per worker.
             listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
-        fast_path = MenuFastPath(MenuCache(settings.cache_bytes), generations, listener)
+        fast_path = MenuFastPath(
+            MenuCache(settings.cache_bytes),
+            generations,
+            listener,
+            on_load=telemetry.metrics.menu_loaded,
+        )
+    telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
     wsgi = WSGIHandler(
         cast(WSGIApplication, app),
@@ -195,14 +241,13 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
     ) -> WSGIRequest:
         return WSGIRequest(message, payload, protocol, writer, task, loop)
 
-    in_flight = InFlight()
     server = web.Server(
-        make_handler(wsgi, in_flight, fast_path),
+        make_handler(wsgi, in_flight, fast_path, telemetry, CorsPolicy(settings.cors_origins)),
         request_factory=make_request,
         access_log_class=AccessLogger,
         access_log=access_log,
     )
-    return Worker(settings, database, generations, listener, executor, in_flight, server)
+    return Worker(settings, database, generations, listener, executor, in_flight, server, telemetry)
 
 
 async def bind(worker: Worker) -> asyncio.Server:
@@ -244,13 +289,15 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
     # Closes idle keep-alive connections and cancels whatever is left.
     await worker.server.shutdown(1.0)
-    if worker.listening is not None:
-        worker.listening.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.listening
+    for task in (worker.listening, worker.flushing):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     worker.executor.shutdown(wait=True)
     worker.database.engine.dispose()
     worker.generations.close()
+    worker.telemetry.flush()
     log.info("stopped")
     access_log_buffer.flush()
 
@@ -265,6 +312,7 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         loop.add_signal_handler(signum, stop.set)
     if worker.listener is not None:
         worker.listening = asyncio.create_task(worker.listener.run())
+    worker.flushing = asyncio.create_task(worker.telemetry.flush_every(FLUSH_SECONDS))
     freeze_startup_objects()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
@@ -282,16 +330,18 @@ def libpq_conninfo(engine: Engine) -> str:
 
 def run_worker(settings: Settings, generations_path: str | None = None) -> None:
     """Entry point of one worker process."""
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     uvloop.run(serve(settings, generations_path))
 
 
 def run(settings: Settings) -> int:
-    """Run one worker in this process, or supervise `settings.workers` of them."""
-    if settings.workers == 1:
-        run_worker(settings)
-        return 0
-    return supervise(settings)
+    """Run one worker in this process, or supervise `settings.workers` of them, their
+    metrics kept in one directory for the length of the run."""
+    with metrics_directory():
+        if settings.workers == 1:
+            run_worker(settings)
+            return 0
+        return supervise(settings)
 
 
 def supervise(settings: Settings) -> int:
@@ -339,6 +389,8 @@ class Supervisor:
             for process in [process for process in self.workers if process.exitcode is not None]:
                 self.workers.remove(process)
                 process.join()
+                if process.pid is not None:
+                    mark_process_dead(process.pid)
                 lifetime = time.monotonic() - self.started.pop(process)
                 if self.stopping:
                     failed = failed or process.exitcode != 0
@@ -353,7 +405,16 @@ class Supervisor:
         return 1 if failed else 0
 
 
-def configure_logging(level: str) -> None:
-    """Log lines with time, level, process id and logger name to standard error."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
-    configure_access_log(level)
+def configure_logging(settings: Settings) -> None:
+    """Log lines with time, level, process id and logger name to standard error, as text
+    or as one JSON object per line."""
+    handler = logging.StreamHandler()
+    json = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    configure_access_log(
+        settings.log_level,
+        json=json,
+        trusted_proxies=settings.trusted_proxies,
+        log_health_checks=settings.log_health_checks,
+    )
