@@ -170,7 +170,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     if settings.port == 0 and settings.workers > 1:
-        raise DatabaseConfigError("--port 0 needs --workers 1 (each would get its own port)")
+        raise SettingsError("--port 0 needs --workers 1 (each would get its own port)")
     check_database(settings.database_url)
     configure_logging(settings)
     prepare_database(settings.database_url, reset=args.reset_db)
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_alembic_set_up()
     try:
         status: int = args.handler(args)
-    except DatabaseConfigError as error:
+    except (DatabaseConfigError, SettingsError) as error:
         # Configuration the operator must fix: one line, the status argparse uses too.
         print(f"presto {args.command}: {error}", file=sys.stderr)
         return USAGE_ERROR

@@ -101,7 +101,9 @@ def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
         if minimum is not None and value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+            raise argparse.ArgumentTypeError(
+                f"{value} is negative" if minimum == 0 else f"{value} is not at least {minimum}"
+            )
         return value
 
     return convert

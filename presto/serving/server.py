@@ -113,6 +113,18 @@ class InFlight:
         return True
 
 
+async def run_wsgi(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamResponse:
+    """The Flask app's answer, or a problem for what aiohttp-wsgi refuses (a body too large)."""
+    try:
+        # WSGIHandler is typed for routed requests but reads only `match_info`.
+        response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
+    except web.HTTPRequestEntityTooLarge as exc:
+        response = problem_response(request, 413, exc.text or "The body is too large.")
+    except web.HTTPException as exc:
+        response = problem_response(request, exc.status, exc.text or exc.reason)
+    return response
+
+
 def make_handler(
     wsgi: WSGIHandler,
     in_flight: InFlight,
@@ -129,14 +141,7 @@ def make_handler(
     request_numbers = itertools.count(1)
 
     async def call_wsgi(request: web.BaseRequest) -> web.StreamResponse:
-        try:
-            # WSGIHandler is typed for routed requests but reads only `match_info`.
-            response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
-        except web.HTTPRequestEntityTooLarge as exc:
-            response = problem_response(request, 413, exc.text or "The body is too large.")
-        except web.HTTPException as exc:
-            response = problem_response(request, exc.status, exc.text or exc.reason)
-        return response
+        return await run_wsgi(wsgi, request)
 
     async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
         if origin is not None and cors.is_preflight(request):
