@@ -99,7 +99,8 @@ def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
         try:
             value = base(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
+            noun = {"int": "an integer", "float": "a number"}.get(kind, kind)
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
         if minimum is not None and value < minimum:
             raise argparse.ArgumentTypeError(
                 f"{value} is negative" if minimum == 0 else f"{value} is not at least {minimum}"

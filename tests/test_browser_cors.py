@@ -97,7 +97,9 @@ def origin_of(server: ThreadingHTTPServer) -> str:
 
 def run_page(server: ThreadingHTTPServer, tmp_path: Path, api: str, key: str) -> dict[str, Any]:
     """Load the page in Chromium; the outcome the page wrote into its DOM."""
-    (tmp_path / "site" / "index.html").write_text(PAGE.replace("__API__", api).replace("__KEY__", key))
+    (tmp_path / "site" / "index.html").write_text(
+        PAGE.replace("__API__", api).replace("__KEY__", key)
+    )
     profile = tmp_path / f"chromium-profile-{server.server_address[1]}"
     assert CHROMIUM is not None
     done = subprocess.run(
