@@ -63,7 +63,8 @@ def test_readyz_needs_the_schema_at_the_newest_migration(
 
 
 def test_health_routes_are_documented(client: FlaskClient) -> None:
-    paths = client.get("/openapi.json").json["paths"]
+    document = client.get("/openapi.json").get_json()
+    paths = document["paths"]
     assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503", "default"}
     assert "200" in paths["/healthz"]["get"]["responses"]
     assert "200" in paths["/"]["get"]["responses"]
