@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,15 +83,31 @@ def get(port: int, path: str) -> tuple[int, dict[str, str], dict[str, object]]:
         connection.close()
 
 
+THREADS = 2
+
+
+def try_get(port: int, path: str) -> None:
+    """A request that may never be answered (its database is hung)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        connection.getresponse().read()
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
 def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Path) -> None:
     """PostgreSQL behind a proxy the test takes down (SQLite has no server to lose)."""
     url = postgres_engine.url
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    stuck: list[threading.Thread] = []
     server = ServerProcess(
         "--port", "0", "--database-url", proxied, "--reset-db", "--readiness-timeout", "1",
-        cwd=tmp_path,
+        "--threads", str(THREADS), cwd=tmp_path,
     )  # fmt: skip
     try:
         _host, port = server.wait_until_listening()
@@ -105,6 +123,17 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
         proxy.hang = True  # connections open, but no answer comes
         status, _headers, body = get(port, "/readyz")
         assert (status, body["detail"]) == (503, "The database did not answer within 1 s.")
+        # Every WSGI thread stuck on the database: the event loop still answers liveness.
+        stuck = [
+            threading.Thread(target=try_get, args=(port, f"/restaurant/1/item/{n + 1}"))
+            for n in range(THREADS)
+        ]
+        for thread in stuck:
+            thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert get(port, "/healthz")[:1] == (200,)
+        assert time.monotonic() - started < 1
 
         proxy.hang = False
         proxy.stop()
@@ -113,3 +142,5 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
     finally:
         server.stop()
         proxy.stop()
+        for thread in stuck:
+            thread.join(10)

@@ -60,6 +60,11 @@ log = logging.getLogger("presto.server")
 
 # A client's X-Request-ID is echoed back only if it looks like an id, not arbitrary text.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Liveness is answered on the event loop, so that a database outage holding every WSGI
+# thread does not make a live worker look dead (the Flask route documents it, and answers
+# under other WSGI servers).
+LIVENESS_PATH = "/healthz"
+LIVENESS_BODY = b'{"status":"alive"}'
 # Allocations between collections of the youngest generation (Python's default is 700).
 GC_THRESHOLD = 20_000
 # A worker that dies sooner than this after starting is not restarted.
@@ -146,7 +151,10 @@ def make_handler(
     async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
         if origin is not None and cors.is_preflight(request):
             return cors.preflight(request, origin)
-        if request.path == METRICS_PATH:
+        path = request.path
+        if path == LIVENESS_PATH and request.method in ("GET", "HEAD"):
+            return web.Response(body=LIVENESS_BODY, content_type="application/json")
+        if path == METRICS_PATH:
             return metrics_response(request, telemetry)
         if fast_path is None:
             return await call_wsgi(request)
