@@ -20,6 +20,9 @@ from presto.services import keys
 from presto.settings_parser import (
     SettingsError,
     add_settings_options,
+    database_url_field,
+    env_name,
+    option_help,
     positive_int,
     settings_from_args,
 )
@@ -64,11 +67,12 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def add_database_url(parser: argparse.ArgumentParser) -> None:
     """The `--database-url` option, shared by every command that opens the database."""
+    field = database_url_field()
+    from_env = env_name(field) in os.environ
     parser.add_argument(
         "--database-url",
         default=database_url_from_env(),
-        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
-        "(default: $PRESTO_DATABASE_URL, else an SQLite file presto.db here)",
+        help=option_help(field, from_env, database_url_from_env()),
     )
 
 
@@ -85,9 +89,10 @@ def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "upgrade",
         help="apply migrations",
         description="Apply every migration up to a revision, in one transaction.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    upgrade.add_argument("--revision", default="head", help="revision to end at")
+    upgrade.add_argument(
+        "--revision", default="head", help="revision to end at [default: head, the newest]"
+    )
     downgrade = db_commands.add_parser(
         "downgrade",
         help="undo migrations",

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ from presto.config import Settings
 ENV_PREFIX = "PRESTO_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# `scheme://user:password@`: the password is not for `--help` to print.
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 class SettingsError(ValueError):
@@ -111,12 +114,24 @@ def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
 
 
 def show(value: object) -> str:
-    """A setting's value as an operator would type it."""
+    """A setting's value as an operator would type it, any password in a URL hidden."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1***@", value)
     if isinstance(value, tuple):
         return ",".join(value) or "none"
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
+
+
+def option_help(field: dataclasses.Field[Any], from_env: bool, value: object) -> str:
+    """The help text of a setting's option, naming its variable and its default once."""
+    if from_env:
+        source = f"from {env_name(field)}: {show(value)}"
+    else:
+        source = f"{env_name(field)}; default: {show(field.default)}"
+    # argparse %-formats help texts.
+    return f"{field.metadata['help']} [{source}]".replace("%", "%%")
 
 
 def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -143,22 +158,24 @@ def add_settings_options(parser: argparse.ArgumentParser, environ: Mapping[str, 
     from_env = from_environ(environ)
     for field in dataclasses.fields(Settings):
         default = from_env.get(field.name, field.default)
-        if field.name in from_env:
-            shown = f"from {env_name(field)}: {show(default)}"
-        else:
-            shown = f"{env_name(field)}; default: {show(field.default)}"
         options: dict[str, Any] = {
             "dest": field.name,
             "type": converter(field),
             "default": default,
-            # argparse %-formats help texts.
-            "help": f"{field.metadata['help']} [{shown}]".replace("%", "%%"),
+            "help": option_help(field, field.name in from_env, default),
         }
+        if "choices" in field.metadata:
+            options["metavar"] = "{" + ",".join(field.metadata["choices"]) + "}"
         if str(field.type) == "bool":
             options["nargs"] = "?"
             options["const"] = True
             options["metavar"] = "BOOL"
         parser.add_argument(option_name(field), **options)
+
+
+def database_url_field() -> dataclasses.Field[Any]:
+    """The `database_url` field, for the commands that take only that setting."""
+    return next(field for field in dataclasses.fields(Settings) if field.name == "database_url")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -129,6 +129,22 @@ def test_serve_help_shows_each_default_once_with_its_variable(
     assert "[PRESTO_CACHE_BYTES; default: 67108864]" in text
 
 
+def test_help_shows_the_variables_value_without_its_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRESTO_DATABASE_URL", "postgresql+psycopg://presto:s3cret@db/menus")
+    monkeypatch.setenv("PRESTO_WORKERS", "3")
+    # serve: every default but the two the variables set; db upgrade: --revision's.
+    defaults_shown = {"serve": len(dataclasses.fields(Settings)) - 2, "db": 1, "keys": 0}
+    for command in (["serve"], ["db", "upgrade"], ["keys", "list"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "[from PRESTO_DATABASE_URL: postgresql+psycopg://presto:***@db/menus]" in text
+        assert "s3cret" not in text
+        assert text.count("default") == defaults_shown[command[0]], command
+
+
 def test_wsgi_module_reads_the_same_variables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'wsgi.db'}"
     done = subprocess.run(

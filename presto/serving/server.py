@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import logging
@@ -65,6 +66,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # under other WSGI servers).
 LIVENESS_PATH = "/healthz"
 LIVENESS_BODY = b'{"status":"alive"}'
+LOOP_PATHS = frozenset({LIVENESS_PATH, METRICS_PATH})
 # Allocations between collections of the youngest generation (Python's default is 700).
 GC_THRESHOLD = 20_000
 # A worker that dies sooner than this after starting is not restarted.
@@ -144,18 +146,13 @@ def make_handler(
     # Request ids unique across processes and restarts, cheaper to make than uuid4.
     request_id_prefix = os.urandom(4).hex() + "-"
     request_numbers = itertools.count(1)
-
-    async def call_wsgi(request: web.BaseRequest) -> web.StreamResponse:
-        return await run_wsgi(wsgi, request)
+    call_wsgi = functools.partial(run_wsgi, wsgi)
 
     async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
         if origin is not None and cors.is_preflight(request):
             return cors.preflight(request, origin)
-        path = request.path
-        if path == LIVENESS_PATH and request.method in ("GET", "HEAD"):
-            return web.Response(body=LIVENESS_BODY, content_type="application/json")
-        if path == METRICS_PATH:
-            return metrics_response(request, telemetry)
+        if request.path in LOOP_PATHS:
+            return answer_on_loop(request, telemetry)
         if fast_path is None:
             return await call_wsgi(request)
         return await fast_path.handle(request, call_wsgi)
@@ -187,13 +184,16 @@ def make_handler(
     return handle
 
 
-def metrics_response(request: web.BaseRequest, telemetry: Telemetry) -> web.Response:
-    """`/metrics` for `GET` and `HEAD`; 405 otherwise."""
-    if request.method in ("GET", "HEAD"):
-        return telemetry.respond()
-    response = problem_response(request, 405, "The method is not allowed for this URL.")
-    response.headers["Allow"] = "GET, HEAD"
-    return response
+def answer_on_loop(request: web.BaseRequest, telemetry: Telemetry) -> web.Response:
+    """`/healthz` and `/metrics` for `GET` and `HEAD`, answered without a thread; 405 for
+    other methods."""
+    if request.method not in ("GET", "HEAD"):
+        response = problem_response(request, 405, "The method is not allowed for this URL.")
+        response.headers["Allow"] = "GET, HEAD"
+        return response
+    if request.path == LIVENESS_PATH:
+        return web.Response(body=LIVENESS_BODY, content_type="application/json")
+    return telemetry.respond()
 
 
 @dataclass
