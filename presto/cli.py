@@ -90,9 +90,7 @@ def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         help="apply migrations",
         description="Apply every migration up to a revision, in one transaction.",
     )
-    upgrade.add_argument(
-        "--revision", default="head", help="revision to end at [default: head, the newest]"
-    )
+    upgrade.add_argument("--revision", default="head", help="revision to end at [default: head]")
     downgrade = db_commands.add_parser(
         "downgrade",
         help="undo migrations",
