@@ -38,14 +38,6 @@ def option_name(field: dataclasses.Field[Any]) -> str:
     return "--" + field.name.replace("_", "-")
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer of at least 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     value = int(text)
