@@ -15,6 +15,7 @@ from presto.api import (
     converters,
     docs,
     errors,
+    health_routes,
     item_routes,
     menu_document_routes,
     menu_routes,
@@ -52,13 +53,15 @@ def create_app(
     app.json = OrjsonProvider(app)
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config[health_routes.READINESS_TIMEOUT] = settings.readiness_timeout
     if engine is None:
         engine = make_engine(settings.database_url, pool_size=settings.threads)
     session.init_app(app, engine, on_menu_change=on_menu_change)
 
     api = docs.create_api(app, version=__version__)
     converters.install(app, api)
-    for module in (restaurant_routes, menu_routes, item_routes, menu_document_routes):
+    modules = (health_routes, restaurant_routes, menu_routes, item_routes, menu_document_routes)
+    for module in modules:
         api.register_blueprint(module.bp)
     # After flask-smorest's handlers, so that presto's replace them.
     errors.register(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,15 +13,28 @@ from contextlib import contextmanager
 from alembic.util import CommandError
 from sqlalchemy.orm import Session
 
-from presto.config import Settings, database_url_from_env
+from presto.config import database_url_from_env
 from presto.demo import load_demo
 from presto.errors import NotFoundError
 from presto.services import keys
+from presto.settings_parser import (
+    SettingsError,
+    add_settings_options,
+    database_url_field,
+    env_name,
+    option_help,
+    positive_int,
+    settings_from_args,
+)
 from presto.storage import migrate
+from presto.storage.checks import DatabaseConfigError, check_database, require_schema
 from presto.storage.engine import drop_schema, make_engine, make_sessionmaker
 from presto.storage.models import ApiKey
 
 log = logging.getLogger("presto.cli")
+
+# Exit status of a configuration mistake, as argparse exits on a bad option.
+USAGE_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,76 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`presto serve`: every option of the server, defaults from `Settings`."""
-    defaults = Settings()
+    """`presto serve`: one option per `Settings` field, each also a `PRESTO_*` variable."""
     serve = commands.add_parser(
         "serve",
         help="run the HTTP server",
-        description="Serve the menu API over HTTP until SIGINT or SIGTERM.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Serve the menu API over HTTP until SIGINT or SIGTERM. Every option "
+        "can also be set by the environment variable named with it; the option wins.",
     )
-    serve.add_argument("--host", default=defaults.host, help="address to listen on")
-    serve.add_argument(
-        "--port", type=int, default=defaults.port, help="TCP port to listen on (0: any free port)"
-    )
-    add_capacity_options(serve, defaults)
-    add_database_url(serve)
+    add_settings_options(serve, os.environ)
     serve.add_argument(
         "--reset-db",
         action="store_true",
-        help="drop all presto tables, migrate to the current schema and load the demo menus",
-    )
-    serve.add_argument(
-        "--log-level",
-        default=defaults.log_level,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="lowest level logged; INFO includes one access line per request",
+        help="drop all presto tables, migrate to the current schema and load the demo menus "
+        "(deletes all data; deliberately not settable from the environment)",
     )
     serve.set_defaults(handler=run_serve)
 
 
-def add_capacity_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
-    """How much a server takes on: processes, threads, body size, cache, shutdown grace."""
-    serve.add_argument(
-        "--workers",
-        type=positive_int,
-        default=defaults.workers,
-        help="worker processes sharing the port with SO_REUSEPORT",
-    )
-    serve.add_argument(
-        "--threads",
-        type=positive_int,
-        default=defaults.threads,
-        help="WSGI threads per worker; each worker's database pool holds as many connections",
-    )
-    serve.add_argument(
-        "--max-body-bytes",
-        type=positive_int,
-        default=defaults.max_body_bytes,
-        help="largest request body accepted; larger ones get 413",
-    )
-    serve.add_argument(
-        "--shutdown-timeout",
-        type=float,
-        default=defaults.shutdown_timeout,
-        help="seconds in-flight requests get to finish after SIGINT/SIGTERM",
-    )
-    serve.add_argument(
-        "--cache-bytes",
-        type=non_negative_int,
-        default=defaults.cache_bytes,
-        help="byte budget of each worker's menu cache (least recently used out); 0: no cache",
-    )
-
-
 def add_database_url(parser: argparse.ArgumentParser) -> None:
     """The `--database-url` option, shared by every command that opens the database."""
+    field = database_url_field()
+    from_env = env_name(field) in os.environ
     parser.add_argument(
         "--database-url",
         default=database_url_from_env(),
-        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db "
-        "(default: $PRESTO_DATABASE_URL, else an SQLite file presto.db here)",
+        help=option_help(field, from_env, database_url_from_env()),
     )
 
 
@@ -120,9 +89,8 @@ def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "upgrade",
         help="apply migrations",
         description="Apply every migration up to a revision, in one transaction.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    upgrade.add_argument("--revision", default="head", help="revision to end at")
+    upgrade.add_argument("--revision", default="head", help="revision to end at [default: head]")
     downgrade = db_commands.add_parser(
         "downgrade",
         help="undo migrations",
@@ -199,40 +167,15 @@ def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     list_parser.set_defaults(handler=run_keys_list)
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer of at least 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
-
-
 def run_serve(args: argparse.Namespace) -> int:
     """`presto serve`: prepare the database, then run the server."""
     from presto.serving.server import configure_logging, run
 
-    if args.port == 0 and args.workers > 1:
-        raise SystemExit("presto serve: --port 0 needs --workers 1 (each would get its own port)")
-    settings = Settings(
-        database_url=args.database_url,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        threads=args.threads,
-        log_level=args.log_level,
-        max_body_bytes=args.max_body_bytes,
-        shutdown_timeout=args.shutdown_timeout,
-        cache_bytes=args.cache_bytes,
-    )
-    configure_logging(settings.log_level)
+    settings = settings_from_args(args)
+    if settings.port == 0 and settings.workers > 1:
+        raise SettingsError("--port 0 needs --workers 1 (each would get its own port)")
+    check_database(settings.database_url)
+    configure_logging(settings)
     prepare_database(settings.database_url, reset=args.reset_db)
     return run(settings)
 
@@ -255,6 +198,7 @@ def prepare_database(url: str, *, reset: bool) -> None:
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
     """`presto db upgrade`."""
+    check_database(args.database_url)
     configure_command_logging()
     migrate.upgrade(args.database_url, args.revision)
     print(describe_revision(migrate.current(args.database_url)))
@@ -263,6 +207,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 def run_db_downgrade(args: argparse.Namespace) -> int:
     """`presto db downgrade`."""
+    check_database(args.database_url)
     configure_command_logging()
     migrate.downgrade(args.database_url, args.revision)
     print(describe_revision(migrate.current(args.database_url)))
@@ -270,13 +215,15 @@ def run_db_downgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_current(args: argparse.Namespace) -> int:
-    """`presto db current`."""
+    """`presto db current`: reads only, so a database that is not there is an error."""
+    check_database(args.database_url, must_exist=True)
     print(describe_revision(migrate.current(args.database_url)))
     return 0
 
 
 def run_db_stamp(args: argparse.Namespace) -> int:
     """`presto db stamp`."""
+    check_database(args.database_url)
     configure_command_logging()
     migrate.stamp(args.database_url, args.revision)
     print(describe_revision(migrate.current(args.database_url)))
@@ -323,9 +270,14 @@ def is_not_alembic_set_up(record: logging.LogRecord) -> bool:
 
 
 @contextmanager
-def open_session(url: str) -> Iterator[Session]:
-    """A session on `url`, its tables created if missing, and its engine closed after."""
-    prepare_database(url, reset=False)
+def open_session(url: str, *, read_only: bool = False) -> Iterator[Session]:
+    """A session on `url` and its engine closed after. Unless `read_only`, the database
+    is created and migrated if need be; a read-only command needs it there already."""
+    check_database(url, must_exist=read_only)
+    if read_only:
+        require_schema(url)
+    else:
+        prepare_database(url, reset=False)
     engine = make_engine(url, pool_size=1)
     try:
         with make_sessionmaker(engine)() as session:
@@ -365,7 +317,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
 
 def run_keys_list(args: argparse.Namespace) -> int:
     """`presto keys list`: one line per key, oldest first."""
-    with open_session(args.database_url) as session:
+    with open_session(args.database_url, read_only=True) as session:
         rows = keys.list_keys(session)
         print(f"{'ID':>4}  {'PREFIX':<19}  {'SCOPE':<14}  {'CREATED':<20}  REVOKED")
         for row in rows:
@@ -384,10 +336,19 @@ def describe_scope(row: ApiKey) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the sub-command."""
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except SettingsError as error:
+        print(f"presto: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    args = parser.parse_args(argv)
     quiet_alembic_set_up()
     try:
         status: int = args.handler(args)
+    except (DatabaseConfigError, SettingsError) as error:
+        # Configuration the operator must fix: one line, the status argparse uses too.
+        print(f"presto {args.command}: {error}", file=sys.stderr)
+        return USAGE_ERROR
     except (migrate.MigrationError, CommandError) as error:
         # A database or revision the operator must decide about: a message, no traceback.
         raise SystemExit(f"presto {args.command}: {error}") from None

@@ -1,9 +1,17 @@
-"""Settings of a presto process, from the command line and the environment."""
+"""Settings of a presto process, from the command line and the environment.
+
+Each field carries its help text in `metadata`; `presto.settings_parser` turns the fields
+into `presto serve` options and `PRESTO_<FIELD>` environment variables, so a new setting is
+one field here.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///presto.db"
 
@@ -13,21 +21,62 @@ def database_url_from_env() -> str:
     return os.environ.get("PRESTO_DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
+def setting(default: T, help: str, **metadata: object) -> T:
+    """A `Settings` field: its default, the help text of its option and variable, and
+    `minimum` or `choices` where the value is bounded."""
+    made: T = field(default=default, metadata={"help": help, **metadata})
+    return made
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker process needs to serve requests."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    host: str = "127.0.0.1"
-    port: int = 5005
-    # Processes sharing the port through SO_REUSEPORT.
-    workers: int = 1
-    # WSGI executor threads per process; the connection pool gets as many connections.
-    threads: int = 4
-    log_level: str = "INFO"
-    # Requests with a larger body get 413 before the WSGI app sees them.
-    max_body_bytes: int = 1024 * 1024
-    # Seconds in-flight requests get to finish after SIGINT/SIGTERM.
-    shutdown_timeout: float = 10.0
-    # Byte budget of each worker's menu cache; 0 turns the cache off.
-    cache_bytes: int = 64 * 1024 * 1024
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL,
+        "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host:5432/presto`",
+    )
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(
+        5005, "TCP port to listen on (0: any free port, with one worker)", minimum=0
+    )
+    workers: int = setting(1, "worker processes sharing the port with SO_REUSEPORT", minimum=1)
+    threads: int = setting(
+        4,
+        "WSGI threads per worker; each worker's database pool holds as many connections",
+        minimum=1,
+    )
+    log_level: str = setting(
+        "INFO",
+        "lowest level logged; INFO includes one access line per request",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+    )
+    max_body_bytes: int = setting(
+        1024 * 1024, "largest request body accepted; larger ones get 413", minimum=1
+    )
+    shutdown_timeout: float = setting(
+        10.0, "seconds in-flight requests get to finish after SIGINT/SIGTERM", minimum=0
+    )
+    cache_bytes: int = setting(
+        64 * 1024 * 1024,
+        "byte budget of each worker's menu cache (least recently used out); 0: no cache",
+        minimum=0,
+    )
+    log_format: str = setting(
+        "text", "`text` lines, or `json`: one object per line", choices=("text", "json")
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (),
+        "browser origins allowed to write (comma-separated, e.g. `https://admin.example.com`); "
+        "reads are open to every origin",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "addresses or networks of reverse proxies whose `X-Forwarded-For` names the client "
+        "(comma-separated, e.g. `127.0.0.1,10.0.0.0/8`)",
+        networks=True,
+    )
+    log_health_checks: bool = setting(False, "write access lines for `/healthz` and `/readyz` too")
+    readiness_timeout: float = setting(
+        2.0, "seconds `/readyz` waits for the database before answering 503", minimum=0
+    )

@@ -95,3 +95,9 @@ class PreconditionFailedError(PrestoError):
     """`If-Match` names a version other than the current one."""
 
     status = 412
+
+
+class ServiceUnavailableError(PrestoError):
+    """presto cannot serve now: its database does not answer, or its schema is behind."""
+
+    status = 503

@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "presto"
 
 # The foundations every layer may use.
-BASE = {"presto", "presto.config", "presto.errors"}
+BASE = {"presto", "presto.config", "presto.errors", "presto.settings_parser", "presto.metrics"}
 STORAGE = BASE | {"presto.storage"}
 SERVICES = STORAGE | {"presto.services"}
 SCHEMAS = SERVICES | {"presto.schemas", "presto.schema_fields"}
@@ -29,6 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "presto": set(),
     "presto.config": set(),
     "presto.errors": set(),
+    "presto.settings_parser": {"presto.config"},
+    "presto.metrics": set(),
     "presto.storage": STORAGE,
     "presto.services": SERVICES,
     "presto.schemas": SCHEMAS,

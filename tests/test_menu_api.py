@@ -123,7 +123,10 @@ def test_unknown_restaurant_is_404(client: FlaskClient) -> None:
     assert body["instance"] == "/restaurant/999/item"
 
 
-@pytest.mark.parametrize("path", ["/", "/restaurants", "/restaurant/abc/item", "/nope.html"])
+# `/` is the landing document (tests/test_health.py).
+@pytest.mark.parametrize(
+    "path", ["/index.html", "/restaurants", "/restaurant/abc/item", "/nope.html"]
+)
 def test_unknown_route_is_404(client: FlaskClient, path: str) -> None:
     assert_problem(client.get(path), 404)
 

@@ -26,6 +26,8 @@ PRESTO_TABLES = set(Base.metadata.tables)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with no tables at all: an SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
+        # An empty file is an SQLite database without tables.
+        (tmp_path / "empty.db").touch()
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     postgres: Engine = request.getfixturevalue("postgres_engine")
@@ -158,6 +160,7 @@ def test_db_commands_default_to_the_environment_url(
     assert (tmp_path / "presto.db").exists()
     assert table_names(f"sqlite:///{tmp_path / 'presto.db'}") >= PRESTO_TABLES
     capsys.readouterr()
+    (tmp_path / "other.db").touch()  # `db current` reads only: it needs a database there
     monkeypatch.setenv("PRESTO_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
     assert main(["db", "current"]) == 0
     assert "none" in capsys.readouterr().out

@@ -61,7 +61,9 @@ def test_menu_over_http(server: ServerProcess) -> None:
     items: list[dict[str, Any]] = json.loads(body)
     assert items[0]["name"] == "Classic Burger"
     assert items[0]["modifiers"][1]["modifiers"][3]["modifiers"][0]["name"] == "Dressing"
-    server.wait_for_line(r'presto\.access: "GET /restaurant/1/item" 200 \d+ [\d.]+ms r-42$')
+    server.wait_for_line(
+        r'presto\.access: 127\.0\.0\.1 "GET /restaurant/1/item" 200 \d+ \d+\.\d{3}ms r-42 "[^"]+"$'
+    )
 
 
 def test_errors_over_http_are_problem_json(server: ServerProcess) -> None:

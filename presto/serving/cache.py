@@ -102,6 +102,7 @@ class MenuCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.evictions = 0
         # Every entry, least recently used first.
         self._entries: OrderedDict[Key, CachedMenu] = OrderedDict()
         # The keys of entries holding plain bytes, least recently used (plain) first.
@@ -172,6 +173,7 @@ class MenuCache:
                     return
                 continue
             self._remove(key)
+            self.evictions += 1
 
     def _remove(self, key: Key) -> None:
         entry = self._entries.pop(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import logging
@@ -40,17 +41,34 @@ from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
 from presto.errors import PROBLEM_JSON, problem_document
+from presto.metrics import FLUSH_SECONDS, mark_process_dead
 from presto.serving.accesslog import BUFFER as access_log_buffer
-from presto.serving.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_access_log
+from presto.serving.accesslog import (
+    LOG_FORMAT,
+    AccessLogger,
+    JsonFormatter,
+    access_log,
+    configure_access_log,
+)
+from presto.serving.accesslog import STARTED as ACCESS_STARTED
 from presto.serving.cache import MenuCache
+from presto.serving.cors import CorsPolicy
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
+from presto.serving.routes import RouteTemplates
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
 
 log = logging.getLogger("presto.server")
 
 # A client's X-Request-ID is echoed back only if it looks like an id, not arbitrary text.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Liveness is answered on the event loop, so that a database outage holding every WSGI
+# thread does not make a live worker look dead (the Flask route documents it, and answers
+# under other WSGI servers).
+LIVENESS_PATH = "/healthz"
+LIVENESS_BODY = b'{"status":"alive"}'
+LOOP_PATHS = frozenset({LIVENESS_PATH, METRICS_PATH})
 # Allocations between collections of the youngest generation (Python's default is 700).
 GC_THRESHOLD = 20_000
 # A worker that dies sooner than this after starting is not restarted.
@@ -104,53 +122,88 @@ class InFlight:
         return True
 
 
+async def run_wsgi(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamResponse:
+    """The Flask app's answer, or a problem for what aiohttp-wsgi refuses (a body too large)."""
+    try:
+        # WSGIHandler is typed for routed requests but reads only `match_info`.
+        response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
+    except web.HTTPRequestEntityTooLarge as exc:
+        response = problem_response(request, 413, exc.text or "The body is too large.")
+    except web.HTTPException as exc:
+        response = problem_response(request, exc.status, exc.text or exc.reason)
+    return response
+
+
+async def run_wsgi_uncached(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamResponse:
+    """`run_wsgi` with no cache behind: the validity header, for the warm path only (see
+    `presto.serving.fastpath`), is taken off."""
+    response = await run_wsgi(wsgi, request)
+    response.headers.popall(VALID_UNTIL_HEADER, None)
+    return response
+
+
 def make_handler(
-    wsgi: WSGIHandler, in_flight: InFlight, fast_path: MenuFastPath | None
+    wsgi: WSGIHandler,
+    in_flight: InFlight,
+    fast_path: MenuFastPath | None,
+    telemetry: Telemetry,
+    cors: CorsPolicy,
 ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-    """The request handler: tag the request with an id, answer cached menu calls from the
-    fast path, run everything else through the WSGI app."""
+    """The request handler: tag the request with an id, answer CORS preflights and
+    `/metrics`, cached menu calls from the fast path, everything else through the WSGI
+    app; count each request for `/metrics`."""
 
     # Request ids unique across processes and restarts, cheaper to make than uuid4.
     request_id_prefix = os.urandom(4).hex() + "-"
     request_numbers = itertools.count(1)
+    call_wsgi = functools.partial(run_wsgi, wsgi)
 
-    async def call_wsgi(request: web.BaseRequest) -> web.StreamResponse:
-        try:
-            # WSGIHandler is typed for routed requests but reads only `match_info`.
-            response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
-        except web.HTTPRequestEntityTooLarge as exc:
-            response = problem_response(request, 413, exc.text or "The body is too large.")
-        except web.HTTPException as exc:
-            response = problem_response(request, exc.status, exc.text or exc.reason)
-        return response
-
-    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+    async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
+        if origin is not None and cors.is_preflight(request):
+            return cors.preflight(request, origin)
+        if request.path in LOOP_PATHS:
+            return answer_on_loop(request, telemetry)
         if fast_path is None:
-            response = await call_wsgi(request)
-            # Meant for the warm path only (see presto.serving.fastpath).
-            response.headers.popall(VALID_UNTIL_HEADER, None)
-            return response
+            return await run_wsgi_uncached(wsgi, request)
         return await fast_path.handle(request, call_wsgi)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
         request_id = request.headers.get("X-Request-ID", "")
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = f"{request_id_prefix}{next(request_numbers):x}"
         request["request_id"] = request_id
+        request[ACCESS_STARTED] = started
+        origin = request.headers.get("Origin")
         in_flight.started()
         try:
-            response = await dispatch(request)
+            response = await dispatch(request, origin)
         except Exception:
             log.exception("unhandled error, request id %s", request_id)
             response = problem_response(request, 500, "The server failed to answer this request.")
         finally:
             in_flight.finished()
         response.headers["X-Request-ID"] = request_id
+        if origin is not None:
+            cors.decorate(request, response, origin)
         if in_flight.draining:
             response.force_close()
+        telemetry.request_done(request, response.status, time.perf_counter() - started)
         return response
 
     return handle
+
+
+def answer_on_loop(request: web.BaseRequest, telemetry: Telemetry) -> web.Response:
+    """`/healthz` and `/metrics` for `GET` and `HEAD`, answered without a thread; 405 for
+    other methods."""
+    if request.method not in ("GET", "HEAD"):
+        response = problem_response(request, 405, "The method is not allowed for this URL.")
+        response.headers["Allow"] = "GET, HEAD"
+        return response
+    if request.path == LIVENESS_PATH:
+        return web.Response(body=LIVENESS_BODY, content_type="application/json")
+    return telemetry.respond()
 
 
 @dataclass
@@ -164,8 +217,11 @@ class Worker:
     executor: ThreadPoolExecutor
     in_flight: InFlight
     server: web.Server
+    telemetry: Telemetry
     # The listener's task, once the worker listens.
     listening: asyncio.Task[None] | None = None
+    # The task handing metrics to the shared files, once the worker listens.
+    flushing: asyncio.Task[None] | None = None
 
 
 def build_worker(settings: Settings, generations_path: str | None) -> Worker:
@@ -178,12 +234,20 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
     generations = MenuGenerations(generations_path)
     app = create_app(settings, on_menu_change=generations.bump)
     database = app_database(app)
+    in_flight = InFlight()
+    telemetry = Telemetry(RouteTemplates(app.url_map), lambda: in_flight.count)
     fast_path = listener = None
     if settings.cache_bytes > 0:
         if database.engine.dialect.name == "postgresql":
             # Hears of changes made on other hosts; one more connection per worker.
             listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
-        fast_path = MenuFastPath(MenuCache(settings.cache_bytes), generations, listener)
+        fast_path = MenuFastPath(
+            MenuCache(settings.cache_bytes),
+            generations,
+            listener,
+            on_load=telemetry.metrics.menu_loaded,
+        )
+    telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
     wsgi = Pep3333WSGIHandler(
         cast(WSGIApplication, app),
@@ -200,14 +264,13 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
     ) -> WSGIRequest:
         return WSGIRequest(message, payload, protocol, writer, task, loop)
 
-    in_flight = InFlight()
     server = web.Server(
-        make_handler(wsgi, in_flight, fast_path),
+        make_handler(wsgi, in_flight, fast_path, telemetry, CorsPolicy(settings.cors_origins)),
         request_factory=make_request,
         access_log_class=AccessLogger,
         access_log=access_log,
     )
-    return Worker(settings, database, generations, listener, executor, in_flight, server)
+    return Worker(settings, database, generations, listener, executor, in_flight, server, telemetry)
 
 
 async def bind(worker: Worker) -> asyncio.Server:
@@ -249,13 +312,15 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
     # Closes idle keep-alive connections and cancels whatever is left.
     await worker.server.shutdown(1.0)
-    if worker.listening is not None:
-        worker.listening.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.listening
+    for task in (worker.listening, worker.flushing):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     worker.executor.shutdown(wait=True)
     worker.database.engine.dispose()
     worker.generations.close()
+    worker.telemetry.flush()
     log.info("stopped")
     access_log_buffer.flush()
 
@@ -270,6 +335,7 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         loop.add_signal_handler(signum, stop.set)
     if worker.listener is not None:
         worker.listening = asyncio.create_task(worker.listener.run())
+    worker.flushing = asyncio.create_task(worker.telemetry.flush_every(FLUSH_SECONDS))
     freeze_startup_objects()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
@@ -287,16 +353,18 @@ def libpq_conninfo(engine: Engine) -> str:
 
 def run_worker(settings: Settings, generations_path: str | None = None) -> None:
     """Entry point of one worker process."""
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     uvloop.run(serve(settings, generations_path))
 
 
 def run(settings: Settings) -> int:
-    """Run one worker in this process, or supervise `settings.workers` of them."""
-    if settings.workers == 1:
-        run_worker(settings)
-        return 0
-    return supervise(settings)
+    """Run one worker in this process, or supervise `settings.workers` of them, their
+    metrics kept in one directory for the length of the run."""
+    with metrics_directory():
+        if settings.workers == 1:
+            run_worker(settings)
+            return 0
+        return supervise(settings)
 
 
 def supervise(settings: Settings) -> int:
@@ -344,6 +412,8 @@ class Supervisor:
             for process in [process for process in self.workers if process.exitcode is not None]:
                 self.workers.remove(process)
                 process.join()
+                if process.pid is not None:
+                    mark_process_dead(process.pid)
                 lifetime = time.monotonic() - self.started.pop(process)
                 if self.stopping:
                     failed = failed or process.exitcode != 0
@@ -358,7 +428,16 @@ class Supervisor:
         return 1 if failed else 0
 
 
-def configure_logging(level: str) -> None:
-    """Log lines with time, level, process id and logger name to standard error."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
-    configure_access_log(level)
+def configure_logging(settings: Settings) -> None:
+    """Log lines with time, level, process id and logger name to standard error, as text
+    or as one JSON object per line."""
+    handler = logging.StreamHandler()
+    json = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    configure_access_log(
+        settings.log_level,
+        json=json,
+        trusted_proxies=settings.trusted_proxies,
+        log_health_checks=settings.log_health_checks,
+    )

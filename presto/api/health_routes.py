@@ -1,0 +1,47 @@
+"""Operational routes: the landing document, liveness and readiness for load balancers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from presto import __version__
+from presto.api.blueprint import ApiBlueprint
+from presto.api.session import app_database
+from presto.schemas import HealthSchema, LandingSchema
+from presto.services import health
+
+bp = ApiBlueprint("operations", __name__, description="Landing, liveness and readiness.")
+
+# The key in `app.config` of the bound `/readyz` waits for the database.
+READINESS_TIMEOUT = "PRESTO_READINESS_TIMEOUT"
+
+
+@bp.route("/", methods=["GET"])
+@bp.response(200, LandingSchema)
+def landing() -> dict[str, Any]:
+    """Which service this is, its version, and links to its documentation and health."""
+    return {
+        "service": "presto",
+        "version": __version__,
+        "links": {"docs": "/docs", "openapi": "/openapi.json", "healthz": "/healthz"},
+    }
+
+
+@bp.route("/healthz", methods=["GET"])
+@bp.response(200, HealthSchema)
+def healthz() -> dict[str, str]:
+    """Liveness: the worker answers requests. Touches no database, so a database outage
+    does not get every instance restarted."""
+    return {"status": "alive"}
+
+
+@bp.route("/readyz", methods=["GET"])
+@bp.response(200, HealthSchema)
+@bp.problems(503)
+def readyz() -> dict[str, str]:
+    """Readiness: the database answers within the bound and its schema is at this
+    presto's newest migration; 503 saying what is wrong otherwise."""
+    engine = app_database(current_app).engine
+    return health.check_ready(engine, current_app.config[READINESS_TIMEOUT])

@@ -1,0 +1,229 @@
+"""Prometheus metrics of a presto process, one coherent set across worker processes.
+
+prometheus-client's multiprocess mode keeps each process's values in a memory-mapped file
+of a directory the workers share (`PROMETHEUS_MULTIPROC_DIR`); `/metrics`, whichever worker
+answers it, adds up every file. A write to such a value costs 5-20 microseconds (a lock, a
+`getpid` and an `mmap` write), a large part of a cached menu call, so request counts and
+latencies are first counted in plain Python and handed to prometheus-client in batches
+(`FLUSH_SECONDS`), as the access log is: a scrape sees another worker's requests up to
+that late.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from sqlalchemy import event
+
+__all__ = ["CONTENT_TYPE", "FLUSH_SECONDS", "MULTIPROC_DIR_VARIABLE", "RequestMetrics"]
+
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# How often a worker hands its counts to the shared files.
+FLUSH_SECONDS = 0.5
+# Latency buckets (seconds): a cached menu takes well under a millisecond, a cold large
+# one hundreds of milliseconds.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+def enable_multiprocess(directory: str) -> None:
+    """Keep this process's values in `directory`, shared with the other workers.
+
+    prometheus-client picks its value class when first imported; set it again here, so the
+    order of imports does not matter.
+    """
+    os.environ[MULTIPROC_DIR_VARIABLE] = directory
+    values.ValueClass = values.MultiProcessValue()
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (in-flight requests, pool, cache bytes); its
+    counters stay, so totals never go down."""
+    if MULTIPROC_DIR_VARIABLE in os.environ:
+        multiprocess.mark_process_dead(pid)
+
+
+def exposition() -> bytes:
+    """Every worker's metrics in the Prometheus text format."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+class Instruments:
+    """The metric families; made once per process, after `enable_multiprocess`."""
+
+    def __init__(self) -> None:
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, labels, registry=None)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, registry=None, multiprocess_mode="livesum")
+
+        self.requests = counter(
+            "presto_http_requests", "Requests answered.", ("route", "method", "status")
+        )
+        self.latency = Histogram(
+            "presto_http_request_duration_seconds",
+            "Time from request parsed to response ready, by route template.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
+        self.in_flight = gauge("presto_http_requests_in_flight", "Requests being handled.")
+        self.cache_hits = counter("presto_menu_cache_hits", "Menu calls answered from memory.")
+        self.cache_misses = counter("presto_menu_cache_misses", "Menu calls not in memory.")
+        self.cache_evictions = counter(
+            "presto_menu_cache_evictions", "Menus pushed out of memory by the byte budget."
+        )
+        self.cache_bytes = gauge("presto_menu_cache_bytes", "Bytes of cached menus.")
+        self.menu_loads = Histogram(
+            "presto_menu_load_duration_seconds",
+            "Menu calls the cache missed, loaded from the database (the count is the loads).",
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
+        self.pool_size = gauge("presto_db_pool_size", "Connections the pools may hold.")
+        self.pool_in_use = gauge("presto_db_pool_in_use", "Pooled connections checked out.")
+        self.pool_waits = counter(
+            "presto_db_pool_waits", "Checkouts that found no idle connection and waited."
+        )
+        self.pool_wait_seconds = counter(
+            "presto_db_pool_wait_seconds", "Time spent waiting for a pooled connection."
+        )
+
+
+class PendingHistogram:
+    """Observations of one histogram child, counted per bucket until flushed."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def flush_into(self, child: Any) -> None:
+        """Add the counts to a prometheus-client histogram child, whose `_buckets` and
+        `_sum` are the per-bucket values its own `observe` increments."""
+        for index, count in enumerate(self.counts):
+            if count:
+                child._buckets[index].inc(count)
+                self.counts[index] = 0
+        if self.total:
+            child._sum.inc(self.total)
+            self.total = 0.0
+
+
+class RequestMetrics:
+    """What one worker counts, handed to the shared files by `flush`.
+
+    Used from the event loop thread, except `pool_*`, which update prometheus-client
+    directly (its values have their own lock) from the threads that use the pool.
+    """
+
+    def __init__(self) -> None:
+        self.instruments = Instruments()
+        self.in_flight = 0
+        self._requests: dict[tuple[str, str, int], int] = {}
+        self._latency: dict[str, PendingHistogram] = {}
+        self._loads = PendingHistogram()
+        self._cache_totals: Callable[[], tuple[int, int, int, int]] | None = None
+        self._cache_flushed = (0, 0, 0)
+
+    def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request (a dict update: cheap enough for every request)."""
+        key = (route, method, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = PendingHistogram()
+        latency.observe(seconds)
+
+    def menu_loaded(self, seconds: float) -> None:
+        """Count one menu the cache missed and the database served."""
+        self._loads.observe(seconds)
+
+    def watch_cache(self, totals: Callable[[], tuple[int, int, int, int]]) -> None:
+        """Report a cache's (hits, misses, evictions, bytes) at each flush."""
+        self._cache_totals = totals
+
+    def flush(self) -> None:
+        """Hand everything counted since the last flush to the shared files."""
+        instruments = self.instruments
+        requests, self._requests = self._requests, {}
+        for (route, method, status), count in requests.items():
+            instruments.requests.labels(route, method, str(status)).inc(count)
+        for route, latency in self._latency.items():
+            latency.flush_into(instruments.latency.labels(route))
+        self._loads.flush_into(instruments.menu_loads)
+        instruments.in_flight.set(self.in_flight)
+        if self._cache_totals is not None:
+            self._flush_cache(*self._cache_totals())
+
+    def _flush_cache(self, hits: int, misses: int, evictions: int, size: int) -> None:
+        last_hits, last_misses, last_evictions = self._cache_flushed
+        self.instruments.cache_hits.inc(hits - last_hits)
+        self.instruments.cache_misses.inc(misses - last_misses)
+        self.instruments.cache_evictions.inc(evictions - last_evictions)
+        self.instruments.cache_bytes.set(size)
+        self._cache_flushed = (hits, misses, evictions)
+
+    def watch_pool(self, pool: Any) -> None:
+        """Count a SQLAlchemy `QueuePool`'s connections in use and the checkouts that wait.
+
+        In use comes from the pool's `checkout` and `checkin` events; they fire only once a
+        connection is had, so a wait is timed around `_do_get`, the method every checkout
+        goes through.
+        """
+        instruments = self.instruments
+        instruments.pool_size.inc(pool.size())
+        event.listen(pool, "checkout", lambda *_: instruments.pool_in_use.inc())
+        event.listen(pool, "checkin", lambda *_: instruments.pool_in_use.dec())
+        do_get = pool._do_get
+
+        def timed_do_get() -> Any:
+            # Every connection the pool may open is out: this checkout waits for one back.
+            limit = pool._max_overflow  # -1: no limit, never a wait
+            waits = (
+                limit >= 0 and pool.checkedin() == 0 and pool.checkedout() >= pool.size() + limit
+            )
+            started = time.perf_counter()
+            connection = do_get()
+            if waits:
+                instruments.pool_waits.inc()
+                instruments.pool_wait_seconds.inc(time.perf_counter() - started)
+            return connection
+
+        pool._do_get = timed_do_get

@@ -1,0 +1,59 @@
+"""Readiness: whether this process can serve, checked against its database.
+
+The check runs in a thread of its own so that a database that hangs (a dropped network
+path rather than a refused connection) still gets an answer within the bound.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from presto.errors import ServiceUnavailableError
+from presto.storage import migrate
+
+# Checks wait here rather than in the request's thread; two threads, so one stuck on a
+# hung connection does not hold up the next check.
+_CHECKS = ThreadPoolExecutor(2, thread_name_prefix="presto-readiness")
+
+
+@functools.cache
+def migration_heads() -> frozenset[str]:
+    """The newest migration revisions of this presto (read once: the scripts don't change)."""
+    return frozenset(migrate.heads())
+
+
+def schema_revisions(engine: Engine) -> frozenset[str]:
+    """The database answers a query, and the revisions its schema is at."""
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+        return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
+def check_ready(engine: Engine, timeout: float) -> dict[str, str]:
+    """The database and schema state when ready; `ServiceUnavailableError` saying what is
+    wrong otherwise."""
+    future = _CHECKS.submit(schema_revisions, engine)
+    try:
+        revisions = future.result(timeout)
+    except FutureTimeout:
+        raise ServiceUnavailableError(
+            f"The database did not answer within {timeout:g} s."
+        ) from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ServiceUnavailableError(f"The database does not answer: {reason}") from None
+    heads = migration_heads()
+    if revisions != heads:
+        found = ", ".join(sorted(revisions)) or "none"
+        raise ServiceUnavailableError(
+            f"The database schema is at revision {found}, not at {', '.join(sorted(heads))}: "
+            "run `presto db upgrade`."
+        )
+    return {"status": "ready", "database": "ok", "schema": ", ".join(sorted(revisions))}

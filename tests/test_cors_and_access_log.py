@@ -1,0 +1,172 @@
+"""CORS headers and the access log of a real `presto serve`, over real sockets.
+
+(`tests/test_browser_cors.py` runs the same rules in Chromium.)
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from presto.serving.accesslog import client_address
+from tests.helpers.server_process import ServerProcess
+
+WRITER = "https://admin.example.com"
+OTHER = "https://shop.example.org"
+
+Start = Callable[..., tuple[ServerProcess, int]]
+
+
+@pytest.fixture
+def start(db_url: str, tmp_path: Path) -> Iterator[Start]:
+    started: list[ServerProcess] = []
+
+    def run(*extra: str) -> tuple[ServerProcess, int]:
+        process = ServerProcess(
+            "--port", "0", "--database-url", db_url, "--reset-db", *extra, cwd=tmp_path
+        )  # fmt: skip
+        started.append(process)
+        return process, process.wait_until_listening()[1]
+
+    try:
+        yield run
+    finally:
+        for process in started:
+            process.stop()
+
+
+def call(
+    port: int, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, http.client.HTTPMessage]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.headers
+    finally:
+        connection.close()
+
+
+def preflight(port: int, origin: str, method: str) -> tuple[int, http.client.HTTPMessage]:
+    return call(
+        port,
+        "OPTIONS",
+        "/restaurant/1/item/1",
+        {
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type,if-match",
+        },
+    )
+
+
+def test_cors_reads_from_anywhere_writes_from_configured_origins(start: Start) -> None:
+    _process, port = start("--cors-origins", WRITER)
+
+    status, headers = preflight(port, WRITER, "PATCH")
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == WRITER
+    assert "PATCH" in headers["Access-Control-Allow-Methods"].split(", ")
+    allowed = headers["Access-Control-Allow-Headers"].split(", ")
+    assert {"Authorization", "If-Match", "Content-Type"} <= set(allowed)
+    assert headers["Access-Control-Max-Age"] == "7200"
+    assert headers["Vary"] == "Origin"
+
+    status, headers = preflight(port, OTHER, "PATCH")
+    assert (status, headers["Access-Control-Allow-Origin"]) == (204, "*")
+    assert headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert "Authorization" not in headers["Access-Control-Allow-Headers"]
+
+    status, headers = call(port, "GET", "/restaurant/1/item", {"Origin": OTHER})
+    assert (status, headers["Access-Control-Allow-Origin"]) == (200, "*")
+    assert "ETag" in headers["Access-Control-Expose-Headers"].split(", ")
+    # A second call comes from the cache and carries the same headers.
+    status, headers = call(port, "GET", "/restaurant/1/item", {"Origin": OTHER})
+    assert (status, headers["Access-Control-Allow-Origin"]) == (200, "*")
+
+    # A write from another origin gets no CORS header: the page cannot read the answer.
+    body = json.dumps({"name": "X"}).encode()
+    json_type = {"Content-Type": "application/json"}
+    status, headers = call(port, "POST", "/restaurant/1/item", {"Origin": OTHER, **json_type}, body)
+    assert status == 401
+    assert "Access-Control-Allow-Origin" not in headers
+    status, headers = call(
+        port, "POST", "/restaurant/1/item", {"Origin": WRITER, **json_type}, body
+    )
+    assert (status, headers["Access-Control-Allow-Origin"]) == (401, WRITER)
+
+    # Without Origin (not a browser page) nothing changes.
+    status, headers = call(port, "GET", "/restaurant/1/item", {})
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+ACCESS_KEYS = {
+    "time", "level", "pid", "logger", "message", "client", "method", "path", "status",
+    "bytes", "duration_us", "request_id", "user_agent",
+}  # fmt: skip
+
+
+def json_lines(process: ServerProcess, logger: str) -> list[dict[str, object]]:
+    objects = [json.loads(line) for line in process.lines]
+    return [entry for entry in objects if entry["logger"] == logger]
+
+
+def test_json_log_lines_with_forwarded_client(start: Start) -> None:
+    process, port = start("--log-format", "json", "--trusted-proxies", "127.0.0.1,10.0.0.0/8")
+    forwarded = {"X-Forwarded-For": "192.0.2.1, 198.51.100.9, 10.1.2.3", "User-Agent": "menu-app/2"}
+
+    call(port, "GET", "/restaurant/1/item?all=true", {**forwarded, "X-Request-ID": "r-1"})
+    call(port, "GET", "/healthz", {"X-Request-ID": "r-2"})
+    call(port, "GET", "/readyz", {"X-Request-ID": "r-3"})
+    call(port, "GET", "/nope", {"X-Request-ID": "r-4"})
+    process.wait_for_line('"request_id":"r-4"')
+
+    # Every line is one JSON object, the server's own lines too.
+    assert str(json_lines(process, "presto.server")[-1]["message"]).startswith("presto listening")
+    access = json_lines(process, "presto.access")
+    assert [entry["request_id"] for entry in access] == ["r-1", "r-4"]  # no health checks
+    menu = access[0]
+    assert set(menu) == ACCESS_KEYS
+    # 10.1.2.3 is a trusted proxy too; 192.0.2.1 is what the client claimed, unverified.
+    assert (menu["client"], menu["user_agent"]) == ("198.51.100.9", "menu-app/2")
+    assert (menu["method"], menu["path"], menu["status"]) == (
+        "GET",
+        "/restaurant/1/item?all=true",
+        200,
+    )
+    assert isinstance(menu["duration_us"], int) and menu["duration_us"] > 0
+    assert isinstance(menu["bytes"], int) and menu["bytes"] > 1000
+    assert (access[1]["client"], access[1]["status"]) == ("127.0.0.1", 404)
+
+
+def test_health_checks_logged_when_asked(start: Start) -> None:
+    process, port = start("--log-health-checks")
+    call(port, "GET", "/healthz", {"X-Request-ID": "h-1"})
+    line = process.wait_for_line(r"h-1")[0]
+    assert '127.0.0.1 "GET /healthz" 200 ' in line
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.9", "1.2.3.4", "203.0.113.9"),  # not a proxy of ours: its claim is ignored
+        ("10.0.0.5", None, "10.0.0.5"),
+        ("10.0.0.5", "1.2.3.4", "1.2.3.4"),
+        ("10.0.0.5", "6.6.6.6, 1.2.3.4, 10.0.0.7", "1.2.3.4"),  # nearest untrusted hop
+        ("10.0.0.5", "10.0.0.8, 10.0.0.7", "10.0.0.8"),  # all ours: the first
+    ],
+)
+def test_client_address(peer: str, forwarded: str | None, client: str) -> None:
+    transport = mock.Mock()
+    transport.get_extra_info.return_value = (peer, 40000)
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    request = make_mocked_request("GET", "/", headers=headers, transport=transport)
+    assert client_address(request, (ipaddress.ip_network("10.0.0.0/8"),)) == client

@@ -1,0 +1,270 @@
+"""End to end: the shipped nginx site (`deploy/nginx/presto.conf`) in front of two
+`presto serve` processes on two ports and one PostgreSQL database, as two hosts would run.
+
+nginx runs with a prefix and configuration of its own on free ports (never the machine's
+configuration). Reads and a write go through nginx; the write is then read back from each
+instance directly (the other instance learns of it through `NOTIFY`); then one instance
+gets SIGTERM while 32 clients read through nginx, and not one request may fail.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from presto.bench.servers import free_port
+from presto.services import keys
+from presto.storage.engine import make_sessionmaker
+from tests.helpers.server_process import ServerProcess
+
+SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "presto.conf"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+MENU = "/restaurant/1/item"
+CLIENTS = 32
+# Seconds of load before and after the SIGTERM.
+LOAD_BEFORE = 1.0
+LOAD_AFTER = 2.5
+
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+
+
+def nginx_config(prefix: Path, port: int, upstreams: tuple[int, int]) -> Path:
+    """The shipped site with this test's ports, inside a main configuration of its own."""
+    site = SITE.read_text()
+    site = site.replace("127.0.0.1:5005", f"127.0.0.1:{upstreams[0]}")
+    site = site.replace("127.0.0.1:5006", f"127.0.0.1:{upstreams[1]}")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace("listen [::]:80;", "")
+    (prefix / "site.conf").write_text(site)
+    temp = {name: prefix / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for path in temp.values():
+        path.mkdir()
+    # nginx started by root runs its workers as `nobody`, who could not read this prefix.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    main = f"""{user}daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+    include {prefix}/site.conf;
+}}
+"""
+    config = prefix / "nginx.conf"
+    config.write_text(main)
+    return config
+
+
+def wait_for_port(port: int, timeout: float = 15) -> None:
+    """Wait until something accepts connections on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Callable[[tuple[int, int]], int]]:
+    """Starts nginx in front of two upstream ports; returns its port."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(upstreams: tuple[int, int]) -> int:
+        prefix = tmp_path / "nginx"
+        prefix.mkdir()
+        port = free_port()
+        config = nginx_config(prefix, port, upstreams)
+        assert NGINX is not None
+        command = [NGINX, "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+        processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL))
+        wait_for_port(port)
+        return port
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+
+
+@dataclass
+class Client:
+    """HTTP/1.1 to one port over a kept-alive connection."""
+
+    port: int
+    connection: http.client.HTTPConnection | None = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            self.connection.request(method, path, body=body, headers=headers or {})
+            response = self.connection.getresponse()
+            data = response.read()
+        except Exception:
+            self.connection.close()
+            self.connection = None
+            raise
+        if response.getheader("Connection", "").lower() == "close":
+            self.connection.close()
+            self.connection = None
+        return response.status, dict(response.getheaders()), data
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def menu(self) -> list[dict[str, object]]:
+        status, _headers, body = self.request("GET", MENU)
+        assert status == 200
+        items: list[dict[str, object]] = json.loads(body)
+        return items
+
+
+@dataclass
+class Load:
+    """Clients reading menus through nginx in a loop until told to stop."""
+
+    port: int
+    clients: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    answered: int = 0
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self) -> list[threading.Thread]:
+        threads = [threading.Thread(target=self._read, daemon=True) for _ in range(self.clients)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _read(self) -> None:
+        client = Client(self.port)
+        while not self.stop.is_set():
+            try:
+                status, _headers, _body = client.request("GET", MENU)
+            except Exception as exc:  # every failure is counted, none may happen
+                outcome = f"{type(exc).__name__}: {exc}"
+            else:
+                outcome = "" if status == 200 else f"status {status}"
+            with self.lock:
+                if outcome:
+                    self.failures.append(outcome)
+                else:
+                    self.answered += 1
+        client.close()
+
+
+def start_presto(url: str, tmp_path: Path, port: int, *extra: str) -> ServerProcess:
+    process = ServerProcess(
+        "--port", str(port), "--database-url", url, "--trusted-proxies", "127.0.0.1", *extra,
+        cwd=tmp_path,
+    )  # fmt: skip
+    process.wait_until_listening()
+    return process
+
+
+def assert_logged_by_either(instances: tuple[ServerProcess, ...], pattern: str) -> None:
+    """One of the instances logs a line matching `pattern` (access lines come in batches)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if any(re.search(pattern, line) for instance in instances for line in instance.lines):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no line matching {pattern!r}")
+
+
+def test_two_instances_behind_nginx(
+    postgres_engine: Engine, tmp_path: Path, nginx: Callable[[tuple[int, int]], int]
+) -> None:
+    """Two hosts share a PostgreSQL database (SQLite has no NOTIFY between hosts)."""
+    db_url = postgres_engine.url.render_as_string(hide_password=False)
+    ports = (free_port(), free_port())
+    first = start_presto(db_url, tmp_path, ports[0], "--reset-db")
+    second = start_presto(db_url, tmp_path, ports[1])
+    clients: list[Client] = []
+    try:
+        with make_sessionmaker(postgres_engine)() as session, session.begin():
+            key = keys.create_key(session, restaurant_id=1).secret
+        through_nginx = Client(nginx(ports))
+        direct = [Client(ports[0]), Client(ports[1])]
+        clients.extend([through_nginx, *direct])
+
+        # Reads through nginx: gzip for clients that take it, the client's address logged.
+        status, headers, body = through_nginx.request(
+            "GET", MENU, headers={"Accept-Encoding": "gzip", "X-Forwarded-For": "203.0.113.7"}
+        )
+        assert (status, headers["Content-Encoding"]) == (200, "gzip")
+        assert json.loads(gzip.decompress(body))[0]["name"] == "Classic Burger"
+        assert_logged_by_either(
+            (first, second), r'presto\.access: 203\.0\.113\.7 "GET /restaurant/1/item"'
+        )
+        # Both instances have the menu cached before the write.
+        assert [client.menu()[0]["name"] for client in direct] == ["Classic Burger"] * 2
+
+        status, _headers, body = through_nginx.request(
+            "PATCH",
+            "/restaurant/1/item/1",
+            body=json.dumps({"name": "Deployed Burger"}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        assert status == 200, body
+        # No stale read on either instance: the one that did not write heard the NOTIFY.
+        deadline = time.monotonic() + 5
+        names = [client.menu()[0]["name"] for client in direct]
+        while names != ["Deployed Burger"] * 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            names = [client.menu()[0]["name"] for client in direct]
+        assert names == ["Deployed Burger"] * 2
+
+        load = Load(through_nginx.port, CLIENTS)
+        threads = load.run()
+        time.sleep(LOAD_BEFORE)
+        answered_before = load.answered
+        first.terminate()
+        assert first.wait(30) == 0
+        time.sleep(LOAD_AFTER)
+        load.stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert load.failures == []
+        assert answered_before > CLIENTS
+        assert load.answered > answered_before + CLIENTS
+        print(f"{load.answered} reads through nginx, {answered_before} before the SIGTERM")
+    finally:
+        for client in clients:
+            client.close()
+        first.stop()
+        second.stop()

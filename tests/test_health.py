@@ -1,0 +1,146 @@
+"""`GET /`, `/healthz` and `/readyz`: what a load balancer and an orchestrator ask."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
+
+from presto import __version__
+from presto.storage import migrate
+from presto.storage.engine import MIGRATION_VERSION_TABLE
+from tests.helpers.problems import assert_problem
+from tests.helpers.server_process import ServerProcess
+from tests.helpers.tcp_proxy import TcpProxy
+
+
+@pytest.fixture
+def unversioned(engine: Engine) -> Iterator[Engine]:
+    """The test database with its tables but no migration history; left so after."""
+    drop = sa.text(f"DROP TABLE IF EXISTS {MIGRATION_VERSION_TABLE}")
+    with engine.begin() as connection:
+        connection.execute(drop)
+    yield engine
+    with engine.begin() as connection:
+        connection.execute(drop)
+
+
+def test_landing_names_the_service_and_links(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.json == {
+        "service": "presto",
+        "version": __version__,
+        "links": {"docs": "/docs", "openapi": "/openapi.json", "healthz": "/healthz"},
+    }
+
+
+def test_healthz_answers_without_the_database(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert (response.status_code, response.json) == (200, {"status": "alive"})
+
+
+def test_readyz_needs_the_schema_at_the_newest_migration(
+    client: FlaskClient, unversioned: Engine, db_url: str
+) -> None:
+    (head,) = migrate.heads()
+
+    behind = client.get("/readyz")
+
+    assert assert_problem(behind, 503)["detail"] == (
+        f"The database schema is at revision none, not at {head}: run `presto db upgrade`."
+    )
+    migrate.stamp(db_url, head)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ready", "database": "ok", "schema": head}
+
+
+def test_health_routes_are_documented(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    paths = document["paths"]
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503", "default"}
+    assert "200" in paths["/healthz"]["get"]["responses"]
+    assert "200" in paths["/"]["get"]["responses"]
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, str], dict[str, object]]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        return response.status, dict(response.getheaders()), body
+    finally:
+        connection.close()
+
+
+THREADS = 2
+
+
+def try_get(port: int, path: str) -> None:
+    """A request that may never be answered (its database is hung)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        connection.getresponse().read()
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
+def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Path) -> None:
+    """PostgreSQL behind a proxy the test takes down (SQLite has no server to lose)."""
+    url = postgres_engine.url
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    stuck: list[threading.Thread] = []
+    server = ServerProcess(
+        "--port", "0", "--database-url", proxied, "--reset-db", "--readiness-timeout", "1",
+        "--threads", str(THREADS), cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _host, port = server.wait_until_listening()
+        assert get(port, "/readyz")[0] == 200
+
+        proxy.stop()
+        status, headers, body = get(port, "/readyz")
+        assert (status, headers["Content-Type"]) == (503, "application/problem+json")
+        assert str(body["detail"]).startswith("The database does not answer: ")
+        assert get(port, "/healthz")[:1] == (200,)  # alive: no restart for a database outage
+
+        proxy.start()
+        proxy.hang = True  # connections open, but no answer comes
+        status, _headers, body = get(port, "/readyz")
+        assert (status, body["detail"]) == (503, "The database did not answer within 1 s.")
+        # Every WSGI thread stuck on the database: the event loop still answers liveness.
+        stuck = [
+            threading.Thread(target=try_get, args=(port, f"/restaurant/1/item/{n + 1}"))
+            for n in range(THREADS)
+        ]
+        for thread in stuck:
+            thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert get(port, "/healthz")[:1] == (200,)
+        assert time.monotonic() - started < 1
+
+        proxy.hang = False
+        proxy.stop()
+        proxy.start()
+        assert get(port, "/readyz")[:1] == (200,)
+    finally:
+        server.stop()
+        proxy.stop()
+        for thread in stuck:
+            thread.join(10)
