@@ -52,7 +52,12 @@ def create_app(
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if engine is None:
-        engine = make_engine(settings.database_url, pool_size=settings.threads)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.threads,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.statement_timeout,
+        )
     session.init_app(app, engine, on_menu_change=on_menu_change)
 
     api = docs.create_api(app, version=__version__)

@@ -47,6 +47,7 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--port", type=int, default=defaults.port, help="TCP port to listen on (0: any free port)"
     )
     add_capacity_options(serve, defaults)
+    add_protection_options(serve, defaults)
     add_database_url(serve)
     serve.add_argument(
         "--reset-db",
@@ -94,6 +95,81 @@ def add_capacity_options(serve: argparse.ArgumentParser, defaults: Settings) -> 
         type=non_negative_int,
         default=defaults.cache_bytes,
         help="byte budget of each worker's menu cache (least recently used out); 0: no cache",
+    )
+
+
+def add_protection_options(serve: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Timeouts and limits against outages, overload and abuse (doc/reliability.md)."""
+    group = serve.add_argument_group("outages, overload and abuse (0 turns a limit off)")
+    add_timeout_options(group, defaults)
+    add_limit_options(group, defaults)
+
+
+def add_timeout_options(group: argparse._ArgumentGroup, defaults: Settings) -> None:
+    """How long the database and clients may take."""
+    group.add_argument(
+        "--db-connect-timeout",
+        type=non_negative_float,
+        default=defaults.db_connect_timeout,
+        help="seconds one PostgreSQL connection attempt may take (2 at least)",
+    )
+    group.add_argument(
+        "--statement-timeout",
+        type=non_negative_float,
+        default=defaults.statement_timeout,
+        help="seconds one SQL statement may run on PostgreSQL",
+    )
+    group.add_argument(
+        "--header-timeout",
+        type=non_negative_float,
+        default=defaults.header_timeout,
+        help="seconds a client has to send a request line and headers",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=non_negative_float,
+        default=defaults.idle_timeout,
+        help="seconds an idle keep-alive connection stays open",
+    )
+
+
+def add_limit_options(group: argparse._ArgumentGroup, defaults: Settings) -> None:
+    """How much one worker takes on, and from whom."""
+    group.add_argument(
+        "--max-connections",
+        type=non_negative_int,
+        default=defaults.max_connections,
+        help="open connections per worker; past it new ones get 503",
+    )
+    group.add_argument(
+        "--max-queue",
+        type=non_negative_int,
+        default=defaults.max_queue,
+        help="requests waiting for a WSGI thread per worker; past it, 503",
+    )
+    group.add_argument(
+        "--write-rate-limit",
+        type=non_negative_int,
+        default=defaults.write_rate_limit,
+        help="writes per API key per --write-rate-window, per worker",
+    )
+    group.add_argument(
+        "--write-rate-window",
+        type=positive_float,
+        default=defaults.write_rate_window,
+        help="seconds over which --write-rate-limit refills",
+    )
+    group.add_argument(
+        "--auth-failure-limit",
+        type=non_negative_int,
+        default=defaults.auth_failure_limit,
+        help="failed authentications per client address per --auth-failure-window, per worker",
+    )
+    group.add_argument(
+        "--auth-failure-window",
+        type=positive_float,
+        default=defaults.auth_failure_window,
+        help="seconds over which --auth-failure-limit refills",
     )
 
 
@@ -207,6 +283,22 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a number of at least 0."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number above 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     value = int(text)
@@ -231,6 +323,16 @@ def run_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         shutdown_timeout=args.shutdown_timeout,
         cache_bytes=args.cache_bytes,
+        db_connect_timeout=args.db_connect_timeout,
+        statement_timeout=args.statement_timeout,
+        header_timeout=args.header_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+        max_queue=args.max_queue,
+        write_rate_limit=args.write_rate_limit,
+        write_rate_window=args.write_rate_window,
+        auth_failure_limit=args.auth_failure_limit,
+        auth_failure_window=args.auth_failure_window,
     )
     configure_logging(settings.log_level)
     prepare_database(settings.database_url, reset=args.reset_db)

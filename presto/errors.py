@@ -80,3 +80,14 @@ class PreconditionFailedError(PrestoError):
     """`If-Match` names a version other than the current one."""
 
     status = 412
+
+
+class DatabaseUnavailableError(PrestoError):
+    """The database cannot be reached now; the client may try again after `Retry-After`."""
+
+    status = 503
+    retry_after_seconds = 1
+
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 `Retry-After`: when the database is worth trying again."""
+        return {"Retry-After": str(self.retry_after_seconds)}

@@ -20,6 +20,8 @@ import time
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from presto.serving.cache import StaleMenuResponse
+
 FLUSH_LINES = 256
 FLUSH_SECONDS = 0.5
 # The layout of every other log line (presto.server.configure_logging), made by hand here.
@@ -73,6 +75,7 @@ class AccessLogger(AbstractAccessLogger):
         BUFFER.append(
             f'"{request.method} {request.path_qs}" {response.status} {response.body_length} '
             f"{time * 1000:.1f}ms {request.get('request_id', '-')}"
+            + (" stale-if-error" if response.__class__ is StaleMenuResponse else "")
         )
 
     @property

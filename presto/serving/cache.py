@@ -12,8 +12,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from aiohttp import web
+
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
+# RFC 9211 `Cache-Status` of a menu served stale because the database could not be reached.
+STALE_IF_ERROR = ("Cache-Status", "presto; hit; detail=stale-if-error")
+
+
+class StaleMenuResponse(web.Response):
+    """A cached menu answered while the database is unreachable; the access log says so."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,10 @@ class MenuCache:
         self._entries.move_to_end(key)
         self.hits += 1
         return entry
+
+    def peek(self, key: tuple[int, str]) -> CachedMenu | None:
+        """The newest entry for `key` whatever its generation (`stale-if-error` only)."""
+        return self._entries.get(key)
 
     def put(self, key: tuple[int, str], entry: CachedMenu) -> None:
         """Store `entry`, evicting the least recently used entries to stay in budget."""

@@ -14,8 +14,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
-from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache
+from presto.serving.cache import (
+    CACHED_HEADERS,
+    STALE_IF_ERROR,
+    CachedMenu,
+    MenuCache,
+    StaleMenuResponse,
+)
+from presto.serving.counters import ProtectionCounters
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.storage.availability import DatabaseAvailability
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -30,6 +38,9 @@ class MenuFastPath:
         cache: MenuCache,
         generations: MenuGenerations,
         listener: MenuChangeListener | None = None,
+        *,
+        availability: DatabaseAvailability | None = None,
+        counters: ProtectionCounters | None = None,
     ) -> None:
         self.cache = cache
         self.generations = generations
@@ -37,14 +48,19 @@ class MenuFastPath:
         self._loading: dict[tuple[tuple[int, str], int], asyncio.Future[CachedMenu | None]] = {}
         # On PostgreSQL: while the listener is down, changes on other hosts go unheard.
         self.listener = listener
+        # While the database is unreachable, a failed menu call gets the cached menu, stale.
+        self.availability = availability
+        self.counters = counters or ProtectionCounters()
 
     async def handle(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
         match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
-        if match is None or (self.listener is not None and not self.listener.connected):
+        if match is None:
             return await wsgi(request)
         restaurant_id = int(match[1])
         key = (restaurant_id, request.query_string)
+        if self.listener is not None and not self.listener.connected:
+            return self._stale_if_error(request, key, await wsgi(request))
         # Read before the request reaches the database: a write committed meanwhile bumps
         # the generation, so what this request stores can't answer a later request.
         generation = self.generations.get(restaurant_id)
@@ -58,7 +74,7 @@ class MenuFastPath:
             entry = await asyncio.shield(pending)
             if entry is not None:
                 return self._respond(request, entry)
-            return await wsgi(request)
+            return self._stale_if_error(request, key, await wsgi(request))
         loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
         self._loading[(key, generation)] = loading
         try:
@@ -66,10 +82,23 @@ class MenuFastPath:
             entry = self._cacheable(response, generation)
             if entry is not None:
                 self.cache.put(key, entry)
-            return response
+            return self._stale_if_error(request, key, response)
         finally:
             del self._loading[(key, generation)]
             loading.set_result(entry)
+
+    def _stale_if_error(
+        self, request: web.BaseRequest, key: tuple[int, str], response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """RFC 5861 `stale-if-error`: the last cached menu instead of a 5xx, but only while
+        the database is unreachable; while it answers, a menu is never served stale."""
+        if response.status < 500 or self.availability is None or self.availability.available:
+            return response
+        entry = self.cache.peek(key)
+        if entry is None:
+            return response
+        self.counters.stale_if_error += 1
+        return self._respond(request, entry, stale=True)
 
     @staticmethod
     def _cacheable(response: web.StreamResponse, generation: int) -> CachedMenu | None:
@@ -93,9 +122,13 @@ class MenuFastPath:
         )
 
     @staticmethod
-    def _respond(request: web.BaseRequest, entry: CachedMenu) -> web.Response:
+    def _respond(
+        request: web.BaseRequest, entry: CachedMenu, *, stale: bool = False
+    ) -> web.Response:
         if_none_match = request.headers.get("If-None-Match")
+        headers = (*entry.headers, STALE_IF_ERROR) if stale else entry.headers
+        response_class = StaleMenuResponse if stale else web.Response
         if if_none_match and parse_etags(if_none_match).contains_weak(unquote_etag(entry.etag)[0]):
-            headers = [(name, value) for name, value in entry.headers if name != "Content-Type"]
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=entry.body, headers=entry.headers)
+            headers = tuple((name, value) for name, value in headers if name != "Content-Type")
+            return response_class(status=304, headers=headers)
+        return response_class(body=entry.body, headers=headers)

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -41,9 +42,14 @@ from presto.config import Settings
 from presto.errors import PROBLEM_JSON, problem_document
 from presto.serving.accesslog import BUFFER as access_log_buffer
 from presto.serving.accesslog import LOG_FORMAT, AccessLogger, access_log, configure_access_log
+from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
+from presto.serving.connections import ConnectionLimits, GuardedServer
+from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.ratelimit import RateLimit
+from presto.storage.availability import DatabaseAvailability
 
 log = logging.getLogger("presto.server")
 
@@ -103,10 +109,14 @@ class InFlight:
 
 
 def make_handler(
-    wsgi: WSGIHandler, in_flight: InFlight, fast_path: MenuFastPath | None
+    wsgi: WSGIHandler,
+    in_flight: InFlight,
+    fast_path: MenuFastPath | None,
+    admission: Admission | None = None,
 ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
     """The request handler: tag the request with an id, answer cached menu calls from the
-    fast path, run everything else through the WSGI app."""
+    fast path, run everything else through admission (`presto.serving.admission`) and the
+    WSGI app."""
 
     # Request ids unique across processes and restarts, cheaper to make than uuid4.
     request_id_prefix = os.urandom(4).hex() + "-"
@@ -122,10 +132,12 @@ def make_handler(
             response = problem_response(request, exc.status, exc.text or exc.reason)
         return response
 
+    admit = call_wsgi if admission is None else admission.wrap(call_wsgi)
+
     async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
         if fast_path is None:
-            return await call_wsgi(request)
-        return await fast_path.handle(request, call_wsgi)
+            return await admit(request)
+        return await fast_path.handle(request, admit)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         request_id = request.headers.get("X-Request-ID", "")
@@ -161,6 +173,9 @@ class Worker:
     server: web.Server
     # The listener's task, once the worker listens.
     listening: asyncio.Task[None] | None = None
+    # The database circuit breaker, and what the protections counted (for metrics).
+    availability: DatabaseAvailability | None = None
+    counters: ProtectionCounters | None = None
 
 
 def build_worker(settings: Settings, generations_path: str | None) -> Worker:
@@ -173,12 +188,9 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
     generations = MenuGenerations(generations_path)
     app = create_app(settings, on_menu_change=generations.bump)
     database = app_database(app)
-    fast_path = listener = None
-    if settings.cache_bytes > 0:
-        if database.engine.dialect.name == "postgresql":
-            # Hears of changes made on other hosts; one more connection per worker.
-            listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
-        fast_path = MenuFastPath(MenuCache(settings.cache_bytes), generations, listener)
+    counters = ProtectionCounters()
+    availability = DatabaseAvailability(database.engine)
+    fast_path, listener = make_fast_path(settings, database, generations, availability, counters)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
     wsgi = WSGIHandler(
         cast(WSGIApplication, app),
@@ -196,13 +208,66 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
         return WSGIRequest(message, payload, protocol, writer, task, loop)
 
     in_flight = InFlight()
-    server = web.Server(
-        make_handler(wsgi, in_flight, fast_path),
+    admission = make_admission(settings, availability, counters)
+    server = GuardedServer(
+        make_handler(wsgi, in_flight, fast_path, admission),
+        limits=ConnectionLimits(settings.header_timeout, settings.max_connections),
+        counters=counters,
         request_factory=make_request,
         access_log_class=AccessLogger,
         access_log=access_log,
+        keepalive_timeout=settings.idle_timeout,
     )
-    return Worker(settings, database, generations, listener, executor, in_flight, server)
+    return Worker(
+        settings, database, generations, listener, executor, in_flight, server,
+        availability=availability, counters=counters,
+    )  # fmt: skip
+
+
+def make_fast_path(
+    settings: Settings,
+    database: Database,
+    generations: MenuGenerations,
+    availability: DatabaseAvailability,
+    counters: ProtectionCounters,
+) -> tuple[MenuFastPath | None, MenuChangeListener | None]:
+    """The warm path, and on PostgreSQL the listener it depends on; none without a cache."""
+    if settings.cache_bytes <= 0:
+        return None, None
+    listener = None
+    if database.engine.dialect.name == "postgresql":
+        # Hears of changes made on other hosts; one more connection per worker.
+        conninfo = libpq_conninfo(database.engine, settings.db_connect_timeout)
+        listener = MenuChangeListener(conninfo, generations)
+    fast_path = MenuFastPath(
+        MenuCache(settings.cache_bytes),
+        generations,
+        listener,
+        availability=availability,
+        counters=counters,
+    )
+    return fast_path, listener
+
+
+def make_admission(
+    settings: Settings, availability: DatabaseAvailability, counters: ProtectionCounters
+) -> Admission:
+    """Rate limits, the breaker and load shedding as `settings` configure them."""
+    writes = auth_failures = None
+    if settings.write_rate_limit:
+        writes = RateLimit("writes", settings.write_rate_limit, settings.write_rate_window)
+    if settings.auth_failure_limit:
+        auth_failures = RateLimit(
+            "auth-failures", settings.auth_failure_limit, settings.auth_failure_window
+        )
+    return Admission(
+        threads=settings.threads,
+        max_queue=settings.max_queue,
+        write_limit=writes,
+        auth_failure_limit=auth_failures,
+        availability=availability,
+        counters=counters,
+    )
 
 
 async def bind(worker: Worker) -> asyncio.Server:
@@ -249,6 +314,8 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await worker.listening
     worker.executor.shutdown(wait=True)
+    if worker.availability is not None:
+        worker.availability.close()
     worker.database.engine.dispose()
     worker.generations.close()
     log.info("stopped")
@@ -275,9 +342,12 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         await drain_and_close(worker, tcp_server)
 
 
-def libpq_conninfo(engine: Engine) -> str:
+def libpq_conninfo(engine: Engine, connect_timeout: float = 0) -> str:
     """The engine's URL as psycopg takes it (no SQLAlchemy driver suffix)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = engine.url.set(drivername="postgresql")
+    if connect_timeout:
+        url = url.update_query_dict({"connect_timeout": str(max(2, math.ceil(connect_timeout)))})
+    return url.render_as_string(hide_password=False)
 
 
 def run_worker(settings: Settings, generations_path: str | None = None) -> None:
