@@ -175,7 +175,8 @@ def test_warm_menus_outlive_the_database_and_everything_recovers(
     assert {s.status for s in bound} == {503}
     assert all(s.headers.get("content-type") == "application/problem+json" for s in bound)
     assert all(int(s.headers["retry-after"]) >= 1 for s in bound)
-    assert max(s.ended - s.started for s in bound) < 2.0
+    slowest = max(s.ended - s.started for s in bound)
+    assert slowest < 2.0
 
     # Back: writes succeed within 5 s; from then on no 5xx and nothing stale.
     recovered = min(ended for ended, _ in load.acknowledged if ended > up)
@@ -193,7 +194,7 @@ def test_warm_menus_outlive_the_database_and_everything_recovers(
     assert all(down < s.ended and s.started < recovered for s in stale)
     print(
         f"outage: {len(menus)} warm menu reads all 200 ({len(stale)} stale-if-error); "
-        f"{len(bound)} database-bound 503s, slowest {max(s.ended - s.started for s in bound):.3f} s; "
+        f"{len(bound)} database-bound 503s, slowest {slowest:.3f} s; "
         f"first write {recovered - up:.2f} s after the database returned; "
         f"{len(after)} requests after it, 0 5xx"
     )
