@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
@@ -45,6 +45,8 @@ def refusal_bytes(detail: str) -> bytes:
 
 
 TOO_MANY_CONNECTIONS = refusal_bytes("The server has too many open connections; try again.")
+# Seconds a refused connection is still read from (and what arrives dropped).
+REFUSAL_LINGER = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class ConnectionLimits:
 
     header_timeout: float
     max_connections: int
+
+
+def refuse(transport: asyncio.Transport) -> None:
+    """Answer 503 and close: at once for writing, after `REFUSAL_LINGER` seconds (or when
+    the client closes) for reading, so the client reads the answer instead of a reset."""
+    transport.write(TOO_MANY_CONNECTIONS)
+    if transport.can_write_eof():
+        transport.write_eof()
+    asyncio.get_running_loop().call_later(REFUSAL_LINGER, transport.close)
 
 
 class GuardedServer(web.Server):
@@ -98,8 +109,7 @@ class GuardedRequestHandler(RequestHandler):
         if cap and guard.open_connections >= cap:
             self._refused = True
             guard.counters.connections_refused += 1
-            transport.write(TOO_MANY_CONNECTIONS)  # type: ignore[attr-defined]
-            transport.close()
+            refuse(cast(asyncio.Transport, transport))
             return
         guard.open_connections += 1
         super().connection_made(transport)
@@ -113,6 +123,8 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # read and dropped, so that closing does not reset the answer
         if self._header_timer is None and self._current_request is None and not self._messages:
             self._await_headers()  # the first bytes of a new request
         parsed = len(self._messages)
