@@ -107,7 +107,7 @@ class Load:
 
 
 @pytest.fixture
-def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, tuple[str, int], str]]:
+def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, ServerProcess, str]]:
     """`presto serve --workers 2` on the demo menus, through a proxy to PostgreSQL."""
     if not db_url.startswith("postgresql"):
         pytest.skip("a network outage needs a database server (SQLite: see test_database_errors)")
@@ -126,10 +126,15 @@ def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, tuple[str, 
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
             assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0
-        yield proxy, ("127.0.0.1", port), printed.getvalue().strip()
+        yield proxy, server, printed.getvalue().strip()
     finally:
         server.stop()
         proxy.stop()
+
+
+def port_of(server: ServerProcess) -> int:
+    """The port the server's workers listen on."""
+    return server.wait_until_listening(workers=WORKERS)[1]
 
 
 def run_outage(load: Load, proxy: TcpProxy) -> tuple[float, float]:
@@ -154,10 +159,10 @@ def run_outage(load: Load, proxy: TcpProxy) -> tuple[float, float]:
 
 
 def test_warm_menus_outlive_the_database_and_everything_recovers(
-    proxied: tuple[TcpProxy, tuple[str, int], str],
+    proxied: tuple[TcpProxy, ServerProcess, str],
 ) -> None:
-    proxy, address, key = proxied
-    load = Load(address, key, item_id=0)
+    proxy, server, key = proxied
+    load = Load(("127.0.0.1", port_of(server)), key, item_id=0)
     menu = json.loads(load.request("warm-up", "GET", MENU).body)
     load.item_id = menu[0]["id"]
     for _ in range(40):  # every worker caches the menu
@@ -189,11 +194,17 @@ def test_warm_menus_outlive_the_database_and_everything_recovers(
     for sample in (s for s in after if s.kind == "menu"):
         shown = json.loads(sample.body)[0]["price"]
         assert shown >= load.acknowledged_before(sample.started)
+    # Operators see it: stale answers in the access log, the breaker, the listener back.
+    server.wait_for_line(r'presto\.access: "GET /restaurant/1/item" 200 .* stale-if-error$')
+    server.wait_for_line(r"database unreachable, answering 503", count=WORKERS)
+    server.wait_for_line(r"database reachable again", count=WORKERS)
+    server.wait_for_line(r"listening for menu changes", count=2 * WORKERS)
     # Stale answers only while the database was away.
     stale = [s for s in load.samples if s.stale]
     assert all(down < s.ended and s.started < recovered for s in stale)
     print(
-        f"outage: {len(menus)} warm menu reads all 200 ({len(stale)} stale-if-error); "
+        f"outage: {len(menus)} warm menu reads all 200 "
+        f"({sum(s.stale for s in menus)} marked stale-if-error); "
         f"{len(bound)} database-bound 503s, slowest {slowest:.3f} s; "
         f"first write {recovered - up:.2f} s after the database returned; "
         f"{len(after)} requests after it, 0 5xx"
