@@ -142,3 +142,30 @@ def test_an_unreachable_database_is_503_then_the_breaker_answers_at_once_and_rec
     finally:
         breaker.close()
         app_database(app).engine.dispose()
+
+
+def test_a_pooled_connection_killed_by_the_database_is_replaced_without_an_error(
+    db_url: str, engine: Engine, demo: None
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server process to end a connection")
+    app = create_app(Settings(database_url=db_url))
+    app_engine = app_database(app).engine
+    breaker = DatabaseAvailability(app_engine, probe_interval=0.1)
+    client = app.test_client()
+    try:
+        assert client.get("/restaurant/1/item").status_code == 200
+        with app_engine.connect() as pooled:
+            backend = pooled.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as admin:
+            ended = admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            assert ended.scalar_one() is True
+
+        answers = [client.get("/restaurant/1/item").status_code for _ in range(3)]
+
+        assert answers == [200, 200, 200]
+        assert breaker.available
+        assert breaker.openings == 0
+    finally:
+        breaker.close()
+        app_engine.dispose()

@@ -1,6 +1,6 @@
 """Whether the database can be reached: a circuit breaker on the engine.
 
-A request that cannot reach the database waits for the connect timeout once; after that
+A request that cannot connect to the database waits for the connect timeout once; after that
 the breaker is open and every request that needs the database fails at once
 (`DatabaseUnavailableError`, a 503) instead of each waiting for its own timeout. While it
 is open, one background thread tries a connection every `PROBE_INTERVAL` seconds; the first
@@ -44,10 +44,15 @@ class DatabaseAvailability:
         sa.event.listen(engine, "do_connect", self._before_connect)
 
     def _on_error(self, context: ExceptionContext) -> None:
-        """Open on a lost connection or a failed connect, not on an error of one statement."""
+        """Open when a new connection cannot be made.
+
+        Not on an error of one statement, nor on a connection found dead (by the pool's
+        ping or mid-statement): the pool replaces that one, and only if the new connection
+        fails too is the database unreachable.
+        """
         if getattr(self._probing, "active", False):
             return
-        if context.is_disconnect or context.connection is None:
+        if context.connection is None and not context.is_pre_ping:
             self.open(context.original_exception)
 
     def _before_connect(self, *_args: Any) -> None:
