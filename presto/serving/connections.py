@@ -6,8 +6,9 @@ aiohttp's `web.Server` builds a `RequestHandler` (the protocol) per connection; 
 - refuses a connection past `max_connections` with a 503 problem and closes it, so a flood
   of connections cannot use up the process's file descriptors;
 - closes a connection whose request line and headers are not complete `header_timeout`
-  seconds after their first byte (or after the connection opened): aiohttp has no such
-  bound, so a client sending a header every few seconds would hold a connection forever;
+  seconds (give or take `SWEEP_SECONDS`) after their first byte (or after the connection
+  opened): aiohttp has no such bound, so a client sending a header every few seconds would
+  hold a connection forever;
 - answers HTTP parse errors (a request line or header too long, a malformed request) with
   an RFC 9457 problem instead of aiohttp's `text/plain`.
 
@@ -47,6 +48,8 @@ def refusal_bytes(detail: str) -> bytes:
 TOO_MANY_CONNECTIONS = refusal_bytes("The server has too many open connections; try again.")
 # Seconds a refused connection is still read from (and what arrives dropped).
 REFUSAL_LINGER = 1.0
+# Seconds between two checks for connections whose request headers are overdue.
+SWEEP_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,14 @@ def refuse(transport: asyncio.Transport) -> None:
 
 
 class GuardedServer(web.Server):
-    """aiohttp's low-level server, making `GuardedRequestHandler`s and counting them."""
+    """aiohttp's low-level server, making `GuardedRequestHandler`s, counting them, and
+    closing those whose request headers are overdue.
+
+    The header timeout costs a request two attribute writes: a request's start is stamped
+    with a clock that a sweep over the open connections moves on every `SWEEP_SECONDS`, and
+    the sweep closes overdue ones (so a connection gets `header_timeout`, give or take
+    `SWEEP_SECONDS`). A timer per request would cost the warm path more.
+    """
 
     def __init__(
         self,
@@ -80,7 +90,10 @@ class GuardedServer(web.Server):
         super().__init__(handler, **kwargs)
         self.limits = limits
         self.counters = counters
-        self.open_connections = 0
+        self.open: set[GuardedRequestHandler] = set()
+        # The sweep's clock (the event loop's time at its last tick).
+        self.clock = 0.0
+        self._sweeping: asyncio.TimerHandle | None = None
         # What `web.Server.__call__` passes on to each `RequestHandler`.
         self._handler_options = {
             name: value
@@ -92,6 +105,35 @@ class GuardedServer(web.Server):
         """The protocol of one new connection (`loop.create_server` calls this)."""
         return GuardedRequestHandler(self, loop=asyncio.get_running_loop(), **self._handler_options)
 
+    def opened(self, handler: GuardedRequestHandler) -> bool:
+        """Count a new connection in; False if it is one too many."""
+        cap = self.limits.max_connections
+        if cap and len(self.open) >= cap:
+            self.counters.connections_refused += 1
+            return False
+        self.open.add(handler)
+        if self._sweeping is None and self.limits.header_timeout:
+            self._sweep()
+        return True
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """aiohttp's shutdown of every connection, then no more sweeps."""
+        await super().shutdown(timeout)
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            self._sweeping = None
+
+    def _sweep(self) -> None:
+        """Move the clock on and close connections whose headers are overdue."""
+        loop = asyncio.get_running_loop()
+        self.clock = loop.time()
+        deadline = self.clock - self.limits.header_timeout
+        for handler in [handler for handler in self.open if handler.headers_overdue(deadline)]:
+            self.counters.header_timeouts += 1
+            handler.force_close()
+        # Runs while there are connections; the next one starts it again.
+        self._sweeping = loop.call_later(SWEEP_SECONDS, self._sweep) if self.open else None
+
 
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's connection protocol with presto's connection cap, header timeout and
@@ -101,55 +143,44 @@ class GuardedRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._guard = manager
         self._refused = False
-        self._header_timer: asyncio.TimerHandle | None = None
+        # The sweep clock when this connection began waiting for a request's headers.
+        self._headers_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        guard = self._guard
-        cap = guard.limits.max_connections
-        if cap and guard.open_connections >= cap:
+        if not self._guard.opened(self):
             self._refused = True
-            guard.counters.connections_refused += 1
             refuse(cast(asyncio.Transport, transport))
             return
-        guard.open_connections += 1
+        self._headers_since = self._guard.clock
         super().connection_made(transport)
-        self._await_headers()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._refused:
             return
-        self._guard.open_connections -= 1
-        self._stop_header_timer()
+        self._guard.open.discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # read and dropped, so that closing does not reset the answer
-        if self._header_timer is None and self._current_request is None and not self._messages:
-            self._await_headers()  # the first bytes of a new request
+        if self._headers_since is None and self._current_request is None and not self._messages:
+            self._headers_since = self._guard.clock  # the first bytes of a new request
         parsed = len(self._messages)
         super().data_received(data)
         if len(self._messages) > parsed:
-            self._stop_header_timer()
+            self._headers_since = None
 
-    def _await_headers(self) -> None:
-        timeout = self._guard.limits.header_timeout
-        if timeout and self._header_timer is None:
-            self._header_timer = asyncio.get_running_loop().call_later(
-                timeout, self._headers_overdue
-            )
-
-    def _stop_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_overdue(self) -> None:
-        self._header_timer = None
-        # Only while waiting for a request: never during a body upload or a response.
-        if self._waiter is not None and not self._waiter.done() and not self._messages:
-            self._guard.counters.header_timeouts += 1
-            self.force_close()
+    def headers_overdue(self, deadline: float) -> bool:
+        """True if the connection has waited for a request's headers since before
+        `deadline`; never during a body upload or a response."""
+        since = self._headers_since
+        return (
+            since is not None
+            and since < deadline
+            and self._waiter is not None
+            and not self._waiter.done()
+            and not self._messages
+        )
 
     def handle_error(
         self,
