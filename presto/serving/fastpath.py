@@ -3,6 +3,8 @@
 A cached menu costs a path match, a shared-memory read and a dict lookup on the event loop:
 no thread hop, no Flask routing, no database, no serialization. A miss goes through Flask
 as usual and its response is kept for the next request of the same menu generation.
+While the database cannot be reached, a menu call that fails is answered with the cached
+menu instead, marked stale (RFC 5861 `stale-if-error`, doc/reliability.md).
 """
 
 from __future__ import annotations
