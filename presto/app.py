@@ -55,7 +55,12 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config[health_routes.READINESS_TIMEOUT] = settings.readiness_timeout
     if engine is None:
-        engine = make_engine(settings.database_url, pool_size=settings.threads)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.threads,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.statement_timeout,
+        )
     session.init_app(app, engine, on_menu_change=on_menu_change)
 
     api = docs.create_api(app, version=__version__)

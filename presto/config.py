@@ -14,6 +14,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///presto.db"
+# The `presto serve --help` group of the settings against outages, overload and abuse.
+PROTECTION = "outages, overload and abuse (0 turns a limit off)"
 
 
 def database_url_from_env() -> str:
@@ -79,4 +81,53 @@ class Settings:
     log_health_checks: bool = setting(False, "write access lines for `/healthz` and `/readyz` too")
     readiness_timeout: float = setting(
         2.0, "seconds `/readyz` waits for the database before answering 503", minimum=0
+    )
+    # Outages, overload and abuse (doc/reliability.md); 0 turns a limit off.
+    db_connect_timeout: float = setting(
+        2.0,
+        "seconds one PostgreSQL connection attempt may take (libpq: whole seconds, 2 at least)",
+        minimum=0,
+        group=PROTECTION,
+    )
+    statement_timeout: float = setting(
+        5.0,
+        "seconds one SQL statement may run on PostgreSQL before it is cancelled",
+        minimum=0,
+        group=PROTECTION,
+    )
+    header_timeout: float = setting(
+        10.0,
+        "seconds a client has to send a request line and headers once it starts one",
+        minimum=0,
+        group=PROTECTION,
+    )
+    idle_timeout: float = setting(
+        75.0, "seconds an idle keep-alive connection stays open", minimum=0, group=PROTECTION
+    )
+    max_connections: int = setting(
+        1000,
+        "open connections per worker; past it a new one gets 503 and is closed",
+        minimum=0,
+        group=PROTECTION,
+    )
+    max_queue: int = setting(
+        64,
+        "requests waiting for a WSGI thread per worker; past it, 503 at once",
+        minimum=0,
+        group=PROTECTION,
+    )
+    write_rate_limit: int = setting(
+        120, "writes per API key per `--write-rate-window`, per worker", minimum=0, group=PROTECTION
+    )
+    write_rate_window: float = setting(
+        60.0, "seconds over which `--write-rate-limit` refills", above=0, group=PROTECTION
+    )
+    auth_failure_limit: int = setting(
+        10,
+        "failed authentications per client address per `--auth-failure-window`, per worker",
+        minimum=0,
+        group=PROTECTION,
+    )
+    auth_failure_window: float = setting(
+        60.0, "seconds over which `--auth-failure-limit` refills", above=0, group=PROTECTION
     )

@@ -101,3 +101,13 @@ class ServiceUnavailableError(PrestoError):
     """presto cannot serve now: its database does not answer, or its schema is behind."""
 
     status = 503
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database cannot be reached now; the client may try again after `Retry-After`."""
+
+    retry_after_seconds = 1
+
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 `Retry-After`: when the database is worth trying again."""
+        return {"Retry-After": str(self.retry_after_seconds)}

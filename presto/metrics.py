@@ -119,6 +119,30 @@ class Instruments:
         self.pool_wait_seconds = counter(
             "presto_db_pool_wait_seconds", "Time spent waiting for a pooled connection."
         )
+        self._add_protection_families()
+
+    def _add_protection_families(self) -> None:
+        """What the protections against outages, overload and abuse count."""
+        self.protections = Counter(
+            "presto_protection_events",
+            "Requests and connections refused or answered specially, by kind: rate_limited "
+            "(429), shed (503, thread queue full), database_unavailable (503, breaker open), "
+            "stale_if_error (cached menu served while the database is unreachable), "
+            "connections_refused (over --max-connections), header_timeouts.",
+            ("kind",),
+            registry=None,
+        )
+        self.database_available = Gauge(
+            "presto_database_available",
+            "1 while every worker's database circuit breaker is closed, 0 while one is open.",
+            registry=None,
+            multiprocess_mode="livemin",
+        )
+        self.breaker_openings = Counter(
+            "presto_database_breaker_openings",
+            "Times a worker found the database unreachable.",
+            registry=None,
+        )
 
 
 class PendingHistogram:
@@ -161,6 +185,10 @@ class RequestMetrics:
         self._loads = PendingHistogram()
         self._cache_totals: Callable[[], tuple[int, int, int, int]] | None = None
         self._cache_flushed = (0, 0, 0)
+        self._protections: Callable[[], dict[str, int]] | None = None
+        self._protections_flushed: dict[str, int] = {}
+        self._database: Callable[[], tuple[bool, int]] | None = None
+        self._openings_flushed = 0
 
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request (a dict update: cheap enough for every request)."""
@@ -179,6 +207,14 @@ class RequestMetrics:
         """Report a cache's (hits, misses, evictions, bytes) at each flush."""
         self._cache_totals = totals
 
+    def watch_protections(
+        self, totals: Callable[[], dict[str, int]], database: Callable[[], tuple[bool, int]]
+    ) -> None:
+        """Report the protections' counts by kind, and the database breaker's state
+        (available, openings so far), at each flush."""
+        self._protections = totals
+        self._database = database
+
     def flush(self) -> None:
         """Hand everything counted since the last flush to the shared files."""
         instruments = self.instruments
@@ -191,6 +227,18 @@ class RequestMetrics:
         instruments.in_flight.set(self.in_flight)
         if self._cache_totals is not None:
             self._flush_cache(*self._cache_totals())
+        if self._protections is not None and self._database is not None:
+            self._flush_protections(self._protections(), *self._database())
+
+    def _flush_protections(self, totals: dict[str, int], available: bool, openings: int) -> None:
+        for kind, total in totals.items():
+            grown = total - self._protections_flushed.get(kind, 0)
+            if grown:
+                self.instruments.protections.labels(kind).inc(grown)
+        self._protections_flushed = dict(totals)
+        self.instruments.database_available.set(1 if available else 0)
+        self.instruments.breaker_openings.inc(openings - self._openings_flushed)
+        self._openings_flushed = openings
 
     def _flush_cache(self, hits: int, misses: int, evictions: int, size: int) -> None:
         last_hits, last_misses, last_evictions = self._cache_flushed

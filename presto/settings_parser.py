@@ -73,7 +73,8 @@ def parse_networks(text: str) -> tuple[str, ...]:
 
 
 def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
-    """Text to the field's type, refusing values outside its `minimum` or `choices`."""
+    """Text to the field's type, refusing values outside its `minimum`, `above` or
+    `choices` (and NaN, which no bound admits)."""
     kind = str(field.type)
     if field.metadata.get("networks"):
         return parse_networks
@@ -83,6 +84,7 @@ def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
         return parse_bool
     base: Callable[[str], Any] = {"int": int, "float": float}.get(kind, str)
     minimum = field.metadata.get("minimum")
+    above = field.metadata.get("above")
     choices: tuple[str, ...] = field.metadata.get("choices", ())
 
     def convert(text: str) -> Any:
@@ -96,10 +98,12 @@ def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
         except ValueError:
             noun = {"int": "an integer", "float": "a number"}.get(kind, kind)
             raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
-        if minimum is not None and value < minimum:
+        if minimum is not None and not value >= minimum:
             raise argparse.ArgumentTypeError(
                 f"{value} is negative" if minimum == 0 else f"{value} is not at least {minimum}"
             )
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"{value} is not above {above}")
         return value
 
     return convert
@@ -148,6 +152,7 @@ def settings_from_environ(environ: Mapping[str, str] | None = None) -> Settings:
 def add_settings_options(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
     """One option per `Settings` field, its default from `environ` or the field."""
     from_env = from_environ(environ)
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for field in dataclasses.fields(Settings):
         default = from_env.get(field.name, field.default)
         options: dict[str, Any] = {
@@ -162,7 +167,10 @@ def add_settings_options(parser: argparse.ArgumentParser, environ: Mapping[str, 
             options["nargs"] = "?"
             options["const"] = True
             options["metavar"] = "BOOL"
-        parser.add_argument(option_name(field), **options)
+        title = field.metadata.get("group")
+        if title is not None and title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        (groups[title] if title is not None else parser).add_argument(option_name(field), **options)
 
 
 def database_url_field() -> dataclasses.Field[Any]:

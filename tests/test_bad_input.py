@@ -306,3 +306,71 @@ def test_a_currency_is_three_capital_letters_exactly(
     body = assert_problem(send_json(client, "POST", "/restaurant", body_bytes, menu["auth"]), 422)
     assert list(body["errors"]) == ["currency"]
     assert snapshot(engine) == before
+
+
+# found by schemathesis ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ['W/""', '""', '"", W/"m0-0.1.0"', "*"])
+def test_an_empty_entity_tag_in_if_none_match_is_no_match(
+    client: FlaskClient, menu: dict[str, Any], header: str
+) -> None:
+    """`W/""` was parsed into a tag of None and failed the menu call with a 500."""
+    path = f"/restaurant/{menu['restaurant']}/item"
+    response = client.get(path, headers={"If-None-Match": header})
+    if header == "*":
+        assert response.status_code == 304
+    else:
+        assert response.status_code == 200
+        assert response.is_json and isinstance(response.get_json(), list)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("calories", True),
+        ("calories", 1.5),
+        ("tags", "vegan"),
+        ("tags", ["vegan", "vegan"]),
+        ("allergens", ["peanut"]),
+        ("image_url", "http://example.com/a.jpg"),
+        ("image_url", "https://example.com/\u0000.jpg"),
+        ("schedule", [{"days": ["mon"], "start": "7:00", "end": "11:00"}]),
+        ("schedule", [{"days": ["mon"], "start": "07:00\u0000", "end": "11:00"}]),
+    ],
+)
+def test_content_fields_are_strict(
+    client: FlaskClient, engine: Engine, menu: dict[str, Any], field: str, value: Any
+) -> None:
+    before = snapshot(engine)
+    path = f"/restaurant/{menu['restaurant']}/item"
+    response = client.post(path, json={"name": "Fries", field: value}, headers=menu["auth"])
+    body = assert_problem(response, 422)
+    assert list(body["errors"]) == [field]
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    "modifiers", [[0], [MAX_ID + 1], [{"id": MAX_ID + 1}], [{"id": 1, "price": True}]]
+)
+def test_link_objects_are_bounded_like_ids(
+    client: FlaskClient, engine: Engine, menu: dict[str, Any], modifiers: list[Any]
+) -> None:
+    before = snapshot(engine)
+    item = menu["items"][0]
+    path = f"/restaurant/{menu['restaurant']}/item/{item}/modifiers"
+    response = client.put(path, json=modifiers, headers=menu["auth"])
+    body = assert_problem(response, 422)
+    assert list(body["errors"]) == ["modifiers"]
+    assert snapshot(engine) == before
+
+
+def test_a_nul_in_a_time_zone_is_422(
+    client: FlaskClient, engine: Engine, menu: dict[str, Any]
+) -> None:
+    before = snapshot(engine)
+    path = f"/restaurant/{menu['restaurant']}"
+    response = client.patch(path, json={"timezone": "Europe/Berlin\u0000"}, headers=menu["auth"])
+    body = assert_problem(response, 422)
+    assert list(body["errors"]) == ["timezone"]
+    assert snapshot(engine) == before

@@ -64,6 +64,16 @@ def test_every_setting_comes_from_its_variable() -> None:
         "PRESTO_TRUSTED_PROXIES": "127.0.0.1,10.0.0.0/8",
         "PRESTO_LOG_HEALTH_CHECKS": "yes",
         "PRESTO_READINESS_TIMEOUT": "0.5",
+        "PRESTO_DB_CONNECT_TIMEOUT": "3",
+        "PRESTO_STATEMENT_TIMEOUT": "7.5",
+        "PRESTO_HEADER_TIMEOUT": "4",
+        "PRESTO_IDLE_TIMEOUT": "30",
+        "PRESTO_MAX_CONNECTIONS": "500",
+        "PRESTO_MAX_QUEUE": "0",
+        "PRESTO_WRITE_RATE_LIMIT": "60",
+        "PRESTO_WRITE_RATE_WINDOW": "30",
+        "PRESTO_AUTH_FAILURE_LIMIT": "5",
+        "PRESTO_AUTH_FAILURE_WINDOW": "120",
     }
     # A new field without a variable in this test fails here.
     assert set(environ) == {env_name(field) for field in dataclasses.fields(Settings)}
@@ -83,6 +93,16 @@ def test_every_setting_comes_from_its_variable() -> None:
         trusted_proxies=("127.0.0.1", "10.0.0.0/8"),
         log_health_checks=True,
         readiness_timeout=0.5,
+        db_connect_timeout=3.0,
+        statement_timeout=7.5,
+        header_timeout=4.0,
+        idle_timeout=30.0,
+        max_connections=500,
+        max_queue=0,
+        write_rate_limit=60,
+        write_rate_window=30.0,
+        auth_failure_limit=5,
+        auth_failure_window=120.0,
     )
     assert serve_settings([], environ) == expected
     assert settings_from_environ(environ) == expected

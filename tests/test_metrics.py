@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -178,3 +179,50 @@ def test_pool_waits_are_counted(multiprocess_dir: Path) -> None:
         assert total(found, "presto_db_pool_size") == 1
     finally:
         engine.dispose()
+
+
+def test_protections_and_the_breaker_are_counted(multiprocess_dir: Path) -> None:
+    counted = metrics.RequestMetrics()
+    protections = {"rate_limited": 0, "shed": 0, "stale_if_error": 0}
+    database: dict[str, Any] = {"available": True, "openings": 0}
+    counted.watch_protections(
+        lambda: dict(protections), lambda: (database["available"], database["openings"])
+    )
+    counted.flush()
+    found = samples(metrics.exposition().decode())
+    assert total(found, "presto_protection_events_total") == 0
+    assert total(found, "presto_database_available") == 1
+
+    protections.update(rate_limited=3, shed=2)
+    database.update(available=False, openings=1)
+    counted.flush()
+    counted.flush()  # nothing is counted twice
+    found = samples(metrics.exposition().decode())
+    assert total(found, "presto_protection_events_total", kind="rate_limited") == 3
+    assert total(found, "presto_protection_events_total", kind="shed") == 2
+    assert total(found, "presto_protection_events_total", kind="stale_if_error") == 0
+    assert total(found, "presto_database_available") == 0
+    assert total(found, "presto_database_breaker_openings_total") == 1
+
+
+def test_a_write_burst_shows_in_the_scrape(db_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    process = ServerProcess(
+        "--port", str(port), "--database-url", db_url, "--reset-db",
+        "--write-rate-limit", "2", cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        process.wait_until_listening()
+        statuses = []
+        for _ in range(4):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("DELETE", "/restaurant/1", headers={"Authorization": "Bearer x"})
+            statuses.append(connection.getresponse().status)
+            connection.close()
+        assert statuses.count(429) == 2
+        _status, _worker, body = fetch(port, "GET", "/metrics")
+        found = samples(body.decode())
+        assert total(found, "presto_protection_events_total", kind="rate_limited") == 2
+        assert total(found, "presto_database_available") == 1
+    finally:
+        process.stop()

@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import Flask, Response, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from presto.errors import PROBLEM_JSON, PrestoError, problem_document
+from presto.errors import PROBLEM_JSON, DatabaseUnavailableError, PrestoError, problem_document
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(PrestoError, _presto_error)
     app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected_error)
 
 
@@ -81,6 +83,15 @@ def _integrity_error(exc: IntegrityError) -> Response:
     # concurrent change got in between, and the transaction was rolled back.
     log.warning("constraint violated on %s %s: %s", request.method, request.path, exc.orig)
     return problem(409, "The change conflicts with the data as it now stands.")
+
+
+def _database_unavailable(exc: OperationalError | InterfaceError) -> Response:
+    # Lost or refused connections, a statement over `statement_timeout`, a locked SQLite
+    # file: the request may well succeed later, so 503 with `Retry-After`, not 500.
+    log.warning("database error on %s %s: %s", request.method, request.path, exc.orig)
+    return _presto_error(
+        DatabaseUnavailableError("The database cannot answer now; try again shortly.")
+    )
 
 
 def _unexpected_error(exc: Exception) -> Response:

@@ -63,7 +63,9 @@ def menu_call_etag(restaurant: Restaurant, valid_until: datetime | None = None) 
     return tag if valid_until is None else f"{tag}-u{int(valid_until.timestamp())}"
 
 
-def current_menu_call_etag(restaurant: Restaurant, tags: Iterable[str], now: float) -> str | None:
+def current_menu_call_etag(
+    restaurant: Restaurant, tags: Iterable[str | None], now: float
+) -> str | None:
     """The one of `tags` that still names the menu call at Unix time `now`, if any.
 
     A menu version fixes the menu's schedules, so a tag of the current version is either
@@ -72,6 +74,8 @@ def current_menu_call_etag(restaurant: Restaurant, tags: Iterable[str], now: flo
     """
     current = menu_call_etag(restaurant)
     for tag in tags:
+        if not tag:
+            continue  # `W/""`: Werkzeug parses an empty weak tag as None
         # The gzip bytes' tag names the same version (`encoded_etag`).
         plain = tag.removesuffix("-gzip")
         if plain == current:

@@ -24,6 +24,8 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from presto.serving.cache import StaleMenuResponse
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 FLUSH_LINES = 256
@@ -154,7 +156,7 @@ class AccessLogger(AbstractAccessLogger):
         BUFFER.append(
             f'{client} "{request.method} {request.path_qs}" {response.status} '
             f"{response.body_length} {time * 1000:.3f}ms {request.get('request_id', '-')} "
-            f'"{agent}"'
+            f'"{agent}"{" stale-if-error" if response.__class__ is StaleMenuResponse else ""}'
         )
 
     @property
@@ -176,6 +178,7 @@ def access_fields(
         "duration_us": round(seconds * 1_000_000),
         "request_id": request.get("request_id", "-"),
         "user_agent": agent,
+        "stale_if_error": response.__class__ is StaleMenuResponse,
     }
 
 

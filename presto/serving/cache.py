@@ -23,16 +23,24 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from presto.services.etags import encoded_etag
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
+# RFC 9211 `Cache-Status` of a menu served stale because the database could not be reached.
+STALE_IF_ERROR = ("Cache-Status", "presto; hit; detail=stale-if-error")
 # Compression of the stored gzip bodies: paid once per entry, so a little over the default.
 GZIP_LEVEL = 9
 # Bytes an entry counts against the budget besides its bodies.
 ENTRY_OVERHEAD = 512
 
 Key = tuple[int, str]
+
+
+class StaleMenuResponse(web.Response):
+    """A cached menu answered while the database is unreachable; the access log says so."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,10 @@ class MenuCache:
             self.bytes += len(body)
             self._plain[key] = None
         return body
+
+    def peek(self, key: Key) -> CachedMenu | None:
+        """The newest entry for `key` whatever its generation (`stale-if-error` only)."""
+        return self._entries.get(key)
 
     def put(self, key: Key, entry: CachedMenu) -> None:
         """Store `entry`, making room within the budget."""

@@ -3,6 +3,8 @@
 A cached menu costs a path match, a shared-memory read and a dict lookup on the event loop:
 no thread hop, no Flask routing, no database, no serialization. A miss goes through Flask
 as usual and its response is kept for the next request of the same menu generation.
+While the database cannot be reached, a menu call that fails is answered with the cached
+menu instead, marked stale (RFC 5861 `stale-if-error`, doc/reliability.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
 from presto.api.menu_routes import VALID_UNTIL_HEADER
-from presto.serving.cache import CACHED_HEADERS, CachedMenu, MenuCache, Representation
+from presto.serving.cache import (
+    CACHED_HEADERS,
+    STALE_IF_ERROR,
+    CachedMenu,
+    MenuCache,
+    Representation,
+    StaleMenuResponse,
+)
+from presto.serving.counters import ProtectionCounters
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.storage.availability import DatabaseAvailability
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -58,6 +69,9 @@ class MenuFastPath:
         generations: MenuGenerations,
         listener: MenuChangeListener | None = None,
         on_load: Callable[[float], None] | None = None,
+        *,
+        availability: DatabaseAvailability | None = None,
+        counters: ProtectionCounters | None = None,
     ) -> None:
         self.cache = cache
         # Told how many seconds each menu load (a miss sent to the database) took.
@@ -67,14 +81,19 @@ class MenuFastPath:
         self._loading: dict[tuple[tuple[int, str], int], asyncio.Future[CachedMenu | None]] = {}
         # On PostgreSQL: while the listener is down, changes on other hosts go unheard.
         self.listener = listener
+        # While the database is unreachable, a failed menu call gets the cached menu, stale.
+        self.availability = availability
+        self.counters = counters or ProtectionCounters()
 
     async def handle(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
         match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
-        if match is None or (self.listener is not None and not self.listener.connected):
-            return _internal_headers_off(await wsgi(request))
+        if match is None:
+            return without_validity_header(await wsgi(request))
         restaurant_id = int(match[1])
         key = (restaurant_id, request.query_string)
+        if self.listener is not None and not self.listener.connected:
+            return self._stale_if_error(request, key, await wsgi(request))
         # Read before the request reaches the database: a write committed meanwhile bumps
         # the generation, so what this request stores can't answer a later request.
         generation = self.generations.get(restaurant_id)
@@ -88,7 +107,7 @@ class MenuFastPath:
             entry = await asyncio.shield(pending)
             if entry is not None:
                 return self._respond(request, key, entry)
-            return _internal_headers_off(await wsgi(request))
+            return self._stale_if_error(request, key, without_validity_header(await wsgi(request)))
         loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
         self._loading[(key, generation)] = loading
         started = time.perf_counter()
@@ -101,10 +120,23 @@ class MenuFastPath:
                 self.cache.put(key, entry)
                 # The client asked before the entry existed: answer it as a hit would.
                 return self._respond(request, key, entry)
-            return response
+            return self._stale_if_error(request, key, response)
         finally:
             del self._loading[(key, generation)]
             loading.set_result(entry)
+
+    def _stale_if_error(
+        self, request: web.BaseRequest, key: tuple[int, str], response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """RFC 5861 `stale-if-error`: the last cached menu instead of a 5xx, but only while
+        the database is unreachable; while it answers, a menu is never served stale."""
+        if response.status < 500 or self.availability is None or self.availability.available:
+            return response
+        entry = self.cache.peek(key)
+        if entry is None:
+            return response
+        self.counters.stale_if_error += 1
+        return self._respond(request, key, entry, stale=True)
 
     @staticmethod
     def _cacheable(response: web.StreamResponse, generation: int) -> CachedMenu | None:
@@ -137,27 +169,35 @@ class MenuFastPath:
         )
 
     def _respond(
-        self, request: web.BaseRequest, key: tuple[int, str], entry: CachedMenu
+        self,
+        request: web.BaseRequest,
+        key: tuple[int, str],
+        entry: CachedMenu,
+        *,
+        stale: bool = False,
     ) -> web.Response:
-        """The representation the client accepts, or 304 if it holds that one already."""
+        """The representation the client accepts, or 304 if it holds that one already;
+        `stale` marks a menu served because the database cannot be reached."""
         accept_encoding = request.headers.get("Accept-Encoding")
         chosen: Representation = entry.identity
         if accept_encoding and accepts_gzip(accept_encoding):
             chosen = entry.gzip
+        headers = (*chosen.headers, STALE_IF_ERROR) if stale else chosen.headers
+        response_class = StaleMenuResponse if stale else web.Response
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match and parse_etags(if_none_match).contains_weak(unquote_etag(chosen.etag)[0]):
-            headers = [
+            headers = tuple(
                 (name, value)
-                for name, value in chosen.headers
+                for name, value in headers
                 if name not in ("Content-Type", "Content-Encoding")
-            ]
-            return web.Response(status=304, headers=headers)
+            )
+            return response_class(status=304, headers=headers)
         if chosen is entry.gzip:
-            return web.Response(body=chosen.body, headers=chosen.headers)
-        return web.Response(body=self.cache.plain_body(key, entry), headers=chosen.headers)
+            return response_class(body=chosen.body, headers=headers)
+        return response_class(body=self.cache.plain_body(key, entry), headers=headers)
 
 
-def _internal_headers_off(response: web.StreamResponse) -> web.StreamResponse:
+def without_validity_header(response: web.StreamResponse) -> web.StreamResponse:
     """The response without `VALID_UNTIL_HEADER`, which is for the warm path only."""
     response.headers.popall(VALID_UNTIL_HEADER, None)
     return response

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -20,7 +21,9 @@ from sqlalchemy.pool import QueuePool
 
 from presto import metrics
 from presto.serving.cache import MenuCache
+from presto.serving.counters import ProtectionCounters
 from presto.serving.routes import RouteTemplates
+from presto.storage.availability import DatabaseAvailability
 
 METRICS_PATH = "/metrics"
 # Where the workers' value files go: memory-backed where Linux offers it.
@@ -59,6 +62,15 @@ class Telemetry:
             )
         if isinstance(pool, QueuePool):
             self.metrics.watch_pool(pool)
+
+    def watch_protections(
+        self, counters: ProtectionCounters, availability: DatabaseAvailability
+    ) -> None:
+        """Report what the protections counted and the database breaker's state too."""
+        self.metrics.watch_protections(
+            lambda: dataclasses.asdict(counters),
+            lambda: (availability.available, availability.openings),
+        )
 
     def request_done(self, request: web.BaseRequest, status: int, seconds: float) -> None:
         """Count one answered request under its route template."""

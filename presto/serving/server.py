@@ -14,12 +14,13 @@ import functools
 import gc
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import re
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_processes
@@ -36,7 +37,6 @@ from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
 
-from presto.api.menu_routes import VALID_UNTIL_HEADER
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
@@ -51,13 +51,18 @@ from presto.serving.accesslog import (
     configure_access_log,
 )
 from presto.serving.accesslog import STARTED as ACCESS_STARTED
+from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
+from presto.serving.connections import ConnectionLimits, GuardedServer
 from presto.serving.cors import CorsPolicy
-from presto.serving.fastpath import MenuFastPath
+from presto.serving.counters import ProtectionCounters
+from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
+from presto.serving.ratelimit import RateLimit
 from presto.serving.routes import RouteTemplates
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
+from presto.storage.availability import DatabaseAvailability
 
 log = logging.getLogger("presto.server")
 
@@ -134,29 +139,20 @@ async def run_wsgi(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamRes
     return response
 
 
-async def run_wsgi_uncached(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamResponse:
-    """`run_wsgi` with no cache behind: the validity header, for the warm path only (see
-    `presto.serving.fastpath`), is taken off."""
-    response = await run_wsgi(wsgi, request)
-    response.headers.popall(VALID_UNTIL_HEADER, None)
-    return response
-
-
 def make_handler(
-    wsgi: WSGIHandler,
+    admit: Handler,
     in_flight: InFlight,
     fast_path: MenuFastPath | None,
     telemetry: Telemetry,
     cors: CorsPolicy,
-) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+) -> Handler:
     """The request handler: tag the request with an id, answer CORS preflights and
-    `/metrics`, cached menu calls from the fast path, everything else through the WSGI
-    app; count each request for `/metrics`."""
+    `/metrics`, cached menu calls from the fast path, everything else through `admit`
+    (admission, then the WSGI app); count each request for `/metrics`."""
 
     # Request ids unique across processes and restarts, cheaper to make than uuid4.
     request_id_prefix = os.urandom(4).hex() + "-"
     request_numbers = itertools.count(1)
-    call_wsgi = functools.partial(run_wsgi, wsgi)
 
     async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
         if origin is not None and cors.is_preflight(request):
@@ -164,8 +160,8 @@ def make_handler(
         if request.path in LOOP_PATHS:
             return answer_on_loop(request, telemetry)
         if fast_path is None:
-            return await run_wsgi_uncached(wsgi, request)
-        return await fast_path.handle(request, call_wsgi)
+            return without_validity_header(await admit(request))
+        return await fast_path.handle(request, admit)
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
@@ -222,38 +218,15 @@ class Worker:
     listening: asyncio.Task[None] | None = None
     # The task handing metrics to the shared files, once the worker listens.
     flushing: asyncio.Task[None] | None = None
+    # The database circuit breaker, and what the protections counted (for metrics).
+    availability: DatabaseAvailability | None = None
+    counters: ProtectionCounters | None = None
 
 
-def build_worker(settings: Settings, generations_path: str | None) -> Worker:
-    """The Flask app, its database, the warm path and the low-level server of one worker.
-
-    `generations_path` names the menu generation counters shared with the other workers
-    of this host; without it they are private to this process.
-    """
-    loop = asyncio.get_running_loop()
-    generations = MenuGenerations(generations_path)
-    app = create_app(settings, on_menu_change=generations.bump)
-    database = app_database(app)
-    in_flight = InFlight()
-    telemetry = Telemetry(RouteTemplates(app.url_map), lambda: in_flight.count)
-    fast_path = listener = None
-    if settings.cache_bytes > 0:
-        if database.engine.dialect.name == "postgresql":
-            # Hears of changes made on other hosts; one more connection per worker.
-            listener = MenuChangeListener(libpq_conninfo(database.engine), generations)
-        fast_path = MenuFastPath(
-            MenuCache(settings.cache_bytes),
-            generations,
-            listener,
-            on_load=telemetry.metrics.menu_loaded,
-        )
-    telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
-    executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
-    wsgi = Pep3333WSGIHandler(
-        cast(WSGIApplication, app),
-        executor=executor,
-        max_request_body_size=settings.max_body_bytes,
-    )
+def wsgi_request_factory(
+    loop: asyncio.AbstractEventLoop,
+) -> Callable[..., WSGIRequest]:
+    """aiohttp's request factory, making `WSGIRequest`s on `loop`."""
 
     def make_request(
         message: RawRequestMessage,
@@ -264,13 +237,101 @@ def build_worker(settings: Settings, generations_path: str | None) -> Worker:
     ) -> WSGIRequest:
         return WSGIRequest(message, payload, protocol, writer, task, loop)
 
-    server = web.Server(
-        make_handler(wsgi, in_flight, fast_path, telemetry, CorsPolicy(settings.cors_origins)),
-        request_factory=make_request,
+    return make_request
+
+
+def build_worker(settings: Settings, generations_path: str | None) -> Worker:
+    """The Flask app, its database, the warm path and the low-level server of one worker.
+
+    `generations_path` names the menu generation counters shared with the other workers
+    of this host; without it they are private to this process.
+    """
+    generations = MenuGenerations(generations_path)
+    app = create_app(settings, on_menu_change=generations.bump)
+    database = app_database(app)
+    counters = ProtectionCounters()
+    availability = DatabaseAvailability(database.engine)
+    in_flight = InFlight()
+    telemetry = Telemetry(RouteTemplates(app.url_map), lambda: in_flight.count)
+    fast_path, listener = make_fast_path(
+        settings, database, generations, availability, counters, telemetry
+    )
+    telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
+    telemetry.watch_protections(counters, availability)
+    executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
+    wsgi = Pep3333WSGIHandler(
+        cast(WSGIApplication, app),
+        executor=executor,
+        max_request_body_size=settings.max_body_bytes,
+    )
+    admission = make_admission(settings, availability, counters)
+    server = GuardedServer(
+        make_handler(
+            admission.wrap(functools.partial(run_wsgi, wsgi)),
+            in_flight,
+            fast_path,
+            telemetry,
+            CorsPolicy(settings.cors_origins),
+        ),
+        limits=ConnectionLimits(settings.header_timeout, settings.max_connections),
+        counters=counters,
+        request_factory=wsgi_request_factory(asyncio.get_running_loop()),
         access_log_class=AccessLogger,
         access_log=access_log,
+        keepalive_timeout=settings.idle_timeout,
     )
-    return Worker(settings, database, generations, listener, executor, in_flight, server, telemetry)
+    return Worker(
+        settings, database, generations, listener, executor, in_flight, server, telemetry,
+        availability=availability, counters=counters,
+    )  # fmt: skip
+
+
+def make_fast_path(
+    settings: Settings,
+    database: Database,
+    generations: MenuGenerations,
+    availability: DatabaseAvailability,
+    counters: ProtectionCounters,
+    telemetry: Telemetry,
+) -> tuple[MenuFastPath | None, MenuChangeListener | None]:
+    """The warm path, and on PostgreSQL the listener it depends on; none without a cache."""
+    if settings.cache_bytes <= 0:
+        return None, None
+    listener = None
+    if database.engine.dialect.name == "postgresql":
+        # Hears of changes made on other hosts; one more connection per worker.
+        conninfo = libpq_conninfo(database.engine, settings.db_connect_timeout)
+        listener = MenuChangeListener(conninfo, generations)
+    fast_path = MenuFastPath(
+        MenuCache(settings.cache_bytes),
+        generations,
+        listener,
+        on_load=telemetry.metrics.menu_loaded,
+        availability=availability,
+        counters=counters,
+    )
+    return fast_path, listener
+
+
+def make_admission(
+    settings: Settings, availability: DatabaseAvailability, counters: ProtectionCounters
+) -> Admission:
+    """Rate limits, the breaker and load shedding as `settings` configure them."""
+    writes = auth_failures = None
+    if settings.write_rate_limit:
+        writes = RateLimit("writes", settings.write_rate_limit, settings.write_rate_window)
+    if settings.auth_failure_limit:
+        auth_failures = RateLimit(
+            "auth-failures", settings.auth_failure_limit, settings.auth_failure_window
+        )
+    return Admission(
+        threads=settings.threads,
+        max_queue=settings.max_queue,
+        write_limit=writes,
+        auth_failure_limit=auth_failures,
+        availability=availability,
+        counters=counters,
+    )
 
 
 async def bind(worker: Worker) -> asyncio.Server:
@@ -318,6 +379,8 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     worker.executor.shutdown(wait=True)
+    if worker.availability is not None:
+        worker.availability.close()
     worker.database.engine.dispose()
     worker.generations.close()
     worker.telemetry.flush()
@@ -346,9 +409,12 @@ async def serve(settings: Settings, generations_path: str | None = None) -> None
         await drain_and_close(worker, tcp_server)
 
 
-def libpq_conninfo(engine: Engine) -> str:
+def libpq_conninfo(engine: Engine, connect_timeout: float = 0) -> str:
     """The engine's URL as psycopg takes it (no SQLAlchemy driver suffix)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = engine.url.set(drivername="postgresql")
+    if connect_timeout:
+        url = url.update_query_dict({"connect_timeout": str(max(2, math.ceil(connect_timeout)))})
+    return url.render_as_string(hide_password=False)
 
 
 def run_worker(settings: Settings, generations_path: str | None = None) -> None:

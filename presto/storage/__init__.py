@@ -1,2 +1,2 @@
-"""Storage: the SQLAlchemy models, engine and session set-up, and Alembic migrations.
-May import `presto.errors` and `presto.config` only."""
+"""Storage: the SQLAlchemy models, engine and session set-up, the database circuit breaker,
+and Alembic migrations. May import `presto.errors` and `presto.config` only."""

@@ -6,6 +6,7 @@ number of threads that can use it at once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,19 @@ MIGRATION_VERSION_TABLE = "alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Create an engine for `url` whose pool can serve `pool_size` threads at once."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+) -> Engine:
+    """Create an engine for `url` whose pool can serve `pool_size` threads at once.
+
+    On PostgreSQL, `connect_timeout` bounds each connection attempt and `statement_timeout`
+    every statement (seconds; None or 0: no bound), so an unreachable or stuck database
+    costs a request seconds, not minutes.
+    """
     sa_url = sa.make_url(url)
     options: dict[str, Any] = {"pool_pre_ping": True}
     if sa_url.get_backend_name() == "sqlite":
@@ -37,7 +49,20 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         sa.event.listen(engine, "connect", _configure_sqlite)
         return engine
     options.update(pool_size=pool_size, max_overflow=0, pool_timeout=10)
+    options["connect_args"] = postgresql_timeouts(connect_timeout, statement_timeout)
     return sa.create_engine(sa_url, **options)
+
+
+def postgresql_timeouts(
+    connect_timeout: float | None, statement_timeout: float | None
+) -> dict[str, Any]:
+    """libpq connection parameters for the two bounds (libpq takes whole seconds, 2 at least)."""
+    args: dict[str, Any] = {}
+    if connect_timeout:
+        args["connect_timeout"] = max(2, math.ceil(connect_timeout))
+    if statement_timeout:
+        args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return args
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
