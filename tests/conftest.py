@@ -22,6 +22,7 @@ from presto.config import Settings
 from presto.demo import load_demo
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 from presto.storage.models import Base
+from tests.helpers.data import add_key, add_restaurant, bearer
 
 POSTGRES_URL_VARIABLE = "PRESTO_TEST_DATABASE_URL"
 
@@ -87,3 +88,17 @@ def demo(engine: Engine) -> None:
     """The demo menus, as `--reset-db` loads them."""
     with make_sessionmaker(engine)() as session, session.begin():
         load_demo(session)
+
+
+@pytest.fixture
+def diner(session: Session) -> int:
+    """An empty restaurant."""
+    restaurant_id = add_restaurant(session, "Diner")
+    session.commit()
+    return restaurant_id
+
+
+@pytest.fixture
+def key(session: Session, diner: int) -> dict[str, str]:
+    """The Authorization header of the diner's key."""
+    return bearer(add_key(session, diner))

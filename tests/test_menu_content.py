@@ -13,26 +13,8 @@ from sqlalchemy.orm import Session
 
 from presto.services.dietary import ALLERGENS, TAGS
 from tests.helpers.data import add_key, add_restaurant, bearer, snapshot
+from tests.helpers.items import create
 from tests.helpers.problems import assert_problem
-
-
-@pytest.fixture
-def diner(session: Session) -> int:
-    restaurant_id = add_restaurant(session, "Diner")
-    session.commit()
-    return restaurant_id
-
-
-@pytest.fixture
-def key(session: Session, diner: int) -> dict[str, str]:
-    return bearer(add_key(session, diner))
-
-
-def create(client: FlaskClient, restaurant_id: int, key: dict[str, str], **fields: Any) -> int:
-    response = client.post(f"/restaurant/{restaurant_id}/item", json=fields, headers=key)
-    assert response.status_code == 201, response.get_json()
-    item_id: int = response.get_json()["id"]
-    return item_id
 
 
 def put_modifiers(
