@@ -110,7 +110,7 @@ def test_cors_reads_from_anywhere_writes_from_configured_origins(start: Start) -
 
 ACCESS_KEYS = {
     "time", "level", "pid", "logger", "message", "client", "method", "path", "status",
-    "bytes", "duration_us", "request_id", "user_agent",
+    "bytes", "duration_us", "request_id", "user_agent", "stale_if_error",
 }  # fmt: skip
 
 
@@ -143,6 +143,7 @@ def test_json_log_lines_with_forwarded_client(start: Start) -> None:
         200,
     )
     assert isinstance(menu["duration_us"], int) and menu["duration_us"] > 0
+    assert menu["stale_if_error"] is False
     assert isinstance(menu["bytes"], int) and menu["bytes"] > 1000
     assert (access[1]["client"], access[1]["status"]) == ("127.0.0.1", 404)
 

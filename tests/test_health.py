@@ -98,6 +98,16 @@ def try_get(port: int, path: str) -> None:
         connection.close()
 
 
+def ready_within(port: int, seconds: float) -> bool:
+    """Whether `/readyz` answers 200 within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if get(port, "/readyz")[0] == 200:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Path) -> None:
     """PostgreSQL behind a proxy the test takes down (SQLite has no server to lose)."""
     url = postgres_engine.url
@@ -120,6 +130,8 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
         assert get(port, "/healthz")[:1] == (200,)  # alive: no restart for a database outage
 
         proxy.start()
+        # The database circuit breaker closes once its probe gets through again.
+        assert ready_within(port, 10)
         proxy.hang = True  # connections open, but no answer comes
         status, _headers, body = get(port, "/readyz")
         assert (status, body["detail"]) == (503, "The database did not answer within 1 s.")
@@ -138,7 +150,7 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
         proxy.hang = False
         proxy.stop()
         proxy.start()
-        assert get(port, "/readyz")[:1] == (200,)
+        assert ready_within(port, 10)
     finally:
         server.stop()
         proxy.stop()

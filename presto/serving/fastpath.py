@@ -93,7 +93,7 @@ class MenuFastPath:
         restaurant_id = int(match[1])
         key = (restaurant_id, request.query_string)
         if self.listener is not None and not self.listener.connected:
-            return self._stale_if_error(request, key, await wsgi(request))
+            return self._stale_if_error(request, key, without_validity_header(await wsgi(request)))
         # Read before the request reaches the database: a write committed meanwhile bumps
         # the generation, so what this request stores can't answer a later request.
         generation = self.generations.get(restaurant_id)
