@@ -10,7 +10,6 @@ the id the server makes starts with a prefix of its process.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import json
 import threading
@@ -23,6 +22,7 @@ import pytest
 
 from presto import cli
 from presto.bench.servers import free_port
+from tests.helpers.http import request as send
 from tests.helpers.server_process import ServerProcess
 
 WORKERS = 2
@@ -60,23 +60,14 @@ class Presto:
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
-        """One request over a connection of its own."""
+        """One request over a connection of its own; a body is a write, with the key."""
         headers = dict(headers or {})
-        payload = None
         if body is not None:
-            payload = json.dumps(body).encode()
-            headers.update({"Content-Type": "application/json"})
             headers["Authorization"] = f"Bearer {self.key}"
-        connection = http.client.HTTPConnection(*self.address, timeout=30)
-        try:
-            connection.request(method, path, body=payload, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-        finally:
-            connection.close()
-        request_id = response.getheader("X-Request-ID") or ""
+        answer = send(self.address, method, path, body, headers)
         # "<8 hex digits of the process>-<request number>"
-        return Answer(response.status, request_id.split("-")[0], response.getheader("ETag"), data)
+        worker = answer.headers.get("x-request-id", "").split("-")[0]
+        return Answer(answer.status, worker, answer.headers.get("etag"), answer.body)
 
     def set_price(self, item_id: int, price: int) -> Answer:
         """PATCH the item's price; the write has been answered when this returns."""

@@ -11,7 +11,6 @@ succeed again within 5 s and nothing is stale or 5xx after that.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import json
 import threading
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 
 from presto import cli
 from presto.bench.servers import free_port
+from tests.helpers.http import request as send
 from tests.helpers.server_process import ServerProcess
 from tests.helpers.tcp_proxy import TcpProxy
 
@@ -63,23 +63,10 @@ class Load:
     acknowledged: list[tuple[float, int]] = field(default_factory=list)
 
     def request(self, kind: str, method: str, path: str, body: Any = None) -> Sample:
-        headers = {}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body).encode()
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}
+        headers = {"Authorization": f"Bearer {self.key}"} if body is not None else {}
         started = time.monotonic()
-        connection = http.client.HTTPConnection(*self.address, timeout=30)
-        try:
-            connection.request(method, path, body=payload, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-        finally:
-            connection.close()
-        sample = Sample(
-            kind, started, time.monotonic(), response.status,
-            {name.lower(): value for name, value in response.getheaders()}, data,
-        )  # fmt: skip
+        answer = send(self.address, method, path, body, headers)
+        sample = Sample(kind, started, time.monotonic(), answer.status, answer.headers, answer.body)
         self.samples.append(sample)
         return sample
 
