@@ -18,6 +18,7 @@ from presto.api import (
     health_routes,
     item_routes,
     menu_document_routes,
+    menu_publishing,
     menu_routes,
     restaurant_routes,
     session,
@@ -61,7 +62,7 @@ def create_app(
             connect_timeout=settings.db_connect_timeout,
             statement_timeout=settings.statement_timeout,
         )
-    session.init_app(app, engine, on_menu_change=on_menu_change)
+    _init_database(app, engine, settings.publish_on_write, on_menu_change)
 
     api = docs.create_api(app, version=__version__)
     converters.install(app, api)
@@ -71,3 +72,28 @@ def create_app(
     # After flask-smorest's handlers, so that presto's replace them.
     errors.register(app)
     return app
+
+
+def _init_database(
+    app: Flask, engine: Engine, publish_on_write: str, on_menu_change: Callable[[int], None] | None
+) -> None:
+    """The app's sessions, publishing each changed menu as `publish_on_write` says."""
+    if publish_on_write == "transaction":
+        session.init_app(
+            app,
+            engine,
+            on_menu_change=on_menu_change,
+            before_menu_commit=menu_publishing.publish_in_transaction,
+        )
+        return
+    publisher: menu_publishing.MenuPublisher | None = None
+
+    def changed(restaurant_id: int) -> None:
+        if on_menu_change is not None:
+            on_menu_change(restaurant_id)
+        assert publisher is not None
+        publisher.submit(restaurant_id)
+
+    database = session.init_app(app, engine, on_menu_change=changed)
+    publisher = menu_publishing.MenuPublisher(database.sessionmaker)
+    app.extensions[menu_publishing.EXTENSION] = publisher

@@ -1,5 +1,6 @@
 """The `presto` command: `presto serve` runs the server, `presto db` migrates the
-database, `presto keys` manages the API keys that writes need."""
+database, `presto keys` manages the API keys that writes need, `presto menus publish`
+renders menus changed outside presto."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from alembic.util import CommandError
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from presto.api.menu_publishing import publish_menus
 from presto.config import database_url_from_env
 from presto.demo import load_demo
 from presto.errors import NotFoundError
 from presto.services import keys
+from presto.services.published import published_variants, unpublished_restaurants
 from presto.settings_parser import (
     SettingsError,
     add_settings_options,
@@ -44,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_db_commands(commands)
     add_keys_commands(commands)
+    add_menus_commands(commands)
     return parser
 
 
@@ -167,6 +172,28 @@ def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     list_parser.set_defaults(handler=run_keys_list)
 
 
+def add_menus_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`presto menus publish`."""
+    menus_parser = commands.add_parser(
+        "menus",
+        help="publish menus",
+        description="Menus are published (rendered and stored for every worker to read) "
+        "when presto changes them; publish them again after changing them with plain SQL.",
+    )
+    menus_commands = menus_parser.add_subparsers(dest="menus_command", required=True)
+    publish = menus_commands.add_parser(
+        "publish",
+        help="render and store menus now",
+        description="Render every restaurant's menu (or one restaurant's) and store it as "
+        "the menu call answers it, each menu call variant already published included.",
+    )
+    publish.add_argument(
+        "--restaurant", type=positive_int, metavar="ID", help="only this restaurant's menu"
+    )
+    add_database_url(publish)
+    publish.set_defaults(handler=run_menus_publish)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """`presto serve`: prepare the database, then run the server."""
     from presto.serving.server import configure_logging, run
@@ -192,8 +219,21 @@ def prepare_database(url: str, *, reset: bool) -> None:
             with make_sessionmaker(engine)() as session, session.begin():
                 load_demo(session)
             log.info("database reset and demo menus loaded")
+        publish_unpublished(engine)
     finally:
         engine.dispose()
+
+
+def publish_unpublished(engine: Engine) -> int:
+    """Publish every menu without a current published body (after a migration added the
+    storage, or a restore); returns how many."""
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        restaurant_ids = unpublished_restaurants(session)
+    count = publish_menus(factory, restaurant_ids)
+    if count:
+        log.info("published %d menus", count)
+    return count
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
@@ -201,7 +241,14 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     check_database(args.database_url)
     configure_command_logging()
     migrate.upgrade(args.database_url, args.revision)
-    print(describe_revision(migrate.current(args.database_url)))
+    revisions = migrate.current(args.database_url)
+    if set(revisions) == set(migrate.heads()):
+        engine = make_engine(args.database_url, pool_size=1)
+        try:
+            publish_unpublished(engine)
+        finally:
+            engine.dispose()
+    print(describe_revision(revisions))
     return 0
 
 
@@ -326,6 +373,27 @@ def run_keys_list(args: argparse.Namespace) -> int:
                 f"{row.id:>4}  {row.prefix + '...':<19}  {describe_scope(row):<14}  "
                 f"{row.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
             )
+    return 0
+
+
+def run_menus_publish(args: argparse.Namespace) -> int:
+    """`presto menus publish`: the published variants of each menu, rendered again."""
+    check_database(args.database_url, must_exist=True)
+    require_schema(args.database_url)
+    engine = make_engine(args.database_url, pool_size=1)
+    try:
+        factory = make_sessionmaker(engine)
+        with factory() as session:
+            try:
+                targets = published_variants(session, args.restaurant)
+            except NotFoundError as exc:
+                print(f"presto menus publish: {exc.detail}", file=sys.stderr)
+                return 1
+        for restaurant_id, variants in targets.items():
+            publish_menus(factory, [restaurant_id], variants)
+    finally:
+        engine.dispose()
+    print(f"published {len(targets)} menu{'' if len(targets) == 1 else 's'}")
     return 0
 
 

@@ -64,6 +64,13 @@ class Settings:
         "byte budget of each worker's menu cache (least recently used out); 0: no cache",
         minimum=0,
     )
+    publish_on_write: str = setting(
+        "background",
+        "when a write's menu is rendered and stored for every worker to read: `background` "
+        "(after the commit, off the request path) or `transaction` (in the write's "
+        "transaction: slower writes)",
+        choices=("background", "transaction"),
+    )
     log_format: str = setting(
         "text", "`text` lines, or `json`: one object per line", choices=("text", "json")
     )

@@ -72,7 +72,9 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def app(engine: Engine, db_url: str) -> Flask:
     """The Flask app on the test database."""
-    app = create_app(Settings(database_url=db_url), engine=engine)
+    # Menus published in the write's transaction: a test sees the database settle with
+    # each answer (tests/test_publishing.py covers publishing in the background).
+    app = create_app(Settings(database_url=db_url, publish_on_write="transaction"), engine=engine)
     app.config["TESTING"] = True
     return app
 

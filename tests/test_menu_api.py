@@ -184,7 +184,17 @@ def test_statement_count_is_constant(client: FlaskClient, session: Session, engi
         assert len(node["modifiers"]) == 3
         node = node["modifiers"][0]
     assert node["modifiers"] == []
-    assert len(small_statements) == len(large_statements) <= 3
+    # Not yet published: the published read, the restaurant, its items, its links, the store.
+    assert len(small_statements) == len(large_statements) == 5
+
+    with count_statements(engine) as small_statements:
+        again = client.get(f"/restaurant/{small}/item?all=true").get_json()
+    with count_statements(engine) as large_statements:
+        large_again = client.get(f"/restaurant/{large}/item?all=true").get_json()
+
+    # Published: one indexed read of ready bytes, whatever the menu's size.
+    assert (again, large_again) == (small_menu, large_menu)
+    assert len(small_statements) == len(large_statements) == 1
 
 
 def test_a_cycle_in_the_data_does_not_hang_the_call(client: FlaskClient, session: Session) -> None:

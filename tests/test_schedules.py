@@ -312,7 +312,9 @@ def test_a_cheap_304_holds_until_the_boundary(
 
     assert still.status_code == 304
     assert still.headers["ETag"] == tag
-    assert len(statements) == 1 + 3  # the restaurant for the 304; then the whole menu
+    # The published menu for the 304; then the period is over: the published read, the
+    # restaurant, items and links, and the newly published menu stored.
+    assert len(statements) == 1 + 5
     assert after.status_code == 200
     assert after.get_json()[0]["available"] is False
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from flask import Response, request
+from sqlalchemy.orm import Session
 
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, not_modified
+from presto.api.content_coding import PREFER_GZIP, accepts_gzip
+from presto.api.menu_publishing import publish_menu, render_menu
 from presto.api.session import db_session
-from presto.schemas import ItemSchema, MenuQuerySchema, NormalizedMenuSchema
+from presto.schemas import MenuQuerySchema
 from presto.services import menus, restaurants
 from presto.services.etags import current_menu_call_etag, encoded_etag, menu_call_etag
 from presto.services.menu_view import MenuFilter
+from presto.services.published import VARIANTS, read_published
 
 bp = ApiBlueprint("menu", __name__, description="The public menu call.")
-
-_item_schema = ItemSchema()
-_normalized_schema = NormalizedMenuSchema()
 
 # Clients and proxies may keep the menu but must revalidate it: a 304 by ETag is cheap.
 MENU_CACHE_CONTROL = "public, no-cache"
@@ -48,6 +48,9 @@ MENU_CALL_SCHEMA = {
 def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     """The restaurant's menu: a JSON array of items with nested modifiers."""
     session = db_session()
+    variant = published_variant(query)
+    if variant is not None:
+        return _published_menu(session, restaurant_id, variant)
     # Held while the menu loads, so load_menu finds it in the session without a query.
     restaurant = restaurants.get_restaurant(session, restaurant_id)
     at = query.get("at")
@@ -70,7 +73,7 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     tag = menu_call_etag(loaded.restaurant, loaded.valid_until)
     # The async layer's cache answers gzip clients with its own tag for those bytes.
     response = not_modified(tag, encoded_etag(tag, "gzip")) or Response(
-        orjson.dumps(_render(loaded, query["shape"])),
+        render_menu(loaded, query["shape"]),
         mimetype="application/json",
         headers=etag_header(tag),
     )
@@ -81,16 +84,43 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     return _menu_headers(response)
 
 
-def _render(loaded: menus.Menu, shape: str) -> Any:
-    """The menu call's JSON value in the requested shape."""
-    if shape == "normalized":
-        return _normalized_schema.dump(
-            {
-                "entries": [item.id for item in loaded.items],
-                "items": menus.reachable_items(loaded.items),
-            }
+def published_variant(query: dict[str, Any]) -> str | None:
+    """The published menu call a query asks for; None for a filtered or `at=` call,
+    which is rendered for the request."""
+    if (
+        query.get("at") is not None
+        or query.get("available") is not None
+        or query.get("category") is not None
+        or query.get("tags")
+        or query.get("exclude_allergens")
+    ):
+        return None
+    return VARIANTS[(query["all"], query["shape"])]
+
+
+def _published_menu(session: Session, restaurant_id: int, variant: str) -> Response:
+    """The menu call from its published bytes: one indexed read, or, if the menu changed
+    since it was published, rendered, published and answered."""
+    published = read_published(session, restaurant_id, variant, time.time())
+    if published is None:
+        published = publish_menu(session, restaurant_id, variant)
+        session.commit()
+    tag = published.etag
+    gzip_tag = encoded_etag(tag, "gzip")
+    response = not_modified(tag, gzip_tag)
+    if response is None and (
+        request.environ.get(PREFER_GZIP) or accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    ):
+        response = Response(
+            published.body_gzip,
+            mimetype="application/json",
+            headers={**etag_header(gzip_tag), "Content-Encoding": "gzip"},
         )
-    return _item_schema.dump(loaded.items, many=True)
+    elif response is None:
+        response = Response(published.body(), mimetype="application/json", headers=etag_header(tag))
+    if published.valid_until is not None:
+        response.headers[VALID_UNTIL_HEADER] = str(published.valid_until)
+    return _menu_headers(response)
 
 
 def _menu_headers(response: Response) -> Response:

@@ -27,11 +27,20 @@ class Database:
 
 
 def init_app(
-    app: Flask, engine: Engine, *, on_menu_change: Callable[[int], None] | None = None
+    app: Flask,
+    engine: Engine,
+    *,
+    on_menu_change: Callable[[int], None] | None = None,
+    before_menu_commit: Callable[[Session, set[int]], None] | None = None,
 ) -> Database:
     """Give `app` its database; `on_menu_change(restaurant_id)` runs after each commit that
-    changed that restaurant's menu."""
-    database = Database(engine, make_sessionmaker(engine, on_menu_change=on_menu_change))
+    changed that restaurant's menu, `before_menu_commit` inside it before it commits."""
+    database = Database(
+        engine,
+        make_sessionmaker(
+            engine, on_menu_change=on_menu_change, before_menu_commit=before_menu_commit
+        ),
+    )
     app.extensions[EXTENSION] = database
     app.teardown_appcontext(_close_session)
     return database

@@ -55,6 +55,15 @@ def encoded_etag(etag: str, coding: str) -> str:
     return f"{etag}-{coding}"
 
 
+def decoded_etag(etag: str, coding: str) -> str:
+    """The tag of the identity representation whose `coding` tag is `etag` (the inverse of
+    `encoded_etag`)."""
+    suffix = f"-{coding}"
+    if etag.endswith(f'{suffix}"'):
+        return f'{etag[: -len(suffix) - 1]}"'
+    return etag.removesuffix(suffix)
+
+
 def menu_call_etag(restaurant: Restaurant, valid_until: datetime | None = None) -> str:
     """The entity tag of the menu call: the menu version, presto's version, whose releases
     may change the JSON shape, and, for a menu with schedules, the end of the period it

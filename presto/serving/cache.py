@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from presto.services.etags import encoded_etag
+from presto.services.published import GZIP_LEVEL
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 # RFC 9211 `Cache-Status` of a menu served stale because the database could not be reached.
 STALE_IF_ERROR = ("Cache-Status", "presto; hit; detail=stale-if-error")
-# Compression of the stored gzip bodies: paid once per entry, so a little over the default.
-GZIP_LEVEL = 9
 # Bytes an entry counts against the budget besides its bodies.
 ENTRY_OVERHEAD = 512
 
@@ -72,11 +71,17 @@ class CachedMenu:
         cls,
         generation: int,
         etag: str,
-        body: bytes,
+        body: bytes | None,
         headers: tuple[tuple[str, str], ...],
         expires: float | None = None,
+        *,
+        gzip_body: bytes | None = None,
     ) -> CachedMenu:
-        """The entry of a response: `headers` are its own, `ETag` among them."""
+        """The entry of a response: `headers` are its own, `ETag` among them (the identity
+        tag); `gzip_body`, if given, is the body compressed already (`body` may be None)."""
+        if gzip_body is None:
+            assert body is not None
+            gzip_body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         kept = tuple((name, value) for name, value in headers if name != "ETag")
         vary = ("Vary", "Accept-Encoding")
         gzip_etag = encoded_etag(etag, "gzip")
@@ -86,7 +91,7 @@ class CachedMenu:
             Representation(
                 gzip_etag,
                 (*kept, ("ETag", gzip_etag), vary, ("Content-Encoding", "gzip")),
-                gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+                gzip_body,
             ),
             body,
             expires,

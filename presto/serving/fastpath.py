@@ -10,6 +10,7 @@ menu instead, marked stale (RFC 5861 `stale-if-error`, doc/reliability.md).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
+from presto.api.content_coding import accepts_gzip
 from presto.api.menu_routes import VALID_UNTIL_HEADER
+from presto.services.etags import decoded_etag
 from presto.serving.cache import (
     CACHED_HEADERS,
     STALE_IF_ERROR,
@@ -28,36 +31,12 @@ from presto.serving.cache import (
 )
 from presto.serving.counters import ProtectionCounters
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 _MENU_PATH = re.compile(r"/restaurant/([0-9]{1,18})/item")
-
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    """True if an `Accept-Encoding` value admits gzip (RFC 9110 12.5.3): named with a
-    non-zero weight, or `*` with one while gzip is not named."""
-    if accept_encoding == "gzip":
-        return True
-    accept_encoding = accept_encoding.lower()
-    if "gzip" not in accept_encoding and "*" not in accept_encoding:
-        return False
-    weights: dict[str, float] = {}
-    for member in accept_encoding.split(","):
-        coding, _, params = member.partition(";")
-        weight = 1.0
-        name, _, value = params.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                weight = float(value)
-            except ValueError:
-                weight = 0.0
-        weights[coding.strip().lower()] = weight
-    for coding in ("gzip", "x-gzip", "*"):
-        if coding in weights:
-            return weights[coding] > 0
-    return False
 
 
 class MenuFastPath:
@@ -111,6 +90,8 @@ class MenuFastPath:
         loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
         self._loading[(key, generation)] = loading
         started = time.perf_counter()
+        # A published menu comes back as its stored gzip bytes: no compression here.
+        request[PREFER_GZIP_KEY] = True
         try:
             response = await wsgi(request)
             if self.on_load is not None:
@@ -120,7 +101,7 @@ class MenuFastPath:
                 self.cache.put(key, entry)
                 # The client asked before the entry existed: answer it as a hit would.
                 return self._respond(request, key, entry)
-            return self._stale_if_error(request, key, response)
+            return self._stale_if_error(request, key, as_accepted(request, response))
         finally:
             del self._loading[(key, generation)]
             loading.set_result(entry)
@@ -156,16 +137,22 @@ class MenuFastPath:
             and "ETag" in response.headers
         ):
             return None
+        etag: str = response.headers["ETag"]
+        body: bytes | None = response.body
+        gzip_body: bytes | None = None
+        if response.headers.get("Content-Encoding") == "gzip":
+            etag, body, gzip_body = decoded_etag(etag, "gzip"), None, response.body
         return CachedMenu.of(
             generation,
-            response.headers["ETag"],
-            response.body,
+            etag,
+            body,
             tuple(
                 (name, response.headers[name])
                 for name in CACHED_HEADERS
                 if name in response.headers
             ),
             expires=expires,
+            gzip_body=gzip_body,
         )
 
     def _respond(
@@ -195,6 +182,25 @@ class MenuFastPath:
         if chosen is entry.gzip:
             return response_class(body=chosen.body, headers=headers)
         return response_class(body=self.cache.plain_body(key, entry), headers=headers)
+
+
+def as_accepted(request: web.BaseRequest, response: web.StreamResponse) -> web.StreamResponse:
+    """`response`, decompressed if it is gzip the client did not ask for (a menu asked for
+    as gzip on its behalf that the cache did not keep)."""
+    if response.headers.get("Content-Encoding") != "gzip" or not isinstance(response, web.Response):
+        return response
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")) or not isinstance(
+        response.body, bytes
+    ):
+        return response
+    headers = response.headers.copy()
+    del headers["Content-Encoding"]
+    headers.popall("Content-Length", None)
+    if "ETag" in headers:
+        headers["ETag"] = decoded_etag(headers["ETag"], "gzip")
+    return web.Response(
+        status=response.status, body=gzip.decompress(response.body), headers=headers
+    )
 
 
 def without_validity_header(response: web.StreamResponse) -> web.StreamResponse:

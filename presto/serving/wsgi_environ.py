@@ -18,6 +18,10 @@ from aiohttp import web
 from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIEnviron
 
+from presto.api.content_coding import PREFER_GZIP
+
+# Set by the menu cache on a request it sends on: ask for a published menu's gzip bytes.
+PREFER_GZIP_KEY = web.RequestKey(PREFER_GZIP, bool)
 # Environ keys that carry the request's own text; `HTTP_*` headers are added to these.
 _TEXT_KEYS = ("PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI", "CONTENT_TYPE")
 
@@ -44,4 +48,6 @@ class Pep3333WSGIHandler(WSGIHandler):
         for key, value in environ.items():
             if (key in _TEXT_KEYS or key.startswith("HTTP_")) and isinstance(value, str):
                 environ[key] = latin1_native(value)
+        if request.get(PREFER_GZIP_KEY):
+            environ[PREFER_GZIP] = True
         return environ

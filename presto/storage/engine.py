@@ -75,14 +75,27 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_sessionmaker(
-    engine: Engine, *, on_menu_change: Callable[[int], None] | None = None
+    engine: Engine,
+    *,
+    on_menu_change: Callable[[int], None] | None = None,
+    before_menu_commit: Callable[[Session, set[int]], None] | None = None,
 ) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit, for serialization.
 
     `on_menu_change(restaurant_id)` runs after each commit that bumped that restaurant's
-    menu version (`presto.services.restaurants.bump_menu_version`), before the request is answered.
+    menu version (`presto.services.restaurants.bump_menu_version`), before the request is
+    answered; `before_menu_commit(session, restaurant_ids)` runs inside such a transaction,
+    just before it commits (it publishes the menus: `presto.api.menu_publishing`).
     """
     factory = sessionmaker(engine, expire_on_commit=False)
+
+    if before_menu_commit is not None:
+
+        @sa.event.listens_for(factory, "before_commit")
+        def _menus_committing(session: Session) -> None:
+            changed: set[int] | None = session.info.get(CHANGED_MENUS)
+            if changed:
+                before_menu_commit(session, set(changed))
 
     @sa.event.listens_for(factory, "after_commit")
     def _menus_committed(session: Session) -> None:

@@ -226,3 +226,30 @@ class ApiKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class PublishedMenu(Base):
+    """A menu call's response body, rendered when the menu changed and kept gzip-compressed,
+    so that a worker that has not cached the menu answers with one indexed read.
+
+    A row answers only while `menu_version` is the restaurant's current one and, for a menu
+    with schedules, until `valid_until` (Unix seconds); otherwise the menu is rendered
+    again (`presto.services.published`).
+    """
+
+    __tablename__ = "published_menu"
+
+    restaurant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("restaurant.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Which menu call: "" (entries, nested), "all", "normalized", "normalized,all".
+    variant: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    menu_version: Mapped[int]
+    # The menu call's entity tag for these bytes (identity encoding).
+    etag: Mapped[str] = mapped_column(sa.String(128))
+    # Unix time (whole seconds, rounded down) it was rendered at; a menu with schedules shows that moment's period.
+    rendered_at: Mapped[int] = mapped_column(sa.BigInteger)
+    valid_until: Mapped[int | None] = mapped_column(sa.BigInteger)
+    body_gzip: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # Length of the uncompressed body.
+    body_bytes: Mapped[int]

@@ -1,0 +1,167 @@
+"""Publishing menus: rendering a menu call's body with the schemas and storing it.
+
+A menu is published when a write changes it (in the write's transaction, or just after the
+commit off the request path: `--publish-on-write`), when a read finds no current body (a
+menu changed by plain SQL, a schedule boundary passed, a variant not read since the last
+change), by `presto menus publish` and by `presto db upgrade`. The bytes are what the
+menu call renders from the models at that moment; `presto.services.published` says why
+a stored body is never served as a version it does not show.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
+
+from presto.errors import NotFoundError
+from presto.schemas import ItemSchema, NormalizedMenuSchema
+from presto.services import menus
+from presto.services.etags import menu_call_etag
+from presto.services.published import VARIANTS, Published, store_published
+
+log = logging.getLogger(__name__)
+
+_item_schema = ItemSchema()
+_normalized_schema = NormalizedMenuSchema()
+
+# Key in `app.extensions` of the app's `MenuPublisher` (with `--publish-on-write background`).
+EXTENSION = "presto.publisher"
+# The variant published when a menu changes: the default menu call.
+DEFAULT_VARIANT = VARIANTS[(False, "nested")]
+_QUERY_OF_VARIANT = {variant: query for query, variant in VARIANTS.items()}
+
+
+def render_menu(loaded: menus.Menu, shape: str) -> bytes:
+    """The menu call's body in the requested shape, as the schemas define it."""
+    value: Any
+    if shape == "normalized":
+        value = _normalized_schema.dump(
+            {
+                "entries": [item.id for item in loaded.items],
+                "items": menus.reachable_items(loaded.items),
+            }
+        )
+    else:
+        value = _item_schema.dump(loaded.items, many=True)
+    return orjson.dumps(value)
+
+
+def publish_loaded(
+    session: Session, restaurant_id: int, variant: str, loaded: menus.Menu, body: bytes
+) -> Published:
+    """Store `body`, rendered from `loaded`, as the restaurant's published `variant`."""
+    valid_until = loaded.valid_until
+    published = Published.of(
+        loaded.restaurant.menu_version,
+        menu_call_etag(loaded.restaurant, valid_until),
+        math.floor(loaded.moment.timestamp()),
+        None if valid_until is None else int(valid_until.timestamp()),
+        body,
+    )
+    store_published(session, restaurant_id, variant, published)
+    return published
+
+
+def publish_menu(session: Session, restaurant_id: int, variant: str = DEFAULT_VARIANT) -> Published:
+    """Render the restaurant's `variant` now and store it (the caller commits)."""
+    include_all, shape = _QUERY_OF_VARIANT[variant]
+    loaded = menus.load_menu(session, restaurant_id, include_all=include_all)
+    return publish_loaded(session, restaurant_id, variant, loaded, render_menu(loaded, shape))
+
+
+def publish_in_transaction(session: Session, restaurant_ids: Iterable[int]) -> None:
+    """Publish the changed menus inside the write's own transaction, before it commits, so
+    the new menu version and its bytes commit together.
+
+    A second session on the same connection renders them: it sees the write's changes and
+    leaves the write's own objects as they are.
+    """
+    session.flush()
+    with Session(bind=session.connection(), expire_on_commit=False) as publishing:
+        for restaurant_id in sorted(restaurant_ids):
+            try:
+                publish_menu(publishing, restaurant_id)
+            except NotFoundError:
+                continue  # the write deleted the restaurant
+        publishing.flush()
+
+
+class MenuPublisher:
+    """Publishes changed menus after their write committed, one at a time on a thread of
+    its own, so a write is answered without waiting for its menu to render.
+
+    Changes that arrive while a menu renders are coalesced: the menu is rendered once more,
+    from the newest version. A menu not yet published is rendered by its first reader.
+    """
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._pending: dict[int, None] = {}
+        self._busy = False
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, restaurant_id: int) -> None:
+        """Publish the restaurant's menu soon (started after fork, on first use)."""
+        with self._condition:
+            self._pending[restaurant_id] = None
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="presto-publisher", daemon=True
+                )
+                self._thread.start()
+            self._condition.notify()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is pending or rendering; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._pending or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending:
+                    self._busy = False
+                    self._condition.notify_all()
+                    self._condition.wait()
+                restaurant_id = next(iter(self._pending))
+                del self._pending[restaurant_id]
+                self._busy = True
+            self._publish(restaurant_id)
+
+    def _publish(self, restaurant_id: int) -> None:
+        try:
+            with self._factory() as session, session.begin():
+                publish_menu(session, restaurant_id)
+        except NotFoundError:
+            pass  # deleted since
+        except Exception:
+            # Its readers render it instead; the next change tries again.
+            log.exception("publishing the menu of restaurant %s failed", restaurant_id)
+
+
+def publish_menus(
+    factory: sessionmaker[Session], restaurant_ids: Iterable[int], variants: Iterable[str] = ()
+) -> int:
+    """Publish each restaurant's default menu call (and `variants`), one transaction per
+    restaurant; returns how many restaurants were published."""
+    count = 0
+    for restaurant_id in restaurant_ids:
+        with factory() as session, session.begin():
+            for variant in (DEFAULT_VARIANT, *variants):
+                publish_menu(session, restaurant_id, variant)
+        count += 1
+    return count
