@@ -17,10 +17,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from presto.demo import IMAGES
+from tests.helpers.http import running_presto
 
 GSON_JAR = Path("/usr/share/java/gson.jar")
 SOURCES = [
-    Path(__file__).parent / "java" / name for name in ("MenuClient.java", "ContentClient.java")
+    Path(__file__).parent / "java" / name
+    for name in ("MenuClient.java", "ContentClient.java", "HttpMenuClient.java")
 ]
 
 
@@ -38,10 +40,10 @@ def menu_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return classes
 
 
-def run_client(classes: Path, name: str, body: bytes) -> dict[str, str]:
+def run_client(classes: Path, name: str, body: bytes, *args: str) -> dict[str, str]:
     """What the Java client `name` printed about `body`, fact by fact."""
     result = subprocess.run(
-        ["java", "-cp", f"{classes}:{GSON_JAR}", name],
+        ["java", "-cp", f"{classes}:{GSON_JAR}", name, *args],
         input=body,
         capture_output=True,
         check=True,
@@ -81,3 +83,26 @@ def test_gson_parses_the_content_fields(client: FlaskClient, menu_client: Path) 
         "pancakes": "true:7:07:00-11:00",
         "cheesecake.calories": "null",
     }
+
+
+DEMO_FACTS = {
+    "items": "23",
+    "first": "1:Classic Burger:1299:USD",
+    "first.modifiers": "5",
+    "side": "Choose your side:1:1",
+    "depth": "6",
+    "null_modifiers": "0",
+}
+
+
+def test_a_client_asking_for_gzip_parses_the_compressed_menu(
+    db_url: str, tmp_path: Path, menu_client: Path
+) -> None:
+    """As an Android app with OkHttp and Gson would: gzip on the wire, a List<Item> parsed,
+    from a server miss (the published bytes) and a hit (the cache)."""
+    with running_presto(db_url, tmp_path) as (host, port):
+        url = f"http://{host}:{port}/restaurant/1/item"
+        miss = run_client(menu_client, "HttpMenuClient", b"", url)
+        hit = run_client(menu_client, "HttpMenuClient", b"", url)
+
+    assert miss == hit == {"status": "200", "encoding": "gzip", **DEMO_FACTS}

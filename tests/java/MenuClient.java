@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import com.google.gson.annotations.SerializedName;
 import com.google.gson.reflect.TypeToken;
 import java.io.InputStreamReader;
+import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 
@@ -31,7 +32,10 @@ public class MenuClient {
     }
 
     public static void main(String[] args) {
-        InputStreamReader body = new InputStreamReader(System.in, StandardCharsets.UTF_8);
+        report(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    }
+
+    static void report(Reader body) {
         List<Item> menu = new Gson().fromJson(body, new TypeToken<List<Item>>() {}.getType());
         Item first = menu.get(0);
         int deepest = 0;

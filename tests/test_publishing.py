@@ -1,0 +1,349 @@
+"""Published menus: the bytes served are the schemas' render, current, and published on write.
+
+Each test runs on SQLite and PostgreSQL (the `db_url` fixture).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from presto.api import menu_publishing
+from presto.api.menu_publishing import EXTENSION, MenuPublisher, render_menu
+from presto.app import create_app
+from presto.bench.generated_menus import generate_menu
+from presto.cli import main
+from presto.config import Settings
+from presto.demo import load_demo
+from presto.services import menus
+from presto.services.published import VARIANTS, Published, store_published
+from presto.storage.engine import make_sessionmaker
+from presto.storage.models import PublishedMenu, Restaurant
+from tests.helpers.data import (
+    add_items,
+    add_key,
+    add_restaurant,
+    bearer,
+    layered_menu,
+    link,
+    snapshot,
+)
+from tests.helpers.problems import assert_problem
+from tests.test_menu_api import count_statements
+
+QUERIES = {variant: query for query, variant in VARIANTS.items()}
+
+
+def demo_menu(session: Session) -> int:
+    return load_demo(session)[0].id
+
+
+def cycle_menu(session: Session) -> int:
+    """A -> B -> C -> A, inserted around the write-side checks, as plain SQL could."""
+    restaurant_id = add_restaurant(session)
+    a, b, c = add_items(session, restaurant_id, ["A", "B", "C"])
+    link(session, restaurant_id, a, [b])
+    link(session, restaurant_id, b, [c])
+    link(session, restaurant_id, c, [a])
+    return restaurant_id
+
+
+def deep_menu(session: Session) -> int:
+    """Modifiers nested 11 deep, past the cap of 8: the render cuts them."""
+    return layered_menu(session, levels=12, per_level=2, fan_out=2)
+
+
+def generated_menu(session: Session) -> int:
+    return generate_menu(session, items=2000)
+
+
+MENUS: dict[str, Callable[[Session], int]] = {
+    "demo": demo_menu,
+    "cycle": cycle_menu,
+    "deep": deep_menu,
+    "2000 items": generated_menu,
+}
+
+
+def render_from_models(engine: Engine, restaurant_id: int, variant: str) -> bytes:
+    """The menu call's body rendered now from the models, in a session of its own."""
+    include_all, shape = QUERIES[variant]
+    with make_sessionmaker(engine)() as session:
+        return render_menu(menus.load_menu(session, restaurant_id, include_all=include_all), shape)
+
+
+def stored(engine: Engine, restaurant_id: int, variant: str = "") -> PublishedMenu | None:
+    with make_sessionmaker(engine)() as session:
+        return session.get(PublishedMenu, (restaurant_id, variant))
+
+
+def menu_version(engine: Engine, restaurant_id: int) -> int:
+    with engine.connect() as connection:
+        version: int = connection.scalar(
+            sa.select(Restaurant.menu_version).where(Restaurant.id == restaurant_id)
+        )
+        return version
+
+
+def query_string(variant: str) -> str:
+    include_all, shape = QUERIES[variant]
+    parts = (["shape=normalized"] if shape == "normalized" else []) + (
+        ["all=true"] if include_all else []
+    )
+    return "?" + "&".join(parts) if parts else ""
+
+
+@pytest.mark.parametrize("menu", MENUS)
+def test_published_bytes_are_the_schemas_render(
+    menu: str, client: FlaskClient, session: Session, engine: Engine
+) -> None:
+    restaurant_id = MENUS[menu](session)
+    session.commit()
+
+    for variant in VARIANTS.values():
+        path = f"/restaurant/{restaurant_id}/item{query_string(variant)}"
+        first = client.get(path)  # not published yet: rendered, published, answered
+        with count_statements(engine) as statements:
+            identity = client.get(path)
+            compressed = client.get(path, headers={"Accept-Encoding": "gzip"})
+        expected = render_from_models(engine, restaurant_id, variant)
+        row = stored(engine, restaurant_id, variant)
+
+        assert row is not None and row.menu_version == menu_version(engine, restaurant_id)
+        assert gzip.decompress(row.body_gzip) == expected
+        assert row.body_bytes == len(expected)
+        assert first.get_data() == identity.get_data() == expected, (menu, variant)
+        assert compressed.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(compressed.get_data()) == expected
+        assert len(statements) == 2  # one indexed read per request
+
+
+def test_the_encodings_have_their_own_tags(client: FlaskClient, demo: None) -> None:
+    identity = client.get("/restaurant/1/item")
+    compressed = client.get("/restaurant/1/item", headers={"Accept-Encoding": "gzip, br"})
+    refused = client.get("/restaurant/1/item", headers={"Accept-Encoding": "gzip;q=0"})
+
+    tag = identity.headers["ETag"]
+    assert compressed.headers["ETag"] == tag[:-1] + '-gzip"'
+    assert "Content-Encoding" not in identity.headers and "Content-Encoding" not in refused.headers
+    assert refused.get_data() == identity.get_data()
+    assert len(compressed.get_data()) * 20 < len(identity.get_data())
+    for response in (identity, compressed):
+        assert response.headers["Vary"] == "Accept-Encoding"
+    for sent in (tag, compressed.headers["ETag"]):
+        again = client.get("/restaurant/1/item", headers={"If-None-Match": sent})
+        assert (again.status_code, again.headers["ETag"]) == (304, sent)
+
+
+def test_a_write_publishes_in_its_transaction(
+    client: FlaskClient,
+    session: Session,
+    engine: Engine,
+    diner: int,
+    key: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    item_id = add_items(session, diner, ["Soup"], standalone=True)[0]
+    session.commit()
+    client.get(f"/restaurant/{diner}/item")
+    assert EXTENSION not in client.application.extensions  # no background publisher
+
+    response = client.patch(
+        f"/restaurant/{diner}/item/{item_id}", json={"name": "Ramen"}, headers=key
+    )
+
+    assert response.status_code == 200
+    row = stored(engine, diner)
+    assert row is not None and row.menu_version == menu_version(engine, diner)
+    assert gzip.decompress(row.body_gzip) == render_from_models(engine, diner, "")
+    with count_statements(engine) as statements:
+        menu = client.get(f"/restaurant/{diner}/item").get_json()
+    assert [item["name"] for item in menu] == ["Ramen"]
+    assert len(statements) == 1
+
+    # One transaction: when publishing fails, the write does not happen either.
+    def broken(*_args: object) -> None:
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr(menu_publishing, "publish_menu", broken)
+    before = snapshot(engine)
+    failed = client.patch(f"/restaurant/{diner}/item/{item_id}", json={"name": "Pho"}, headers=key)
+    assert_problem(failed, 500)
+    assert snapshot(engine) == before
+
+
+def test_a_failed_write_publishes_nothing(
+    client: FlaskClient, session: Session, engine: Engine, diner: int, key: dict[str, str]
+) -> None:
+    item_id = add_items(session, diner, ["Soup"], standalone=True)[0]
+    session.commit()
+    client.get(f"/restaurant/{diner}/item")
+    before = stored(engine, diner)
+
+    response = client.put(
+        f"/restaurant/{diner}/item/{item_id}/modifiers", json=[item_id], headers=key
+    )
+
+    assert_problem(response, 409)
+    after = stored(engine, diner)
+    assert before is not None and after is not None
+    assert (after.menu_version, after.body_gzip) == (before.menu_version, before.body_gzip)
+
+
+def test_the_background_publisher_publishes_after_the_commit(
+    engine: Engine, db_url: str, session: Session, diner: int, key: dict[str, str]
+) -> None:
+    app = create_app(Settings(database_url=db_url, publish_on_write="background"), engine=engine)
+    client = app.test_client()
+    publisher = app.extensions[EXTENSION]
+    assert isinstance(publisher, MenuPublisher)
+    item_id = add_items(session, diner, ["Soup"], standalone=True)[0]
+    session.commit()
+
+    names = ["Ramen", "Pho", "Laksa"]
+    for name in names:
+        response = client.patch(
+            f"/restaurant/{diner}/item/{item_id}", json={"name": name}, headers=key
+        )
+        assert response.status_code == 200
+
+    assert publisher.wait_idle(30)
+    row = stored(engine, diner)
+    assert row is not None and row.menu_version == menu_version(engine, diner)
+    assert gzip.decompress(row.body_gzip) == render_from_models(engine, diner, "")
+    with count_statements(engine) as statements:
+        menu = client.get(f"/restaurant/{diner}/item").get_json()
+    assert [item["name"] for item in menu] == ["Laksa"]
+    assert len(statements) == 1
+
+
+def test_a_body_of_another_version_is_never_served(
+    client: FlaskClient, session: Session, engine: Engine, diner: int
+) -> None:
+    add_items(session, diner, ["Soup"], standalone=True)
+    session.commit()
+    client.get(f"/restaurant/{diner}/item")
+    version = menu_version(engine, diner)
+
+    def plant(body: bytes, label: int) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(PublishedMenu)
+                .where(PublishedMenu.restaurant_id == diner)
+                .values(body_gzip=gzip.compress(body), menu_version=label)
+            )
+
+    # A planted body labelled with the current version is what the call serves: the read
+    # trusts the label, which is why a change by plain SQL must bump the version.
+    plant(b'["planted"]', version)
+    assert client.get(f"/restaurant/{diner}/item").get_json() == ["planted"]
+    # Labelled with an older version, it is never served: the menu is rendered again.
+    plant(b'["planted"]', version - 1)
+    menu = client.get(f"/restaurant/{diner}/item").get_json()
+    assert [item["name"] for item in menu] == ["Soup"]
+    row = stored(engine, diner)
+    assert row is not None and row.menu_version == version
+    # A plain SQL change that bumps the version is seen by the next call.
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE item SET name = 'Broth'"))
+        connection.execute(sa.text("UPDATE restaurant SET menu_version = menu_version + 1"))
+    assert [item["name"] for item in client.get(f"/restaurant/{diner}/item").get_json()] == [
+        "Broth"
+    ]
+
+
+def test_an_older_version_never_replaces_a_newer_one(session: Session, diner: int) -> None:
+    for version, body in ((5, b"[5]"), (4, b"[4]"), (5, b"[5 again]")):
+        store_published(session, diner, "", Published.of(version, f"m{version}", 0, None, body))
+        session.commit()
+
+    row = session.get(PublishedMenu, (diner, ""))
+    assert row is not None
+    session.refresh(row)
+    assert (row.menu_version, gzip.decompress(row.body_gzip)) == (5, b"[5 again]")
+
+
+def test_deleting_a_restaurant_deletes_its_published_menus(
+    client: FlaskClient, engine: Engine, demo: None, session: Session
+) -> None:
+    admin = bearer(add_key(session))
+    client.get("/restaurant/1/item")
+    assert stored(engine, 1) is not None
+
+    assert client.delete("/restaurant/1", headers=admin).status_code == 204
+
+    assert stored(engine, 1) is None
+
+
+def test_menus_publish_renders_changed_menus_again(
+    engine: Engine, db_url: str, session: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    restaurants = [add_restaurant(session, name) for name in ("One", "Two")]
+    for restaurant_id, name in zip(restaurants, ("Soup", "Salad"), strict=True):
+        add_items(session, restaurant_id, [name], standalone=True)
+    session.commit()
+    assert main(["menus", "publish", "--database-url", db_url]) == 0
+    assert capsys.readouterr().out == "published 2 menus\n"
+    app = create_app(Settings(database_url=db_url), engine=engine)
+    app.test_client().get(f"/restaurant/{restaurants[0]}/item?shape=normalized")
+    # Changed by plain SQL, with the version bumped as README says; then published again.
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE item SET name = name || ' of the day'"))
+        connection.execute(sa.text("UPDATE restaurant SET menu_version = menu_version + 1"))
+
+    assert (
+        main(["menus", "publish", "--database-url", db_url, "--restaurant", str(restaurants[0])])
+        == 0
+    )
+
+    assert capsys.readouterr().out == "published 1 menu\n"
+    current = menu_version(engine, restaurants[0])
+    for variant in ("", "normalized"):
+        row = stored(engine, restaurants[0], variant)
+        assert row is not None and row.menu_version == current
+        assert gzip.decompress(row.body_gzip) == render_from_models(engine, restaurants[0], variant)
+    other = stored(engine, restaurants[1])
+    assert other is not None and other.menu_version != menu_version(engine, restaurants[1])
+    assert main(["menus", "publish", "--database-url", db_url, "--restaurant", "999"]) == 1
+    assert "Restaurant 999 does not exist." in capsys.readouterr().err
+
+
+def test_db_upgrade_publishes_every_menu(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "upgrade", "--database-url", db_url]) == 0
+    with make_sessionmaker(engine)() as session, session.begin():
+        ids = [restaurant.id for restaurant in load_demo(session)]
+    with engine.begin() as connection:
+        connection.execute(sa.delete(PublishedMenu))
+
+    assert main(["db", "upgrade", "--database-url", db_url]) == 0
+
+    for restaurant_id in ids:
+        row = stored(engine, restaurant_id)
+        assert row is not None and row.menu_version == menu_version(engine, restaurant_id)
+        assert gzip.decompress(row.body_gzip) == render_from_models(engine, restaurant_id, "")
+
+
+def test_a_write_publishes_only_its_own_restaurant(
+    client: FlaskClient, session: Session, engine: Engine, key: dict[str, str], diner: int
+) -> None:
+    other = add_restaurant(session, "Other")
+    soup = add_items(session, diner, ["Soup"], standalone=True)[0]
+    add_items(session, other, ["Salad"], standalone=True)
+    session.commit()
+    client.get(f"/restaurant/{other}/item")
+    other_row = stored(engine, other)
+
+    response = client.patch(f"/restaurant/{diner}/item/{soup}", json={"price": 700}, headers=key)
+
+    assert response.status_code == 200
+    again = stored(engine, other)
+    assert other_row is not None and again is not None
+    assert (again.menu_version, again.body_gzip) == (other_row.menu_version, other_row.body_gzip)
