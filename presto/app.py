@@ -42,12 +42,15 @@ def create_app(
     *,
     engine: Engine | None = None,
     on_menu_change: Callable[[int], None] | None = None,
+    publish: Callable[[int], None] | None = None,
 ) -> Flask:
     """Build the WSGI app.
 
     `engine` overrides the one made from `settings`; `on_menu_change(restaurant_id)` runs
     after each commit that changed that restaurant's menu (the server bumps the generation
-    counter the menu cache of every worker reads).
+    counter the menu cache of every worker reads). With `--publish-on-write background`,
+    `publish(restaurant_id)` hands the menu to a publisher (the server's publisher
+    process); without it, a thread of this app publishes it.
     """
     settings = settings or Settings()
     app = Flask(__name__)
@@ -62,7 +65,7 @@ def create_app(
             connect_timeout=settings.db_connect_timeout,
             statement_timeout=settings.statement_timeout,
         )
-    _init_database(app, engine, settings.publish_on_write, on_menu_change)
+    _init_database(app, engine, settings.publish_on_write, on_menu_change, publish)
 
     api = docs.create_api(app, version=__version__)
     converters.install(app, api)
@@ -75,7 +78,11 @@ def create_app(
 
 
 def _init_database(
-    app: Flask, engine: Engine, publish_on_write: str, on_menu_change: Callable[[int], None] | None
+    app: Flask,
+    engine: Engine,
+    publish_on_write: str,
+    on_menu_change: Callable[[int], None] | None,
+    publish: Callable[[int], None] | None,
 ) -> None:
     """The app's sessions, publishing each changed menu as `publish_on_write` says."""
     if publish_on_write == "transaction":
@@ -86,14 +93,15 @@ def _init_database(
             before_menu_commit=menu_publishing.publish_in_transaction,
         )
         return
-    publisher: menu_publishing.MenuPublisher | None = None
+    publishers: list[Callable[[int], None]] = [] if publish is None else [publish]
 
     def changed(restaurant_id: int) -> None:
         if on_menu_change is not None:
             on_menu_change(restaurant_id)
-        assert publisher is not None
-        publisher.submit(restaurant_id)
+        publishers[0](restaurant_id)
 
     database = session.init_app(app, engine, on_menu_change=changed)
-    publisher = menu_publishing.MenuPublisher(database.sessionmaker)
-    app.extensions[menu_publishing.EXTENSION] = publisher
+    if not publishers:
+        publisher = menu_publishing.MenuPublisher(database.sessionmaker)
+        app.extensions[menu_publishing.EXTENSION] = publisher
+        publishers.append(publisher.submit)

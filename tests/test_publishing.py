@@ -6,7 +6,10 @@ Each test runs on SQLite and PostgreSQL (the `db_url` fixture).
 from __future__ import annotations
 
 import gzip
+import re
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,12 +21,13 @@ from presto.api import menu_publishing
 from presto.api.menu_publishing import EXTENSION, MenuPublisher, render_menu
 from presto.app import create_app
 from presto.bench.generated_menus import generate_menu
+from presto.bench.servers import free_port
 from presto.cli import main
 from presto.config import Settings
 from presto.demo import load_demo
 from presto.services import menus
 from presto.services.published import VARIANTS, Published, store_published
-from presto.storage.engine import make_sessionmaker
+from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from tests.helpers.data import (
     add_items,
@@ -34,7 +38,9 @@ from tests.helpers.data import (
     link,
     snapshot,
 )
+from tests.helpers.http import request
 from tests.helpers.problems import assert_problem
+from tests.helpers.server_process import ServerProcess
 from tests.test_menu_api import count_statements
 
 QUERIES = {variant: query for query, variant in VARIANTS.items()}
@@ -347,3 +353,40 @@ def test_a_write_publishes_only_its_own_restaurant(
     again = stored(engine, other)
     assert other_row is not None and again is not None
     assert (again.menu_version, again.body_gzip) == (other_row.menu_version, other_row.body_gzip)
+
+
+def test_the_server_publishes_in_a_process_of_its_own(db_url: str, tmp_path: Path) -> None:
+    """`presto serve` renders a written menu in its publisher process, not in a worker."""
+    server = ServerProcess(
+        "--port", str(free_port()), "--workers", "2", "--database-url", db_url, "--reset-db",
+        cwd=tmp_path,
+    )  # fmt: skip
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        address = server.wait_until_listening(workers=2)
+        [started] = server.wait_for_line(r"publisher started \(pid \d+\)")
+        with make_sessionmaker(engine)() as session, session.begin():
+            admin = bearer(add_key(session))
+        version = menu_version(engine, 1)
+
+        renamed = request(address, "PATCH", "/restaurant/1/item/1", {"name": "Mega"}, admin)
+
+        assert renamed.status == 200
+        deadline = time.monotonic() + 20
+        while (row := stored(engine, 1)) is None or row.menu_version == version:
+            assert time.monotonic() < deadline, "the menu was not published"
+            time.sleep(0.05)
+        assert row.menu_version == version + 1 == menu_version(engine, 1)
+        expected = render_from_models(engine, 1, "")
+        assert gzip.decompress(row.body_gzip) == expected
+        assert b'"name":"Mega"' in expected
+        answer = request(address, "GET", "/restaurant/1/item", headers={"Accept-Encoding": "gzip"})
+        assert answer.headers["content-encoding"] == "gzip"
+        assert gzip.decompress(answer.body) == expected
+        workers = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", server.output)}
+        publisher = int(re.findall(r"\d+", started)[-1])
+        assert publisher in workers and len(workers) == 3  # two workers and the publisher
+    finally:
+        server.stop()
+        engine.dispose()
+    assert "Traceback" not in server.output

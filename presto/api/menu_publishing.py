@@ -143,14 +143,19 @@ class MenuPublisher:
             self._publish(restaurant_id)
 
     def _publish(self, restaurant_id: int) -> None:
-        try:
-            with self._factory() as session, session.begin():
-                publish_menu(session, restaurant_id)
-        except NotFoundError:
-            pass  # deleted since
-        except Exception:
-            # Its readers render it instead; the next change tries again.
-            log.exception("publishing the menu of restaurant %s failed", restaurant_id)
+        publish_changed(self._factory, restaurant_id)
+
+
+def publish_changed(factory: sessionmaker[Session], restaurant_id: int) -> None:
+    """Publish a changed menu in a transaction of its own; a failure is logged, not raised
+    (its readers render the menu instead, and the next change tries again)."""
+    try:
+        with factory() as session, session.begin():
+            publish_menu(session, restaurant_id)
+    except NotFoundError:
+        pass  # deleted since
+    except Exception:
+        log.exception("publishing the menu of restaurant %s failed", restaurant_id)
 
 
 def publish_menus(

@@ -15,6 +15,7 @@ j. write latency on a large generated menu.
 from __future__ import annotations
 
 import statistics
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from typing import Any
 import uvloop
 
 from presto.bench import servers
-from presto.bench.catalog import copy_restaurant
+from presto.bench.catalog import copy_restaurant, publish_catalog
 from presto.bench.cold import measure_cold
 from presto.bench.generated_menus import generate_menu
 from presto.bench.load import LoadResult, Spread, run_load
@@ -191,8 +192,10 @@ def run_cold_case(config: BenchConfig) -> list[Row]:
                 errors=0,
                 reference="orjson",
                 ratio=result.reference_median_ms / result.median_ms,
-                notes=f"{result.statements} statements/request; {shape}",
+                notes=f"{result.statements} statements/request; {shape}; publishing it "
+                f"once per change: {result.publish_median_ms:.0f} ms",
                 details={
+                    "publish_median_ms": result.publish_median_ms,
                     "items": result.items,
                     "nodes": result.nodes,
                     "body_bytes": result.body_bytes,
@@ -337,6 +340,9 @@ def run_long_tail_case(config: BenchConfig) -> list[Row]:
     `Accept-Encoding: gzip`, beside the single demo menu's warm rate in the same server."""
     prepare_menu(replace(config, menu="demo"))
     first, last = copy_restaurant(config.database_url, 1, config.catalog_restaurants)
+    publishing = time.perf_counter()
+    publish_catalog(config.database_url, first, last)
+    publishing = time.perf_counter() - publishing
     rows: list[Row] = []
     for case, cache_bytes in (("g", None), ("h", config.small_cache_bytes)):
         if case not in config.cases:
@@ -365,37 +371,50 @@ def run_long_tail_case(config: BenchConfig) -> list[Row]:
         for row in group:
             row.reference = "single"
             row.ratio = (row.requests_per_second or 0.0) / (single.requests_per_second or 1.0)
-            row.details.update(catalog=row is not group[0], cache_bytes=cache_bytes)
+            row.details.update(
+                catalog=row is not group[0], cache_bytes=cache_bytes, publish_seconds=publishing
+            )
         rows += group
     return rows
 
 
 def run_write_case(config: BenchConfig) -> list[Row]:
-    """Case j: latency of three kinds of write on a generated menu, one at a time."""
+    """Case j: latency of three kinds of write on a generated menu, one at a time, with
+    the menu published after the commit (the default) and in the write's transaction."""
     prepare_menu(replace(config, menu="generated"))
-    server = servers.start_presto(
-        config.database_url, workers=1, log_path=config.work_dir / "presto-writes.log"
-    )
-    with running(server, MENU_PATH):
-        key = create_key(config.database_url, restaurant_id=1)
-        results = uvloop.run(
-            measure_writes(
-                server.url(""), restaurant_id=1, api_key=key, repeats=config.write_repeats
-            )
-        )
-    return [
-        Row(
-            case="j",
-            label=f"{result.label}, {config.generated_items:,} items",
+    rows = []
+    for mode in ("background", "transaction"):
+        server = servers.start_presto(
+            config.database_url,
             workers=1,
-            p50_ms=result.p50_ms,
-            p99_ms=result.p99_ms,
-            errors=result.errors,
-            notes=f"{result.writes} writes one at a time",
-            details={"writes": result.writes, "items": config.generated_items},
+            log_path=config.work_dir / f"presto-writes-{mode}.log",
+            options=("--publish-on-write", mode),
         )
-        for result in results
-    ]
+        with running(server, MENU_PATH):
+            key = create_key(config.database_url, restaurant_id=1)
+            results = uvloop.run(
+                measure_writes(
+                    server.url(""), restaurant_id=1, api_key=key, repeats=config.write_repeats
+                )
+            )
+        rows += [
+            Row(
+                case="j",
+                label=f"{result.label}, {config.generated_items:,} items, publish {mode}",
+                workers=1,
+                p50_ms=result.p50_ms,
+                p99_ms=result.p99_ms,
+                errors=result.errors,
+                notes=f"{result.writes} writes one at a time",
+                details={
+                    "writes": result.writes,
+                    "items": config.generated_items,
+                    "publish_on_write": mode,
+                },
+            )
+            for result in results
+        ]
+    return rows
 
 
 def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:

@@ -138,9 +138,10 @@ def start_presto(
     log_path: Path,
     reset_db: bool = False,
     cache_bytes: int | None = None,
+    options: Sequence[str] = (),
 ) -> Server:
     """`presto serve` as shipped: access log on (INFO), into the log file; `cache_bytes`
-    overrides the menu cache's default budget."""
+    overrides the menu cache's default budget, `options` are added."""
     port = free_port()
     command = [
         sys.executable, "-m", "presto", "serve",
@@ -153,6 +154,7 @@ def start_presto(
         command.append("--reset-db")
     if cache_bytes is not None:
         command += ["--cache-bytes", str(cache_bytes)]
+    command += options
     return Server(
         "presto", command, port=port, workers=workers, worker_line=LISTENING, log_path=log_path
     )

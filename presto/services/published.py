@@ -24,8 +24,20 @@ from sqlalchemy.orm import Session
 from presto.services.restaurants import restaurant_not_found
 from presto.storage.models import PublishedMenu, Restaurant
 
-# Compression of published and cached bodies: paid once per menu version, so the highest.
+# Compression of published and cached bodies: paid once per menu version, so the highest,
+# up to `LARGE_BODY` bytes; beyond, level 6 takes half the time for 10% more bytes (a
+# 4.8 MB menu: 45 ms instead of 103 ms).
 GZIP_LEVEL = 9
+LARGE_BODY = 1024 * 1024
+LARGE_BODY_GZIP_LEVEL = 6
+
+
+def compress(body: bytes) -> bytes:
+    """`body` gzip-compressed as presto stores it (no timestamp: the same body, the same
+    bytes)."""
+    level = GZIP_LEVEL if len(body) <= LARGE_BODY else LARGE_BODY_GZIP_LEVEL
+    return gzip.compress(body, compresslevel=level, mtime=0)
+
 
 # The menu calls that are published, by their `(all, shape)`; filtered calls are not.
 VARIANTS: dict[tuple[bool, str], str] = {
@@ -59,8 +71,7 @@ class Published:
         body: bytes,
     ) -> Published:
         """The published form of a `body` rendered at `rendered_at`."""
-        compressed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-        return cls(menu_version, etag, rendered_at, valid_until, compressed, len(body))
+        return cls(menu_version, etag, rendered_at, valid_until, compress(body), len(body))
 
     def body(self) -> bytes:
         """The uncompressed body."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from presto.services.etags import encoded_etag
-from presto.services.published import GZIP_LEVEL
+from presto.services.published import compress
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
@@ -81,7 +81,7 @@ class CachedMenu:
         tag); `gzip_body`, if given, is the body compressed already (`body` may be None)."""
         if gzip_body is None:
             assert body is not None
-            gzip_body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            gzip_body = compress(body)
         kept = tuple((name, value) for name, value in headers if name != "ETag")
         vary = ("Vary", "Accept-Encoding")
         gzip_etag = encoded_etag(etag, "gzip")

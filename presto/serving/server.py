@@ -59,6 +59,7 @@ from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
+from presto.serving.publisher import Changes, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.routes import RouteTemplates
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
@@ -240,14 +241,18 @@ def wsgi_request_factory(
     return make_request
 
 
-def build_worker(settings: Settings, generations_path: str | None) -> Worker:
+def build_worker(
+    settings: Settings, generations_path: str | None, changes: Changes | None = None
+) -> Worker:
     """The Flask app, its database, the warm path and the low-level server of one worker.
 
     `generations_path` names the menu generation counters shared with the other workers
-    of this host; without it they are private to this process.
+    of this host; without it they are private to this process. `changes` is the publisher
+    process's queue (`--publish-on-write background`).
     """
     generations = MenuGenerations(generations_path)
-    app = create_app(settings, on_menu_change=generations.bump)
+    publish = None if changes is None else sender(changes)
+    app = create_app(settings, on_menu_change=generations.bump, publish=publish)
     database = app_database(app)
     counters = ProtectionCounters()
     availability = DatabaseAvailability(database.engine)
@@ -388,10 +393,12 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
     access_log_buffer.flush()
 
 
-async def serve(settings: Settings, generations_path: str | None = None) -> None:
+async def serve(
+    settings: Settings, generations_path: str | None = None, changes: Changes | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
     loop = asyncio.get_running_loop()
-    worker = build_worker(settings, generations_path)
+    worker = build_worker(settings, generations_path, changes)
     tcp_server = await bind(worker)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -417,27 +424,39 @@ def libpq_conninfo(engine: Engine, connect_timeout: float = 0) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def run_worker(settings: Settings, generations_path: str | None = None) -> None:
+def run_worker(
+    settings: Settings, generations_path: str | None = None, changes: Changes | None = None
+) -> None:
     """Entry point of one worker process."""
     configure_logging(settings)
-    uvloop.run(serve(settings, generations_path))
+    uvloop.run(serve(settings, generations_path, changes))
 
 
 def run(settings: Settings) -> int:
     """Run one worker in this process, or supervise `settings.workers` of them, their
-    metrics kept in one directory for the length of the run."""
+    metrics kept in one directory for the length of the run, beside the publisher process
+    (`--publish-on-write background`)."""
     with metrics_directory():
-        if settings.workers == 1:
-            run_worker(settings)
-            return 0
-        return supervise(settings)
+        publisher = None
+        if settings.publish_on_write == "background":
+            publisher = PublisherProcess(settings, configure_logging)
+            publisher.start()
+        changes = None if publisher is None else publisher.changes
+        try:
+            if settings.workers == 1:
+                run_worker(settings, changes=changes)
+                return 0
+            return supervise(settings, changes)
+        finally:
+            if publisher is not None:
+                publisher.stop()
 
 
-def supervise(settings: Settings) -> int:
+def supervise(settings: Settings, changes: Changes | None = None) -> int:
     """Run `settings.workers` worker processes until SIGINT/SIGTERM; 1 if any failed."""
     generations_path = MenuGenerations.create_file()
     try:
-        return Supervisor(settings, generations_path).run()
+        return Supervisor(settings, generations_path, changes).run()
     finally:
         os.unlink(generations_path)
 
@@ -445,9 +464,12 @@ def supervise(settings: Settings) -> int:
 class Supervisor:
     """Starts the workers, restarts one that dies, and passes SIGINT/SIGTERM on to them."""
 
-    def __init__(self, settings: Settings, generations_path: str) -> None:
+    def __init__(
+        self, settings: Settings, generations_path: str, changes: Changes | None = None
+    ) -> None:
         self.settings = settings
         self.generations_path = generations_path
+        self.changes = changes
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[BaseProcess] = []
         self.started: dict[BaseProcess, float] = {}
@@ -455,7 +477,9 @@ class Supervisor:
 
     def start(self) -> None:
         process = self.context.Process(
-            target=run_worker, args=(self.settings, self.generations_path), name="presto-worker"
+            target=run_worker,
+            args=(self.settings, self.generations_path, self.changes),
+            name="presto-worker",
         )
         process.start()
         self.workers.append(process)

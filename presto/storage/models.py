@@ -247,7 +247,8 @@ class PublishedMenu(Base):
     menu_version: Mapped[int]
     # The menu call's entity tag for these bytes (identity encoding).
     etag: Mapped[str] = mapped_column(sa.String(128))
-    # Unix time (whole seconds, rounded down) it was rendered at; a menu with schedules shows that moment's period.
+    # Unix time (whole seconds, rounded down) it was rendered at: a menu with schedules
+    # shows the period around that moment.
     rendered_at: Mapped[int] = mapped_column(sa.BigInteger)
     valid_until: Mapped[int | None] = mapped_column(sa.BigInteger)
     body_gzip: Mapped[bytes] = mapped_column(sa.LargeBinary)
