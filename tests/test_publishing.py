@@ -5,14 +5,18 @@ Each test runs on SQLite and PostgreSQL (the `db_url` fixture).
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -27,6 +31,12 @@ from presto.config import Settings
 from presto.demo import load_demo
 from presto.services import menus
 from presto.services.published import VARIANTS, Published, store_published
+from presto.serving.admission import Admission
+from presto.serving.cache import MenuCache
+from presto.serving.counters import ProtectionCounters
+from presto.serving.fastpath import MenuFastPath
+from presto.serving.generations import MenuGenerations
+from presto.serving.server import published_reader
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from tests.helpers.data import (
@@ -91,10 +101,9 @@ def stored(engine: Engine, restaurant_id: int, variant: str = "") -> PublishedMe
 
 def menu_version(engine: Engine, restaurant_id: int) -> int:
     with engine.connect() as connection:
-        version: int = connection.scalar(
+        return connection.execute(
             sa.select(Restaurant.menu_version).where(Restaurant.id == restaurant_id)
-        )
-        return version
+        ).scalar_one()
 
 
 def query_string(variant: str) -> str:
@@ -390,3 +399,55 @@ def test_the_server_publishes_in_a_process_of_its_own(db_url: str, tmp_path: Pat
         server.stop()
         engine.dispose()
     assert "Traceback" not in server.output
+
+
+def test_the_fast_path_reads_a_published_menu_without_flask(
+    client: FlaskClient, engine: Engine, demo: None
+) -> None:
+    flask_identity = client.get("/restaurant/1/item")  # publishes it
+    flask_gzip = client.get("/restaurant/1/item", headers={"Accept-Encoding": "gzip"})
+    flask_normalized = client.get("/restaurant/1/item?all=true&shape=normalized")
+    sent_to_flask: list[str] = []
+
+    async def flask(request: web.BaseRequest) -> web.StreamResponse:
+        sent_to_flask.append(request.path_qs)
+        return web.Response(status=404)
+
+    async def run() -> list[web.StreamResponse]:
+        executor = ThreadPoolExecutor(1)
+        admission = Admission(
+            threads=1,
+            max_queue=0,
+            write_limit=None,
+            auth_failure_limit=None,
+            availability=None,
+            counters=ProtectionCounters(),
+        )
+        fast_path = MenuFastPath(
+            MenuCache(1_000_000),
+            MenuGenerations(),
+            reader=published_reader(engine, executor, admission),
+        )
+        try:
+            return [
+                await fast_path.handle(make_mocked_request("GET", path, headers=headers), flask)
+                for path, headers in (
+                    ("/restaurant/1/item", {}),
+                    ("/restaurant/1/item", {"Accept-Encoding": "gzip"}),
+                    ("/restaurant/1/item?all=true&shape=normalized", {}),
+                    ("/restaurant/99/item", {}),  # unknown: Flask answers it
+                )
+            ]
+        finally:
+            executor.shutdown()
+
+    identity, compressed, normalized, unknown = asyncio.run(run())
+
+    assert sent_to_flask == ["/restaurant/99/item"]
+    assert unknown.status == 404
+    pairs = ((identity, flask_identity), (compressed, flask_gzip), (normalized, flask_normalized))
+    for fast, slow in pairs:
+        assert isinstance(fast, web.Response) and isinstance(fast.body, bytes)
+        assert fast.body == slow.get_data()
+        for name in ("ETag", "Content-Type", "Cache-Control", "Vary", "Content-Encoding"):
+            assert fast.headers.get(name) == slow.headers.get(name), name

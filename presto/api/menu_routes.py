@@ -36,7 +36,7 @@ MENU_CALL_SCHEMA = {
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item", methods=["GET"])
-@bp.arguments(MenuQuerySchema, location="query")
+@bp.arguments(MenuQuerySchema(), location="query")
 @bp.response(
     200,
     description="The menu entries with nested modifiers; with shape=normalized, a "
@@ -101,7 +101,7 @@ def published_variant(query: dict[str, Any]) -> str | None:
 def _published_menu(session: Session, restaurant_id: int, variant: str) -> Response:
     """The menu call from its published bytes: one indexed read, or, if the menu changed
     since it was published, rendered, published and answered."""
-    published = read_published(session, restaurant_id, variant, time.time())
+    published = read_published(session.connection(), restaurant_id, variant, time.time())
     if published is None:
         published = publish_menu(session, restaurant_id, variant)
         session.commit()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from presto.services.restaurants import restaurant_not_found
@@ -45,6 +46,16 @@ VARIANTS: dict[tuple[bool, str], str] = {
     (True, "nested"): "all",
     (False, "normalized"): "normalized",
     (True, "normalized"): "normalized,all",
+}
+
+# The exact query strings of those calls, as clients send them, by variant name; the async
+# layer reads these from the published store without going through Flask.
+QUERY_STRINGS: dict[str, str] = {
+    "": "",
+    "all=true": "all",
+    "shape=normalized": "normalized",
+    "shape=normalized&all=true": "normalized,all",
+    "all=true&shape=normalized": "normalized,all",
 }
 
 
@@ -78,27 +89,36 @@ class Published:
         return gzip.decompress(self.body_gzip)
 
 
+# The current version and the stored row in one statement (one snapshot); built once.
+_READ = (
+    sa.select(
+        Restaurant.menu_version,
+        PublishedMenu.menu_version,
+        PublishedMenu.etag,
+        PublishedMenu.rendered_at,
+        PublishedMenu.valid_until,
+        PublishedMenu.body_gzip,
+        PublishedMenu.body_bytes,
+    )
+    .select_from(Restaurant)
+    .outerjoin(
+        PublishedMenu,
+        sa.and_(
+            PublishedMenu.restaurant_id == Restaurant.id,
+            PublishedMenu.variant == sa.bindparam("variant"),
+        ),
+    )
+    .where(Restaurant.id == sa.bindparam("restaurant_id"))
+)
+
+
 def read_published(
-    session: Session, restaurant_id: int, variant: str, now: float
+    connection: Connection, restaurant_id: int, variant: str, now: float
 ) -> Published | None:
     """The restaurant's published `variant` if it shows the current menu at Unix time
     `now`; None if it must be rendered. Raises NotFoundError for an unknown restaurant."""
-    row = session.execute(
-        sa.select(
-            Restaurant.menu_version,
-            PublishedMenu.menu_version,
-            PublishedMenu.etag,
-            PublishedMenu.rendered_at,
-            PublishedMenu.valid_until,
-            PublishedMenu.body_gzip,
-            PublishedMenu.body_bytes,
-        )
-        .select_from(Restaurant)
-        .outerjoin(
-            PublishedMenu,
-            sa.and_(PublishedMenu.restaurant_id == Restaurant.id, PublishedMenu.variant == variant),
-        )
-        .where(Restaurant.id == restaurant_id)
+    row = connection.execute(
+        _READ, {"restaurant_id": restaurant_id, "variant": variant}
     ).one_or_none()
     if row is None:
         raise restaurant_not_found(restaurant_id)

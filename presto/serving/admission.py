@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -26,6 +27,8 @@ from presto.errors import PROBLEM_JSON, DatabaseUnavailableError, problem_docume
 from presto.serving.counters import ProtectionCounters
 from presto.serving.ratelimit import RateLimit, TokenBuckets, Verdict
 from presto.storage.availability import DatabaseAvailability
+
+T = TypeVar("T")
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -102,6 +105,18 @@ class Admission:
             failure = self.auth_failures.take(client_address(request), time.monotonic())
             response.headers.update(failure.headers(self.auth_failures.limit))
         return response
+
+    async def read(self, read: Callable[[], Awaitable[T]]) -> T | None:
+        """`read()` counted as a request in the WSGI bridge (it takes one of its threads),
+        or None if a request would be refused now (breaker open, queue full)."""
+        available = self.availability is None or self.availability.available
+        if not available or (self.max_queue and self.in_wsgi - self.threads >= self.max_queue):
+            return None
+        self.in_wsgi += 1
+        try:
+            return await read()
+        finally:
+            self.in_wsgi -= 1
 
     def _failed_too_often(self, request: web.BaseRequest) -> web.Response | None:
         if self.auth_failures is None:

@@ -20,7 +20,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_processes
@@ -36,12 +36,14 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
-from presto.errors import PROBLEM_JSON, problem_document
+from presto.errors import PROBLEM_JSON, NotFoundError, problem_document
 from presto.metrics import FLUSH_SECONDS, mark_process_dead
+from presto.services.published import Published, read_published
 from presto.serving.accesslog import BUFFER as access_log_buffer
 from presto.serving.accesslog import (
     LOG_FORMAT,
@@ -270,6 +272,8 @@ def build_worker(
         max_request_body_size=settings.max_body_bytes,
     )
     admission = make_admission(settings, availability, counters)
+    if fast_path is not None:
+        fast_path.reader = published_reader(database.engine, executor, admission)
     server = GuardedServer(
         make_handler(
             admission.wrap(functools.partial(run_wsgi, wsgi)),
@@ -289,6 +293,28 @@ def build_worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
         availability=availability, counters=counters,
     )  # fmt: skip
+
+
+def published_reader(
+    engine: Engine, executor: ThreadPoolExecutor, admission: Admission
+) -> Callable[[int, str], Awaitable[Published | None]]:
+    """How the fast path reads a published menu on a miss: one query on a WSGI thread,
+    admitted as a request is, without Flask. None sends the request on to Flask."""
+    loop = asyncio.get_running_loop()
+
+    def read(restaurant_id: int, variant: str) -> Published | None:
+        try:
+            with engine.connect() as connection:
+                return read_published(connection, restaurant_id, variant, time.time())
+        except (NotFoundError, SQLAlchemyError):
+            return None  # Flask answers the 404, or the database trouble
+
+    async def reader(restaurant_id: int, variant: str) -> Published | None:
+        return await admission.read(
+            lambda: loop.run_in_executor(executor, read, restaurant_id, variant)
+        )
+
+    return reader
 
 
 def make_fast_path(
