@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from presto.api.session import app_database
 from presto.bench import servers
-from presto.bench.catalog import copy_restaurant
+from presto.bench.catalog import copy_restaurant, publish_catalog
 from presto.bench.cold import count_nodes, measure_cold
 from presto.bench.generated_menus import generate_menu, layer_sizes
 from presto.bench.load import Spread, parse_wrk, run_load, wrk_available
@@ -150,10 +150,9 @@ def test_quick_run_compares_the_gzip_path_with_the_ceiling(
 def test_quick_run_times_each_kind_of_write(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     rows = rows_of(results, "j")
-    assert [row["label"].split(",")[0] for row in rows] == [
-        "PATCH a menu entry's name",
-        "PATCH a shared leaf's price",
-        "PUT an item's modifiers",
+    kinds = ["PATCH a menu entry's name", "PATCH a shared leaf's price", "PUT an item's modifiers"]
+    assert [(row["label"].split(",")[0], row["details"]["publish_on_write"]) for row in rows] == [
+        (kind, mode) for mode in ("background", "transaction") for kind in kinds
     ]
     for row in rows:
         assert row["errors"] == 0
@@ -197,6 +196,24 @@ def test_catalog_copies_a_restaurant_with_its_items_and_links(
         session.add(restaurant)
         session.flush()
         assert restaurant.id == last + 1
+
+
+def test_publishing_the_catalog_publishes_every_copy(
+    engine: Engine, db_url: str, demo: None
+) -> None:
+    first, last = copy_restaurant(db_url, 1, 3)
+
+    publish_catalog(db_url, first, last)
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT p.restaurant_id, p.menu_version = r.menu_version FROM published_menu p "
+                "JOIN restaurant r ON r.id = p.restaurant_id WHERE p.variant = '' "
+                "ORDER BY p.restaurant_id"
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [(n, True) for n in range(first, last + 1)]
 
 
 def test_spread_script_draws_menu_paths_in_range() -> None:

@@ -173,8 +173,8 @@ def test_repeated_menu_calls_and_304_over_http(server: ServerProcess) -> None:
 def test_the_cache_can_be_turned_off(
     db_url: str, tmp_path: Path, cache_bytes: str, sees_the_change: bool
 ) -> None:
-    # A change made behind presto's back (plain SQL, no version bump) shows only when
-    # every request reads the database, i.e. with the cache off.
+    # A change made behind presto's back (plain SQL, the version bumped but no NOTIFY)
+    # shows only when every request reads the database, i.e. with the cache off.
     server = ServerProcess(
         "--port", "0", "--database-url", db_url, "--reset-db", "--cache-bytes", cache_bytes,
         cwd=tmp_path,
@@ -189,6 +189,7 @@ def test_the_cache_can_be_turned_off(
         with engine.begin() as connection:
             connection.execute(sa.text("UPDATE item SET name = 'Sake Nigiri' WHERE id = :id"),
                                {"id": before[0]["id"]})  # fmt: skip
+            connection.execute(sa.text("UPDATE restaurant SET menu_version = menu_version + 1"))
         after = json.loads(request(address, "GET", "/restaurant/3/item")[1])
         assert before[0]["name"] == "Salmon Nigiri"
         assert after[0]["name"] == ("Sake Nigiri" if sees_the_change else "Salmon Nigiri")
