@@ -10,7 +10,6 @@ import gzip
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,7 @@ from presto.serving.cache import MenuCache
 from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
-from presto.serving.server import published_reader
+from presto.serving.published_reads import PublishedReads
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from tests.helpers.data import (
@@ -402,7 +401,7 @@ def test_the_server_publishes_in_a_process_of_its_own(db_url: str, tmp_path: Pat
 
 
 def test_the_fast_path_reads_a_published_menu_without_flask(
-    client: FlaskClient, engine: Engine, demo: None
+    client: FlaskClient, db_url: str, demo: None
 ) -> None:
     flask_identity = client.get("/restaurant/1/item")  # publishes it
     flask_gzip = client.get("/restaurant/1/item", headers={"Accept-Encoding": "gzip"})
@@ -414,7 +413,6 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
         return web.Response(status=404)
 
     async def run() -> list[web.StreamResponse]:
-        executor = ThreadPoolExecutor(1)
         admission = Admission(
             threads=1,
             max_queue=0,
@@ -423,11 +421,8 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
             availability=None,
             counters=ProtectionCounters(),
         )
-        fast_path = MenuFastPath(
-            MenuCache(1_000_000),
-            MenuGenerations(),
-            reader=published_reader(engine, executor, admission),
-        )
+        reads = PublishedReads(Settings(database_url=db_url, threads=1), admission)
+        fast_path = MenuFastPath(MenuCache(1_000_000), MenuGenerations(), reader=reads.read)
         try:
             return [
                 await fast_path.handle(make_mocked_request("GET", path, headers=headers), flask)
@@ -439,7 +434,7 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
                 )
             ]
         finally:
-            executor.shutdown()
+            reads.close()
 
     identity, compressed, normalized, unknown = asyncio.run(run())
 

@@ -20,7 +20,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_processes
@@ -36,14 +36,12 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
-from presto.errors import PROBLEM_JSON, NotFoundError, problem_document
+from presto.errors import PROBLEM_JSON, problem_document
 from presto.metrics import FLUSH_SECONDS, mark_process_dead
-from presto.services.published import Published, read_published
 from presto.serving.accesslog import BUFFER as access_log_buffer
 from presto.serving.accesslog import (
     LOG_FORMAT,
@@ -61,6 +59,7 @@ from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
+from presto.serving.published_reads import PublishedReads
 from presto.serving.publisher import Changes, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.routes import RouteTemplates
@@ -224,6 +223,8 @@ class Worker:
     # The database circuit breaker, and what the protections counted (for metrics).
     availability: DatabaseAvailability | None = None
     counters: ProtectionCounters | None = None
+    # The warm path's reads of published menus on a miss.
+    published_reads: PublishedReads | None = None
 
 
 def wsgi_request_factory(
@@ -272,8 +273,7 @@ def build_worker(
         max_request_body_size=settings.max_body_bytes,
     )
     admission = make_admission(settings, availability, counters)
-    if fast_path is not None:
-        fast_path.reader = published_reader(database.engine, executor, admission)
+    published_reads = attach_published_reads(settings, fast_path, admission)
     server = GuardedServer(
         make_handler(
             admission.wrap(functools.partial(run_wsgi, wsgi)),
@@ -291,30 +291,19 @@ def build_worker(
     )
     return Worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
-        availability=availability, counters=counters,
+        availability=availability, counters=counters, published_reads=published_reads,
     )  # fmt: skip
 
 
-def published_reader(
-    engine: Engine, executor: ThreadPoolExecutor, admission: Admission
-) -> Callable[[int, str], Awaitable[Published | None]]:
-    """How the fast path reads a published menu on a miss: one query on a WSGI thread,
-    admitted as a request is, without Flask. None sends the request on to Flask."""
-    loop = asyncio.get_running_loop()
-
-    def read(restaurant_id: int, variant: str) -> Published | None:
-        try:
-            with engine.connect() as connection:
-                return read_published(connection, restaurant_id, variant, time.time())
-        except (NotFoundError, SQLAlchemyError):
-            return None  # Flask answers the 404, or the database trouble
-
-    async def reader(restaurant_id: int, variant: str) -> Published | None:
-        return await admission.read(
-            lambda: loop.run_in_executor(executor, read, restaurant_id, variant)
-        )
-
-    return reader
+def attach_published_reads(
+    settings: Settings, fast_path: MenuFastPath | None, admission: Admission
+) -> PublishedReads | None:
+    """Let the warm path read published menus on a miss (nothing to do without a cache)."""
+    if fast_path is None:
+        return None
+    reads = PublishedReads(settings, admission)
+    fast_path.reader = reads.read
+    return reads
 
 
 def make_fast_path(
@@ -410,6 +399,8 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     worker.executor.shutdown(wait=True)
+    if worker.published_reads is not None:
+        worker.published_reads.close()
     if worker.availability is not None:
         worker.availability.close()
     worker.database.engine.dispose()
