@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from presto.services import restaurants
+from presto.serving import cache as cache_module
 from presto.serving.cache import CachedMenu, MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import SLOTS, MenuChangeListener, MenuGenerations
@@ -51,7 +52,7 @@ class TestMenuCache:
         assert [entries[r].plain is not None for r in (1, 2, 3, 4)] == [True, False, False, True]
         assert cache.bytes == sum(entry.size for entry in entries.values()) <= cache.max_bytes
 
-    def test_whole_entries_go_when_no_plain_body_is_left(self) -> None:
+    def test_a_plain_copy_never_pushes_a_whole_entry_out(self) -> None:
         entry_size = cached(1, b"x" * 1000).size
         packed_size = entry_size - 1000
         cache = MenuCache(max_bytes=entry_size + packed_size)
@@ -60,9 +61,45 @@ class TestMenuCache:
         cache.put((2, ""), entries[2])
         assert entries[1].plain is None and entries[2].plain is not None
         cache.put((3, ""), entries[3])
+        # 3's plain bytes would have cost 1 its place: 3 is kept compressed only.
+        assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3)] == [True, True, True]
+        assert [entries[r].plain for r in (1, 2, 3)] == [None, None, None]
+        assert cache.bytes == 3 * packed_size
+        # Nor is a plain read kept at that price: it is decompressed and answered.
+        assert cache.plain_body((1, ""), entries[1]) == b"x" * 1000
+        assert entries[1].plain is None and len(cache) == 3 and cache.evictions == 0
+
+    def test_a_busy_menu_keeps_its_plain_copy_at_the_cost_of_entries(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        entry_size = cached(1, b"x" * 1000).size
+        packed_size = entry_size - 1000
+        cache = MenuCache(max_bytes=entry_size + packed_size)
+        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3)}
+        for restaurant_id in (1, 2, 3):
+            cache.put((restaurant_id, ""), entries[restaurant_id])
+        clock = iter([100.0, 200.0, 200.005])
+        monkeypatch.setattr(cache_module.time, "monotonic", lambda: next(clock))
+
+        cache.plain_body((3, ""), entries[3])  # read now and then: not kept
+        assert entries[3].plain is None and len(cache) == 3
+        cache.plain_body((3, ""), entries[3])  # 100 s later: still not busy
+        assert entries[3].plain is None
+        cache.plain_body((3, ""), entries[3])  # 5 ms later: busy, kept
+
+        assert entries[3].plain == b"x" * 1000
         assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3)] == [False, True, True]
-        assert entries[2].plain is None and entries[3].plain == b"x" * 1000
-        assert cache.bytes == packed_size + entry_size
+        assert cache.bytes == packed_size + entry_size and cache.evictions == 1
+
+    def test_whole_entries_go_when_the_compressed_ones_do_not_fit(self) -> None:
+        packed_size = cached(1, b"x" * 1000).size - 1000
+        cache = MenuCache(max_bytes=2 * packed_size)
+        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3)}
+        for restaurant_id in (1, 2, 3):
+            cache.put((restaurant_id, ""), entries[restaurant_id])
+        assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3)] == [False, True, True]
+        assert cache.evictions == 1 and cache.bytes == 2 * packed_size == cache.max_bytes
+        assert cache.plain_bytes == 0
 
     def test_plain_bytes_are_decompressed_and_kept_again(self) -> None:
         entry_size = cached(1, b"x" * 1000).size

@@ -15,7 +15,9 @@ never replaces a newer version.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -90,7 +92,7 @@ class Published:
 
 
 # The current version and the stored row in one statement (one snapshot); built once.
-_READ = (
+READ_PUBLISHED = (
     sa.select(
         Restaurant.menu_version,
         PublishedMenu.menu_version,
@@ -118,8 +120,16 @@ def read_published(
     """The restaurant's published `variant` if it shows the current menu at Unix time
     `now`; None if it must be rendered. Raises NotFoundError for an unknown restaurant."""
     row = connection.execute(
-        _READ, {"restaurant_id": restaurant_id, "variant": variant}
+        READ_PUBLISHED, {"restaurant_id": restaurant_id, "variant": variant}
     ).one_or_none()
+    return current_published(row, restaurant_id, now)
+
+
+def current_published(
+    row: Sequence[Any] | None, restaurant_id: int, now: float
+) -> Published | None:
+    """The published body in a row of `READ_PUBLISHED`, if it shows the current menu at
+    Unix time `now`. Raises NotFoundError when there is no row (no such restaurant)."""
     if row is None:
         raise restaurant_not_found(restaurant_id)
     current, version, etag, rendered_at, valid_until, body_gzip, body_bytes = row
@@ -128,7 +138,7 @@ def read_published(
     # A menu with schedules shows one period: from its rendering (or earlier) until then.
     if valid_until is not None and not rendered_at <= now < valid_until:
         return None
-    return Published(version, etag, rendered_at, valid_until, body_gzip, body_bytes)
+    return Published(version, etag, rendered_at, valid_until, bytes(body_gzip), body_bytes)
 
 
 def store_published(

@@ -12,8 +12,10 @@ Every entry keeps its response gzip-compressed (made once, when the entry is mad
 menu shrinks 25 times), and the plain bytes only while they are in use. When the budget is
 full, the entries whose plain bytes were used least recently lose them first (the gzip bytes
 stay: plain bytes are one decompression away); only when no entry has plain bytes left do
-whole entries go, least recently used first. So a worker holds a catalog of thousands of
-menus compressed, and its busy menus ready in both encodings.
+whole entries go, least recently used first, and only for a busy menu's plain copy (read
+plain again within `BUSY_SECONDS`): a catalog menu read now and then is decompressed for
+each plain read rather than push some 20 compressed menus out. So a worker holds a catalog
+of thousands of menus compressed, and its busy menus ready in both encodings.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from presto.services.published import compress
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
 # RFC 9211 `Cache-Status` of a menu served stale because the database could not be reached.
 STALE_IF_ERROR = ("Cache-Status", "presto; hit; detail=stale-if-error")
+# A menu read plain again within this many seconds of its last decompression is busy: it
+# may push whole entries out to keep its plain bytes (100 plain reads a second and more).
+BUSY_SECONDS = 0.01
 # Bytes an entry counts against the budget besides its bodies.
 ENTRY_OVERHEAD = 512
 
@@ -65,6 +70,8 @@ class CachedMenu:
     plain: bytes | None
     # Unix time from which the entry no longer answers; None: only a write ends it.
     expires: float | None = None
+    # `time.monotonic()` of the last plain read that had to decompress (0: none yet).
+    decompressed_at: float = 0.0
 
     @classmethod
     def of(
@@ -116,6 +123,8 @@ class MenuCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        # Of `bytes`, those of plain bodies (each one decompression away from its gzip).
+        self.plain_bytes = 0
         # Every entry, least recently used first.
         self._entries: OrderedDict[Key, CachedMenu] = OrderedDict()
         # The keys of entries holding plain bytes, least recently used (plain) first.
@@ -144,10 +153,19 @@ class MenuCache:
             self._plain.move_to_end(key)
             return entry.plain
         body = gzip.decompress(entry.gzip.body)
-        if self._entries.get(key) is entry and entry.size + len(body) <= self.max_bytes:
+        now = time.monotonic()
+        busy, entry.decompressed_at = now - entry.decompressed_at < BUSY_SECONDS, now
+        # Kept where other plain bodies can make room; whole entries go for it only if the
+        # menu is busy: a 63 KB plain copy costs some 20 compressed menus of a catalog.
+        if (
+            self._entries.get(key) is entry
+            and entry.size + len(body) <= self.max_bytes
+            and (busy or self.bytes - self.plain_bytes + len(body) <= self.max_bytes)
+        ):
             self._make_room(len(body), keep=key)
             entry.plain = body
             self.bytes += len(body)
+            self.plain_bytes += len(body)
             self._plain[key] = None
         return body
 
@@ -164,12 +182,13 @@ class MenuCache:
             self._remove(key)
         if entry.size - len(entry.plain or b"") > self.max_bytes:
             return
-        if entry.size > self.max_bytes:
-            entry.plain = None
+        if entry.plain is not None and self.bytes - self.plain_bytes + entry.size > self.max_bytes:
+            entry.plain = None  # kept compressed only, as `plain_body` would
         self._make_room(entry.size)
         self._entries[key] = entry
         self.bytes += entry.size
         if entry.plain is not None:
+            self.plain_bytes += len(entry.plain)
             self._plain[key] = None
 
     def _make_room(self, needed: int, keep: Key | None = None) -> None:
@@ -181,6 +200,7 @@ class MenuCache:
             entry = self._entries[key]
             assert entry.plain is not None
             self.bytes -= len(entry.plain)
+            self.plain_bytes -= len(entry.plain)
             entry.plain = None
         while self.bytes + needed > self.max_bytes and self._entries:
             key = next(iter(self._entries))
@@ -195,4 +215,6 @@ class MenuCache:
     def _remove(self, key: Key) -> None:
         entry = self._entries.pop(key)
         self.bytes -= entry.size
+        if entry.plain is not None:
+            self.plain_bytes -= len(entry.plain)
         self._plain.pop(key, None)

@@ -4,7 +4,9 @@ A miss of an unfiltered menu call (`presto.services.published.QUERY_STRINGS`) is
 primary-key query for ready bytes, so it skips the WSGI bridge, Flask and the request
 session. Each of a few threads of its own keeps one connection in autocommit mode: one
 round trip per read, with no pool checkout, ping or rollback around it (on this machine a
-PostgreSQL round trip takes about 0.4 ms, three of them were most of a miss). A read that
+PostgreSQL round trip takes about 0.4 ms, three of them were most of a miss). The statement
+is compiled once and run on the driver's cursor: SQLAlchemy's execution layer cost 175 us
+of CPU per read here, nearly as much as the driver's own 215 us. A read that
 finds no current body, an unknown restaurant or a database error returns None, and the
 request goes to Flask, which renders, answers 404 or reports the error as usual.
 """
@@ -15,13 +17,13 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from presto.config import Settings
 from presto.errors import NotFoundError
-from presto.services.published import Published, read_published
+from presto.services.published import READ_PUBLISHED, Published, current_published
 from presto.serving.admission import Admission
 from presto.storage.engine import make_engine
 
@@ -40,8 +42,12 @@ class PublishedReads:
         )
         self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-reads")
         self.admission = admission
+        compiled = READ_PUBLISHED.compile(dialect=self.engine.dialect)
+        self._sql = compiled.string
+        # Positional drivers (sqlite3) take the values in this order; named ones a dict.
+        self._order = compiled.positiontup if compiled.positional else None
         self._local = threading.local()
-        self._connections: list[Connection] = []
+        self._connections: list[PoolProxiedConnection] = []
         self._lock = threading.Lock()
 
     async def read(self, restaurant_id: int, variant: str) -> Published | None:
@@ -60,18 +66,29 @@ class PublishedReads:
         self.engine.dispose()
 
     def _read(self, restaurant_id: int, variant: str) -> Published | None:
+        values = {"restaurant_id": restaurant_id, "variant": variant}
+        params: Any = values if self._order is None else [values[name] for name in self._order]
         try:
-            return read_published(self._connection(), restaurant_id, variant, time.time())
+            cursor = self._connection().cursor()
+            try:
+                cursor.execute(self._sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            return current_published(row, restaurant_id, time.time())
         except NotFoundError:
             return None
-        except SQLAlchemyError:
+        except self.engine.dialect.loaded_dbapi.Error:
             self._drop()
             return None
 
-    def _connection(self) -> Connection:
-        connection: Connection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> PoolProxiedConnection:
+        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            connection = self.engine.raw_connection()
+            dbapi_connection = connection.dbapi_connection
+            assert dbapi_connection is not None
+            self.engine.dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
@@ -79,10 +96,9 @@ class PublishedReads:
 
     def _drop(self) -> None:
         """Forget this thread's connection after an error; the next read opens another."""
-        connection: Connection | None = getattr(self._local, "connection", None)
+        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
         self._local.connection = None
         if connection is not None:
             with self._lock:
                 self._connections.remove(connection)
             connection.invalidate()
-            connection.close()
