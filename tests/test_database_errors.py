@@ -44,7 +44,9 @@ def test_a_write_blocked_past_the_statement_bound_is_503_and_changes_nothing(
     session.commit()
     monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", int(SHORT_BOUND * 1000))
     bounded = make_engine(db_url, statement_timeout=SHORT_BOUND)
-    client = create_app(Settings(database_url=db_url), engine=bounded).test_client()
+    # Published in the write's transaction: no publisher thread outlives the test.
+    settings = Settings(database_url=db_url, publish_on_write="transaction")
+    client = create_app(settings, engine=bounded).test_client()
     before = snapshot(engine)
 
     with engine.connect() as holder, holder.begin():

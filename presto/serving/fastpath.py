@@ -98,6 +98,8 @@ class MenuFastPath:
         try:
             entry = await self._read_published(restaurant_id, request.query_string, generation)
             if entry is not None:
+                if self.on_load is not None:
+                    self.on_load(time.perf_counter() - started)
                 self.cache.put(key, entry)
                 return self._respond(request, key, entry)
             # A published menu comes back as its stored gzip bytes: no compression here.
