@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from alembic.util import CommandError
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.api.menu_publishing import publish_menus
@@ -204,6 +203,7 @@ def run_serve(args: argparse.Namespace) -> int:
     check_database(settings.database_url)
     configure_logging(settings)
     prepare_database(settings.database_url, reset=args.reset_db)
+    publish_unpublished(settings.database_url)
     return run(settings)
 
 
@@ -219,18 +219,21 @@ def prepare_database(url: str, *, reset: bool) -> None:
             with make_sessionmaker(engine)() as session, session.begin():
                 load_demo(session)
             log.info("database reset and demo menus loaded")
-        publish_unpublished(engine)
     finally:
         engine.dispose()
 
 
-def publish_unpublished(engine: Engine) -> int:
+def publish_unpublished(url: str) -> int:
     """Publish every menu without a current published body (after a migration added the
     storage, or a restore); returns how many."""
-    factory = make_sessionmaker(engine)
-    with factory() as session:
-        restaurant_ids = unpublished_restaurants(session)
-    count = publish_menus(factory, restaurant_ids)
+    engine = make_engine(url, pool_size=1)
+    try:
+        factory = make_sessionmaker(engine)
+        with factory() as session:
+            restaurant_ids = unpublished_restaurants(session)
+        count = publish_menus(factory, restaurant_ids)
+    finally:
+        engine.dispose()
     if count:
         log.info("published %d menus", count)
     return count
@@ -243,11 +246,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     migrate.upgrade(args.database_url, args.revision)
     revisions = migrate.current(args.database_url)
     if set(revisions) == set(migrate.heads()):
-        engine = make_engine(args.database_url, pool_size=1)
-        try:
-            publish_unpublished(engine)
-        finally:
-            engine.dispose()
+        publish_unpublished(args.database_url)
     print(describe_revision(revisions))
     return 0
 

@@ -105,6 +105,20 @@ def menu_version(engine: Engine, restaurant_id: int) -> int:
         ).scalar_one()
 
 
+def assert_published_and_served(
+    client: FlaskClient, engine: Engine, restaurant_id: int, names: list[str]
+) -> None:
+    """The restaurant's default menu call is published at the current version as the
+    schemas render it, and answered from it with one statement."""
+    row = stored(engine, restaurant_id)
+    assert row is not None and row.menu_version == menu_version(engine, restaurant_id)
+    assert gzip.decompress(row.body_gzip) == render_from_models(engine, restaurant_id, "")
+    with count_statements(engine) as statements:
+        menu = client.get(f"/restaurant/{restaurant_id}/item").get_json()
+    assert [item["name"] for item in menu] == names
+    assert len(statements) == 1
+
+
 def query_string(variant: str) -> str:
     include_all, shape = QUERIES[variant]
     parts = (["shape=normalized"] if shape == "normalized" else []) + (
@@ -173,13 +187,7 @@ def test_a_write_publishes_in_its_transaction(
     )
 
     assert response.status_code == 200
-    row = stored(engine, diner)
-    assert row is not None and row.menu_version == menu_version(engine, diner)
-    assert gzip.decompress(row.body_gzip) == render_from_models(engine, diner, "")
-    with count_statements(engine) as statements:
-        menu = client.get(f"/restaurant/{diner}/item").get_json()
-    assert [item["name"] for item in menu] == ["Ramen"]
-    assert len(statements) == 1
+    assert_published_and_served(client, engine, diner, ["Ramen"])
 
     # One transaction: when publishing fails, the write does not happen either.
     def broken(*_args: object) -> None:
@@ -228,13 +236,7 @@ def test_the_background_publisher_publishes_after_the_commit(
         assert response.status_code == 200
 
     assert publisher.wait_idle(30)
-    row = stored(engine, diner)
-    assert row is not None and row.menu_version == menu_version(engine, diner)
-    assert gzip.decompress(row.body_gzip) == render_from_models(engine, diner, "")
-    with count_statements(engine) as statements:
-        menu = client.get(f"/restaurant/{diner}/item").get_json()
-    assert [item["name"] for item in menu] == ["Laksa"]
-    assert len(statements) == 1
+    assert_published_and_served(client, engine, diner, ["Laksa"])
 
 
 def test_a_body_of_another_version_is_never_served(

@@ -73,6 +73,8 @@ class Published:
     valid_until: int | None
     body_gzip: bytes
     body_bytes: int
+    # The uncompressed body when it was just rendered here (not stored: read back, None).
+    plain: bytes | None = None
 
     @classmethod
     def of(
@@ -84,11 +86,11 @@ class Published:
         body: bytes,
     ) -> Published:
         """The published form of a `body` rendered at `rendered_at`."""
-        return cls(menu_version, etag, rendered_at, valid_until, compress(body), len(body))
+        return cls(menu_version, etag, rendered_at, valid_until, compress(body), len(body), body)
 
     def body(self) -> bytes:
         """The uncompressed body."""
-        return gzip.decompress(self.body_gzip)
+        return self.plain if self.plain is not None else gzip.decompress(self.body_gzip)
 
 
 # The current version and the stored row in one statement (one snapshot); built once.
