@@ -22,6 +22,7 @@ from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import SLOTS, MenuChangeListener, MenuGenerations
 from presto.storage.engine import make_sessionmaker
 from tests.helpers.data import add_restaurant
+from tests.helpers.responses import as_response
 
 
 def cached(generation: int, body: bytes = b"[]", etag: str = '"m1"') -> CachedMenu:
@@ -244,7 +245,7 @@ def generations() -> Iterator[MenuGenerations]:
 def call(fast_path: MenuFastPath, wsgi: FakeWSGI, path: str, **headers: str) -> web.Response:
     async def run() -> Any:
         request = make_mocked_request("GET", path, headers=headers)
-        return await fast_path.handle(request, wsgi)
+        return as_response(await fast_path.handle(request, wsgi))
 
     response: web.Response = asyncio.run(run())
     return response
@@ -332,7 +333,7 @@ class TestMenuFastPath:
         assert wsgi.calls == loads
         assert [r.status for r in responses] == [status] * 6
         if status == 200:
-            assert {r.body for r in responses if isinstance(r, web.Response)} == {wsgi.body}
+            assert {as_response(r).body for r in responses} == {wsgi.body}
 
     def test_a_newer_generation_does_not_wait_for_an_older_load(
         self, generations: MenuGenerations

@@ -20,6 +20,7 @@ from presto.services.etags import encoded_etag
 from presto.serving.cache import CachedMenu, MenuCache
 from presto.serving.fastpath import MenuFastPath, accepts_gzip
 from presto.serving.generations import MenuGenerations
+from tests.helpers.responses import as_response
 from tests.helpers.server_process import ServerProcess
 
 BODY = orjson.dumps([{"id": n, "name": "Ketchup", "modifiers": []} for n in range(200)])
@@ -80,7 +81,7 @@ def fast_path() -> Iterator[MenuFastPath]:
 def get(fast_path: MenuFastPath, app: MenuApp, **headers: str) -> web.Response:
     async def run() -> Any:
         request = make_mocked_request("GET", "/restaurant/1/item", headers=headers)
-        return await fast_path.handle(request, app)
+        return as_response(await fast_path.handle(request, app))
 
     response: web.Response = asyncio.run(run())
     return response

@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from presto.serving.accesslog import client_address
+from presto.serving.accesslog import client_address, request_target
 from tests.helpers.server_process import ServerProcess
 
 WRITER = "https://admin.example.com"
@@ -171,3 +171,19 @@ def test_client_address(peer: str, forwarded: str | None, client: str) -> None:
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
     request = make_mocked_request("GET", "/", headers=headers, transport=transport)
     assert client_address(request, (ipaddress.ip_network("10.0.0.0/8"),)) == client
+
+
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        ("/restaurant/1/item?all=true&tag=vegan", "/restaurant/1/item?all=true&tag=vegan"),
+        ("/restaurant/%31/item", "/restaurant/%31/item"),  # as sent, not re-encoded
+        ('/restaurant/1/item?q="x"', "/restaurant/1/item?q=%22x%22"),  # no quote in the line
+        ("/restaurant/1/item?q=a\\b", "/restaurant/1/item?q=a%5Cb"),
+        ("/men\u00fc", "/men%C3%BC"),
+    ],
+)
+def test_the_logged_target_is_as_sent_unless_it_would_break_the_line(
+    target: str, logged: str
+) -> None:
+    assert request_target(make_mocked_request("GET", target)) == logged

@@ -49,6 +49,7 @@ from tests.helpers.data import (
 )
 from tests.helpers.http import request
 from tests.helpers.problems import assert_problem
+from tests.helpers.responses import as_response
 from tests.helpers.server_process import ServerProcess
 from tests.test_menu_api import count_statements
 
@@ -427,7 +428,9 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
         fast_path = MenuFastPath(MenuCache(1_000_000), MenuGenerations(), reader=reads.read)
         try:
             return [
-                await fast_path.handle(make_mocked_request("GET", path, headers=headers), flask)
+                as_response(
+                    await fast_path.handle(make_mocked_request("GET", path, headers=headers), flask)
+                )
                 for path, headers in (
                     ("/restaurant/1/item", {}),
                     ("/restaurant/1/item", {"Accept-Encoding": "gzip"}),

@@ -26,6 +26,7 @@ from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from tests.helpers.data import add_key, bearer, snapshot
 from tests.helpers.problems import assert_problem
+from tests.helpers.responses import as_response
 from tests.helpers.server_process import ServerProcess
 
 WEEKEND = ["sat", "sun"]
@@ -372,7 +373,7 @@ def test_the_warm_path_switches_at_a_boundary_without_a_write(
 
     def get(target: str = path) -> web.Response:
         async def run() -> Any:
-            return await fast_path.handle(make_mocked_request("GET", target), wsgi)
+            return as_response(await fast_path.handle(make_mocked_request("GET", target), wsgi))
 
         response: web.Response = asyncio.run(run())
         return response

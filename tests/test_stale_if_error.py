@@ -16,6 +16,7 @@ from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from presto.storage.availability import DatabaseAvailability
+from tests.helpers.responses import as_response
 
 MENU = "/restaurant/1/item"
 OLD_MENU = b'[{"price": 100}]'
@@ -53,7 +54,7 @@ def answer(
 
     async def call() -> web.StreamResponse:
         request = make_mocked_request("GET", MENU, headers=headers or {})
-        return await fast_path.handle(request, wsgi)
+        return as_response(await fast_path.handle(request, wsgi))
 
     return asyncio.run(call())
 

@@ -14,10 +14,12 @@ j. write latency on a large generated menu.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import statistics
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,6 +56,8 @@ class BenchConfig:
     warmup: float
     connections: int
     generator: str
+    # Measured runs of each server in cases a-c, g-i, taken in turns (the median shows).
+    rounds: int
     database_url: str
     # "demo": the demo menus (restaurant 1: the burger bar); "generated": a large menu.
     menu: str
@@ -104,19 +108,60 @@ def prepare_menu(config: BenchConfig) -> bytes:
     return body
 
 
-def measure(server: servers.Server, config: BenchConfig) -> LoadResult:
-    """Warm the server up, then measure its menu call."""
-    url = server.url(MENU_PATH)
+def warm_up(server: servers.Server, config: BenchConfig, spread: Spread | None = None) -> None:
+    """Load `server` for the warm-up time (the menu call, or reads spread over a catalog:
+    those warm up as long as a run, so that the caches fill)."""
+    duration = config.warmup if spread is None else config.duration
+    url = server.url(MENU_PATH if spread is None else "/")
     run_load(
-        url, duration=config.warmup, connections=config.connections, generator=config.generator
-    )
+        url, duration=duration, connections=config.connections, generator=config.generator,
+        spread=spread,
+    )  # fmt: skip
+
+
+def load(server: servers.Server, config: BenchConfig, spread: Spread | None = None) -> LoadResult:
+    """One measured run of the menu call (or of reads spread over a catalog)."""
+    url = server.url(MENU_PATH if spread is None else "/")
     return run_load(
-        url, duration=config.duration, connections=config.connections, generator=config.generator
-    )
+        url, duration=config.duration, connections=config.connections,
+        generator=config.generator, spread=spread,
+    )  # fmt: skip
 
 
-def load_row(case: str, label: str, workers: int, result: LoadResult, rss: list[float]) -> Row:
-    """A row of a warm run; `rss` is each worker's resident memory in MiB afterwards."""
+def alternate(runs: Mapping[str, Callable[[], LoadResult]], rounds: int) -> dict[str, Rounds]:
+    """Every run `rounds` times, taking turns, so that a slow spell of a shared machine
+    falls on all of them alike rather than on whichever ran then."""
+    results: dict[str, list[LoadResult]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            results[name].append(run())
+    return {name: Rounds(tuple(rounds_of)) for name, rounds_of in results.items()}
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """The rounds of one alternated run; the table shows the median round."""
+
+    results: tuple[LoadResult, ...]
+
+    @property
+    def median(self) -> LoadResult:
+        ranked = sorted(self.results, key=lambda result: result.requests_per_second)
+        return ranked[(len(ranked) - 1) // 2]
+
+    def details(self) -> dict[str, Any]:
+        """Every round's rate, for the JSON results."""
+        return {"rounds_requests_per_second": [r.requests_per_second for r in self.results]}
+
+
+def load_row(
+    case: str, label: str, workers: int, result: LoadResult | Rounds, rss: list[float]
+) -> Row:
+    """A row of a warm run (the median round of alternated ones); `rss` is each worker's
+    resident memory in MiB afterwards."""
+    rounds = result if isinstance(result, Rounds) else None
+    if isinstance(result, Rounds):
+        result = result.median
     notes = "RSS " + "/".join(f"{mib:.0f}" for mib in rss) + " MiB" if rss else ""
     return Row(
         case=case,
@@ -132,6 +177,7 @@ def load_row(case: str, label: str, workers: int, result: LoadResult, rss: list[
             "seconds": result.seconds,
             "generator": result.generator,
             "rss_mib": rss,
+            **(rounds.details() if rounds else {}),
         },
     )
 
@@ -159,13 +205,22 @@ def run_warm(config: BenchConfig, body: bytes) -> list[Row]:
                 config.database_url, workers=w, log_path=config.work_dir / f"gunicorn-{w}.log"
             )),
         }  # fmt: skip
-        for case, (label, start) in starts.items():
-            if case not in config.cases:
-                continue
-            with running(start(), MENU_PATH) as server:
-                result = measure(server, config)
-                rss = worker_rss(server)
-            group.append(load_row(case, label, workers, result, rss))
+        with contextlib.ExitStack() as stack:
+            started = {
+                case: stack.enter_context(running(start(), MENU_PATH))
+                for case, (_label, start) in starts.items()
+                if case in config.cases
+            }
+            for server in started.values():
+                warm_up(server, config)
+            results = alternate(
+                {case: functools.partial(load, server, config) for case, server in started.items()},
+                config.rounds,
+            )
+            for case, server in started.items():
+                group.append(
+                    load_row(case, starts[case][0], workers, results[case], worker_rss(server))
+                )
         ceiling = next((row for row in group if row.case == "b"), None)
         for row in group:
             if ceiling is not None and ceiling.requests_per_second:
@@ -321,19 +376,6 @@ def run_memory_case(config: BenchConfig) -> list[Row]:
     return rows
 
 
-def measure_spread(server: servers.Server, config: BenchConfig, spread: Spread) -> LoadResult:
-    """Reads spread over the catalog: a warm-up as long as the run, then the run."""
-    for duration in (config.duration, config.duration):
-        result = run_load(
-            server.url("/"),
-            duration=duration,
-            connections=config.connections,
-            generator=config.generator,
-            spread=spread,
-        )
-    return result
-
-
 def run_long_tail_case(config: BenchConfig) -> list[Row]:
     """Cases g and h: a catalog of demo-sized menus read uniformly at random over two
     workers (default cache, then one too small for the catalog), with and without
@@ -354,23 +396,30 @@ def run_long_tail_case(config: BenchConfig) -> list[Row]:
             log_path=config.work_dir / f"presto-catalog-{case}.log",
             cache_bytes=cache_bytes,
         )
+        spreads = {
+            "identity": Spread(first, last),
+            "gzip": Spread(first, last, {"Accept-Encoding": "gzip"}),
+        }
         with running(server, MENU_PATH):
-            single = measure(server, config)
-            spread = {
-                "identity": measure_spread(server, config, Spread(first, last)),
-                "gzip": measure_spread(
-                    server, config, Spread(first, last, {"Accept-Encoding": "gzip"})
-                ),
-            }
+            warm_up(server, config)
+            for spread in spreads.values():
+                warm_up(server, config, spread)
+            runs = {"single": functools.partial(load, server, config)}
+            for encoding, spread in spreads.items():
+                runs[encoding] = functools.partial(load, server, config, spread)
+            results = alternate(runs, config.rounds)
             rss = worker_rss(server)
+        single = results.pop("single")
         reference = f"single menu, {budget}"
         group = [load_row(case, f"presto {reference}", PRESTO_WORKERS_FOR_CATALOG, single, [])]
-        for encoding, result in spread.items():
+        for encoding, result in results.items():
             label = f"{last - first + 1:,} restaurants, {budget}, {encoding}"
             group.append(load_row(case, label, PRESTO_WORKERS_FOR_CATALOG, result, rss))
         for row in group:
             row.reference = "single"
-            row.ratio = (row.requests_per_second or 0.0) / (single.requests_per_second or 1.0)
+            row.ratio = (row.requests_per_second or 0.0) / (
+                single.median.requests_per_second or 1.0
+            )
             row.details.update(
                 catalog=row is not group[0], cache_bytes=cache_bytes, publish_seconds=publishing
             )
@@ -431,17 +480,24 @@ def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:
         with urllib.request.urlopen(request, timeout=60) as response:
             body_file.write_bytes(response.read())
             encoding = response.headers.get("Content-Encoding")
-        results = {"presto": measure_spread(presto, config, gzip_spread)}
-        rss = {"presto": worker_rss(presto)}
-    ceiling = servers.start_ceiling(
-        body_file,
-        workers=workers,
-        log_path=config.work_dir / "ceiling-gzip.log",
-        content_encoding=encoding,
-    )
-    with running(ceiling, MENU_PATH):
-        results["ceiling"] = measure_spread(ceiling, config, gzip_spread)
-        rss["ceiling"] = worker_rss(ceiling)
+        ceiling = servers.start_ceiling(
+            body_file,
+            workers=workers,
+            log_path=config.work_dir / "ceiling-gzip.log",
+            content_encoding=encoding,
+        )
+        with running(ceiling, MENU_PATH):
+            started = {"presto": presto, "ceiling": ceiling}
+            for server in started.values():
+                warm_up(server, config, gzip_spread)
+            results = alternate(
+                {
+                    name: functools.partial(load, server, config, gzip_spread)
+                    for name, server in started.items()
+                },
+                config.rounds,
+            )
+            rss = {name: worker_rss(server) for name, server in started.items()}
     size = f"{body_file.stat().st_size:,} bytes {encoding or 'identity'}"
     rows = [
         load_row("i", "presto warm, gzip requested", workers, results["presto"], rss["presto"]),
@@ -450,7 +506,7 @@ def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:
     for row in rows:
         row.reference = CEILING
         row.ratio = (row.requests_per_second or 0.0) / (
-            results["ceiling"].requests_per_second or 1.0
+            results["ceiling"].median.requests_per_second or 1.0
         )
         row.notes = f"{size}; {row.notes}"
         row.details.update(

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, help="seconds of load per run (default: 10, quick: 1)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="measured runs of each server compared side by side (cases a-c, g-i), taken "
+        "in turns; the table shows each one's median round (default: 3, quick: 1)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
     parser.add_argument(
         "--cases",
@@ -116,7 +122,8 @@ def load_description(config: BenchConfig) -> str:
         name = "aiohttp client (fallback; one Python process, saturates before fast servers)"
     return (
         f"{name}, {config.connections} connections, {config.duration:g} s per run "
-        f"after {config.warmup:g} s warm-up"
+        f"after {config.warmup:g} s warm-up; servers compared take {config.rounds} turn(s), "
+        "median shown"
     )
 
 
@@ -182,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warmup=1.0 if args.quick else 2.0,
             connections=args.connections,
             generator=args.load_generator,
+            rounds=args.rounds or (1 if args.quick else 3),
             database_url=args.database_url or f"sqlite:///{Path(work_dir) / 'bench.db'}",
             menu=args.menu,
             generated_items=2000,

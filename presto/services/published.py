@@ -15,6 +15,7 @@ never replaces a newer version.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from presto.storage.models import PublishedMenu, Restaurant
 # up to `LARGE_BODY` bytes; beyond, level 6 takes half the time for 10% more bytes (a
 # 4.8 MB menu: 45 ms instead of 103 ms).
 GZIP_LEVEL = 9
+# zlib's window bits for a gzip stream (header and trailer).
+GZIP_WBITS = 16 + zlib.MAX_WBITS
 LARGE_BODY = 1024 * 1024
 LARGE_BODY_GZIP_LEVEL = 6
 
@@ -40,6 +43,12 @@ def compress(body: bytes) -> bytes:
     bytes)."""
     level = GZIP_LEVEL if len(body) <= LARGE_BODY else LARGE_BODY_GZIP_LEVEL
     return gzip.compress(body, compresslevel=level, mtime=0)
+
+
+def decompress(body_gzip: bytes) -> bytes:
+    """The body of what `compress` made: zlib reads the gzip header and checks the CRC in
+    C (`gzip.decompress` does both in Python, a quarter slower on a menu)."""
+    return zlib.decompress(body_gzip, wbits=GZIP_WBITS)
 
 
 # The menu calls that are published, by their `(all, shape)`; filtered calls are not.
@@ -90,7 +99,7 @@ class Published:
 
     def body(self) -> bytes:
         """The uncompressed body."""
-        return self.plain if self.plain is not None else gzip.decompress(self.body_gzip)
+        return self.plain if self.plain is not None else decompress(self.body_gzip)
 
 
 # The current version and the stored row in one statement (one snapshot); built once.

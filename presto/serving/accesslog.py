@@ -32,8 +32,6 @@ FLUSH_LINES = 256
 FLUSH_SECONDS = 0.5
 # The layout of every other log line (presto.server.configure_logging), made by hand here.
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
-# Key in the request of its `time.perf_counter()` start, set by the request handler.
-STARTED = "presto.started"
 # Paths a load balancer polls every few seconds: left out of the log unless asked for.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -127,6 +125,15 @@ def client_address(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> 
     return hops[0] if hops else peer
 
 
+def request_target(request: web.BaseRequest) -> str:
+    """The path and query as the client sent them (nginx's `$request`, no re-encoding);
+    percent-encoded again by yarl if they hold what a log line must not carry."""
+    raw = request.raw_path
+    if raw.isascii() and raw.isprintable() and '"' not in raw and "\\" not in raw:
+        return raw
+    return request.path_qs
+
+
 def is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
     """Whether `address` is in one of the trusted networks (an unparsable one is not)."""
     try:
@@ -147,15 +154,15 @@ class AccessLogger(AbstractAccessLogger):
         client = client_address(request, options.trusted_proxies)
         agent = request.headers.get("User-Agent", "-")
         # aiohttp's own measure has the event loop clock's millisecond grain.
-        started = request.get(STARTED)
+        started: float | None = getattr(request, "started", None)
         if started is not None:
             time = perf_counter() - started
         if options.json:
             BUFFER.append_json(access_fields(request, response, time, client, agent))
             return
         BUFFER.append(
-            f'{client} "{request.method} {request.path_qs}" {response.status} '
-            f"{response.body_length} {time * 1000:.3f}ms {request.get('request_id', '-')} "
+            f'{client} "{request.method} {request_target(request)}" {response.status} '
+            f"{response.body_length} {time * 1000:.3f}ms {getattr(request, 'request_id', '-')} "
             f'"{agent}"{" stale-if-error" if response.__class__ is StaleMenuResponse else ""}'
         )
 
@@ -168,15 +175,16 @@ def access_fields(
     request: web.BaseRequest, response: web.StreamResponse, seconds: float, client: str, agent: str
 ) -> dict[str, object]:
     """The fixed keys of a JSON access line."""
+    target = request_target(request)
     return {
-        "message": f"{request.method} {request.path_qs} {response.status}",
+        "message": f"{request.method} {target} {response.status}",
         "client": client,
         "method": request.method,
-        "path": request.path_qs,
+        "path": target,
         "status": response.status,
         "bytes": response.body_length,
         "duration_us": round(seconds * 1_000_000),
-        "request_id": request.get("request_id", "-"),
+        "request_id": getattr(request, "request_id", "-"),
         "user_agent": agent,
         "stale_if_error": response.__class__ is StaleMenuResponse,
     }

@@ -20,15 +20,15 @@ of thousands of menus compressed, and its busy menus ready in both encodings.
 
 from __future__ import annotations
 
-import gzip
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from presto.services.etags import encoded_etag
-from presto.services.published import compress
+from presto.services.published import compress, decompress
+from presto.serving.prepared import STATUS_LINE, serialize_headers
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
@@ -49,11 +49,16 @@ class StaleMenuResponse(web.Response):
 
 @dataclass(frozen=True)
 class Representation:
-    """One encoding of a cached response: its entity tag and headers (and gzip bytes)."""
+    """One encoding of a cached response: its entity tag and headers (and gzip bytes);
+    `head` is the status line and `headers` of its 200, serialized once."""
 
     etag: str
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
+    head: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "head", STATUS_LINE + serialize_headers(self.headers))
 
 
 @dataclass(slots=True)
@@ -152,7 +157,7 @@ class MenuCache:
         if entry.plain is not None:
             self._plain.move_to_end(key)
             return entry.plain
-        body = gzip.decompress(entry.gzip.body)
+        body = decompress(entry.gzip.body)
         now = time.monotonic()
         busy, entry.decompressed_at = now - entry.decompressed_at < BUSY_SECONDS, now
         # Kept where other plain bodies can make room; whole entries go for it only if the

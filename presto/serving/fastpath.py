@@ -10,7 +10,6 @@ menu instead, marked stale (RFC 5861 `stale-if-error`, doc/reliability.md).
 from __future__ import annotations
 
 import asyncio
-import gzip
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from werkzeug.http import parse_etags, unquote_etag
 from presto.api.content_coding import accepts_gzip
 from presto.api.menu_routes import MENU_CACHE_CONTROL, VALID_UNTIL_HEADER
 from presto.services.etags import decoded_etag
-from presto.services.published import QUERY_STRINGS, Published
+from presto.services.published import QUERY_STRINGS, Published, decompress
 from presto.serving.cache import (
     CACHED_HEADERS,
     STALE_IF_ERROR,
@@ -32,6 +31,7 @@ from presto.serving.cache import (
 )
 from presto.serving.counters import ProtectionCounters
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.prepared import PreparedResponse, is_preparable
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
 
@@ -70,6 +70,26 @@ class MenuFastPath:
 
     async def handle(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
+        response = self.hit(request)
+        if response is not None:
+            return response
+        return await self.load(request, wsgi)
+
+    def hit(self, request: web.BaseRequest) -> web.StreamResponse | None:
+        """The cached answer to a menu call, if the cache holds its current menu; None
+        otherwise (then `load` answers it). No coroutine: most requests end here."""
+        if request.method != "GET":
+            return None
+        match = _MENU_PATH.fullmatch(request.path)
+        if match is None or (self.listener is not None and not self.listener.connected):
+            return None
+        restaurant_id = int(match[1])
+        key = (restaurant_id, request.query_string)
+        entry = self.cache.get(key, self.generations.get(restaurant_id))
+        return None if entry is None else self._respond(request, key, entry)
+
+    async def load(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
+        """Answer a request `hit` did not: from `wsgi`, keeping a cacheable menu."""
         match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
         if match is None:
             return without_validity_header(await wsgi(request))
@@ -80,9 +100,6 @@ class MenuFastPath:
         # Read before the request reaches the database: a write committed meanwhile bumps
         # the generation, so what this request stores can't answer a later request.
         generation = self.generations.get(restaurant_id)
-        entry = self.cache.get(key, generation)
-        if entry is not None:
-            return self._respond(request, key, entry)
         # Right after a change, every reader of the menu misses at once: let the first
         # one load it and the others, of the same generation, wait for its answer.
         pending = self._loading.get((key, generation))
@@ -193,7 +210,7 @@ class MenuFastPath:
         entry: CachedMenu,
         *,
         stale: bool = False,
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         """The representation the client accepts, or 304 if it holds that one already;
         `stale` marks a menu served because the database cannot be reached."""
         accept_encoding = request.headers.get("Accept-Encoding")
@@ -210,9 +227,10 @@ class MenuFastPath:
                 if name not in ("Content-Type", "Content-Encoding")
             )
             return response_class(status=304, headers=headers)
-        if chosen is entry.gzip:
-            return response_class(body=chosen.body, headers=headers)
-        return response_class(body=self.cache.plain_body(key, entry), headers=headers)
+        body = chosen.body if chosen is entry.gzip else self.cache.plain_body(key, entry)
+        if not stale and is_preparable(request):
+            return PreparedResponse(chosen.head, body, chosen.headers)
+        return response_class(body=body, headers=headers)
 
 
 def as_accepted(request: web.BaseRequest, response: web.StreamResponse) -> web.StreamResponse:
@@ -229,9 +247,7 @@ def as_accepted(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     headers.popall("Content-Length", None)
     if "ETag" in headers:
         headers["ETag"] = decoded_etag(headers["ETag"], "gzip")
-    return web.Response(
-        status=response.status, body=gzip.decompress(response.body), headers=headers
-    )
+    return web.Response(status=response.status, body=decompress(response.body), headers=headers)
 
 
 def without_validity_header(response: web.StreamResponse) -> web.StreamResponse:

@@ -20,7 +20,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_processes
@@ -29,10 +29,6 @@ from typing import cast
 
 import uvloop
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler
 from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from sqlalchemy.engine import Engine
@@ -50,7 +46,6 @@ from presto.serving.accesslog import (
     access_log,
     configure_access_log,
 )
-from presto.serving.accesslog import STARTED as ACCESS_STARTED
 from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
 from presto.serving.connections import ConnectionLimits, GuardedServer
@@ -59,9 +54,11 @@ from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
+from presto.serving.prepared import PreparedResponse
 from presto.serving.published_reads import PublishedReads
 from presto.serving.publisher import Changes, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
+from presto.serving.request import WSGIRequest, wsgi_request_factory
 from presto.serving.routes import RouteTemplates
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
 from presto.storage.availability import DatabaseAvailability
@@ -82,15 +79,6 @@ GC_THRESHOLD = 20_000
 WORKER_MIN_LIFETIME = 5.0
 
 
-class WSGIRequest(web.BaseRequest):
-    """A low-level request with the one piece of routing `WSGIHandler` reads."""
-
-    @property
-    def match_info(self) -> dict[str, str]:
-        """The whole path goes to the WSGI app: it is mounted at the root."""
-        return {"path_info": self.path}
-
-
 def problem_response(request: web.BaseRequest, status: int, detail: str) -> web.Response:
     """An RFC 9457 problem made in the async layer, for errors before Flask runs."""
     body = problem_document(status, detail, request.path)
@@ -107,21 +95,22 @@ class InFlight:
     def __init__(self) -> None:
         self.count = 0
         self.draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None
 
     def started(self) -> None:
         self.count += 1
-        self._idle.clear()
 
     def finished(self) -> None:
         self.count -= 1
-        if self.count == 0:
+        if self.count == 0 and self._idle is not None:
             self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for no request in flight; True if none is."""
         self.draining = True
+        if self.count == 0:
+            return True
+        self._idle = asyncio.Event()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
@@ -141,47 +130,65 @@ async def run_wsgi(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamRes
     return response
 
 
+class RequestIds:
+    """The client's `X-Request-ID` if it looks like one, else a new id: unique across
+    processes and restarts, cheaper to make than a uuid4."""
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(4).hex() + "-"
+        self.numbers = itertools.count(1)
+
+    def of(self, headers: Mapping[str, str]) -> str:
+        request_id = headers.get("X-Request-ID")
+        if request_id is None or not _REQUEST_ID.fullmatch(request_id):
+            request_id = f"{self.prefix}{next(self.numbers):x}"
+        return request_id
+
+
+def tag_response(response: web.StreamResponse, request_id: str) -> None:
+    """Echo the request id (a cache hit writes it as a line of its own, no dictionary)."""
+    if isinstance(response, PreparedResponse):
+        response.request_id = request_id
+    else:
+        response.headers["X-Request-ID"] = request_id
+
+
 def make_handler(
     admit: Handler,
     in_flight: InFlight,
     fast_path: MenuFastPath | None,
     telemetry: Telemetry,
     cors: CorsPolicy,
-) -> Handler:
+) -> Callable[[WSGIRequest], Awaitable[web.StreamResponse]]:
     """The request handler: tag the request with an id, answer CORS preflights and
     `/metrics`, cached menu calls from the fast path, everything else through `admit`
     (admission, then the WSGI app); count each request for `/metrics`."""
 
-    # Request ids unique across processes and restarts, cheaper to make than uuid4.
-    request_id_prefix = os.urandom(4).hex() + "-"
-    request_numbers = itertools.count(1)
+    request_ids = RequestIds()
 
-    async def dispatch(request: web.BaseRequest, origin: str | None) -> web.StreamResponse:
-        if origin is not None and cors.is_preflight(request):
-            return cors.preflight(request, origin)
-        if request.path in LOOP_PATHS:
-            return answer_on_loop(request, telemetry)
-        if fast_path is None:
-            return without_validity_header(await admit(request))
-        return await fast_path.handle(request, admit)
-
-    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(request: WSGIRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = request.headers.get("X-Request-ID", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = f"{request_id_prefix}{next(request_numbers):x}"
-        request["request_id"] = request_id
-        request[ACCESS_STARTED] = started
-        origin = request.headers.get("Origin")
+        headers = request.headers
+        request.request_id = request_id = request_ids.of(headers)
+        request.started = started
+        origin = headers.get("Origin")
         in_flight.started()
         try:
-            response = await dispatch(request, origin)
+            if origin is not None and cors.is_preflight(request):
+                response: web.StreamResponse = cors.preflight(request, origin)
+            elif request.path in LOOP_PATHS:
+                response = answer_on_loop(request, telemetry)
+            elif fast_path is None:
+                response = without_validity_header(await admit(request))
+            else:
+                hit = fast_path.hit(request)
+                response = hit if hit is not None else await fast_path.load(request, admit)
         except Exception:
             log.exception("unhandled error, request id %s", request_id)
             response = problem_response(request, 500, "The server failed to answer this request.")
         finally:
             in_flight.finished()
-        response.headers["X-Request-ID"] = request_id
+        tag_response(response, request_id)
         if origin is not None:
             cors.decorate(request, response, origin)
         if in_flight.draining:
@@ -225,23 +232,6 @@ class Worker:
     counters: ProtectionCounters | None = None
     # The warm path's reads of published menus on a miss.
     published_reads: PublishedReads | None = None
-
-
-def wsgi_request_factory(
-    loop: asyncio.AbstractEventLoop,
-) -> Callable[..., WSGIRequest]:
-    """aiohttp's request factory, making `WSGIRequest`s on `loop`."""
-
-    def make_request(
-        message: RawRequestMessage,
-        payload: StreamReader,
-        protocol: RequestHandler,
-        writer: AbstractStreamWriter,
-        task: asyncio.Task[None],
-    ) -> WSGIRequest:
-        return WSGIRequest(message, payload, protocol, writer, task, loop)
-
-    return make_request
 
 
 def build_worker(
