@@ -28,6 +28,7 @@ setup(
         "psycopg[binary]>=3.2",
         "alembic>=1.13",
         "orjson>=3.10",
+        "zlib-ng>=1.0",
         "flask-smorest>=0.47",
         "swagger-ui-bundle>=1.1",
     ],

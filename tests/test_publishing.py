@@ -35,7 +35,7 @@ from presto.serving.cache import MenuCache
 from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
-from presto.serving.published_reads import PublishedReads
+from presto.serving.published_reads import published_reads
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from tests.helpers.data import (
@@ -424,7 +424,7 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
             availability=None,
             counters=ProtectionCounters(),
         )
-        reads = PublishedReads(Settings(database_url=db_url, threads=1), admission)
+        reads = published_reads(Settings(database_url=db_url, threads=1), admission)
         fast_path = MenuFastPath(MenuCache(1_000_000), MenuGenerations(), reader=reads.read)
         try:
             return [
@@ -439,7 +439,7 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
                 )
             ]
         finally:
-            reads.close()
+            await reads.close()
 
     identity, compressed, normalized, unknown = asyncio.run(run())
 

@@ -55,7 +55,7 @@ from presto.serving.fastpath import Handler, MenuFastPath, without_validity_head
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
 from presto.serving.prepared import PreparedResponse
-from presto.serving.published_reads import PublishedReads
+from presto.serving.published_reads import PublishedReads, published_reads
 from presto.serving.publisher import Changes, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import WSGIRequest, wsgi_request_factory
@@ -291,7 +291,7 @@ def attach_published_reads(
     """Let the warm path read published menus on a miss (nothing to do without a cache)."""
     if fast_path is None:
         return None
-    reads = PublishedReads(settings, admission)
+    reads = published_reads(settings, admission)
     fast_path.reader = reads.read
     return reads
 
@@ -390,7 +390,7 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
                 await task
     worker.executor.shutdown(wait=True)
     if worker.published_reads is not None:
-        worker.published_reads.close()
+        await worker.published_reads.close()
     if worker.availability is not None:
         worker.availability.close()
     worker.database.engine.dispose()

@@ -1,0 +1,146 @@
+"""The warm path's own reads of published menus (`presto.serving.published_reads`): on the
+event loop over libpq on PostgreSQL, on threads on SQLite; what they answer, how many
+connections they hold, and what they do when the database goes away or hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
+
+from presto.config import Settings
+from presto.services.published import decompress
+from presto.serving.admission import Admission
+from presto.serving.counters import ProtectionCounters
+from presto.serving.published_reads import (
+    LoopPublishedReads,
+    PublishedReads,
+    ThreadPublishedReads,
+    published_reads,
+)
+from tests.helpers.tcp_proxy import TcpProxy
+
+T = TypeVar("T")
+
+
+def admission() -> Admission:
+    return Admission(
+        threads=2,
+        max_queue=0,
+        write_limit=None,
+        auth_failure_limit=None,
+        availability=None,
+        counters=ProtectionCounters(),
+    )
+
+
+def with_reads(settings: Settings, use: Callable[[PublishedReads], Awaitable[T]]) -> T:
+    async def run() -> T:
+        reads = published_reads(settings, admission())
+        try:
+            return await use(reads)
+        finally:
+            await reads.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def published(client: FlaskClient, demo: None) -> bytes:
+    """The demo menu, published by a read through Flask; its plain body."""
+    answer = client.get("/restaurant/1/item")
+    assert answer.status_code == 200
+    return answer.get_data()
+
+
+def test_postgresql_reads_run_on_the_event_loop(db_url: str) -> None:
+    reads = published_reads(Settings(database_url=db_url), admission())
+    expected = LoopPublishedReads if db_url.startswith("postgresql") else ThreadPublishedReads
+    assert type(reads) is expected
+    asyncio.run(reads.close())
+
+
+def test_many_reads_share_a_few_connections(db_url: str, published: bytes) -> None:
+    async def use(reads: PublishedReads) -> list[object]:
+        answers = await asyncio.gather(*(reads.read(1, "") for _ in range(24)))
+        if isinstance(reads, LoopPublishedReads):
+            assert reads._open <= 2  # one read at a time on each of `threads` connections
+        return list(answers)
+
+    answers = with_reads(Settings(database_url=db_url, threads=2), use)
+    assert len(answers) == 24
+    for answer in answers:
+        assert answer is not None
+        assert decompress(answer.body_gzip) == published  # type: ignore[attr-defined]
+
+
+def test_what_is_not_current_is_left_to_flask(
+    db_url: str, engine: Engine, published: bytes
+) -> None:
+    with engine.begin() as connection:  # a change by plain SQL, as documented
+        connection.execute(sa.text("UPDATE restaurant SET menu_version = menu_version + 1"))
+
+    async def use(reads: PublishedReads) -> tuple[object, object, object]:
+        return await reads.read(1, ""), await reads.read(999, ""), await reads.read(1, "all")
+
+    assert with_reads(Settings(database_url=db_url), use) == (None, None, None)
+
+
+@pytest.fixture
+def proxy(db_url: str) -> TcpProxy:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a cut or hanging connection needs a database server")
+    url = sa.make_url(db_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    return proxy
+
+
+def through(proxy: TcpProxy, db_url: str, **settings: float) -> Settings:
+    url = sa.make_url(db_url).set(host="127.0.0.1", port=proxy.port)
+    return Settings(database_url=url.render_as_string(hide_password=False), threads=1, **settings)  # type: ignore[arg-type]
+
+
+def test_a_cut_connection_answers_none_then_reconnects(
+    db_url: str, published: bytes, proxy: TcpProxy
+) -> None:
+    async def use(reads: PublishedReads) -> list[bool]:
+        answers = [await reads.read(1, "") is not None]
+        proxy.stop()
+        answers.append(await reads.read(1, "") is not None)
+        proxy.start()
+        answers.append(await reads.read(1, "") is not None)
+        return answers
+
+    try:
+        assert with_reads(through(proxy, db_url), use) == [True, False, True]
+    finally:
+        proxy.stop()
+
+
+def test_a_hanging_database_gives_up_after_the_statement_timeout(
+    db_url: str, published: bytes, proxy: TcpProxy
+) -> None:
+    async def use(reads: PublishedReads) -> tuple[bool, float, int]:
+        assert await reads.read(1, "") is not None
+        proxy.hang = True
+        started = time.monotonic()
+        answer = await reads.read(1, "")
+        assert isinstance(reads, LoopPublishedReads)
+        return answer is None, time.monotonic() - started, reads._open
+
+    try:
+        gave_up, seconds, still_open = with_reads(
+            through(proxy, db_url, statement_timeout=0.5), use
+        )
+    finally:
+        proxy.stop()
+    assert gave_up
+    assert 1.3 < seconds < 5  # statement_timeout plus a second
+    assert still_open == 0  # the stuck connection was closed, not reused
