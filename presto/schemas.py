@@ -366,12 +366,12 @@ class MenuQuerySchema(Schema):
     )
     tags = DelimitedList(
         fields.String(validate=validate.OneOf(TAGS)),
-        validate=validate.Length(max=len(TAGS)),
+        validate=validate.Length(min=1, max=len(TAGS)),
         metadata={"description": "Only items carrying every one of these tags (comma list)."},
     )
     exclude_allergens = DelimitedList(
         fields.String(validate=validate.OneOf(ALLERGENS)),
-        validate=validate.Length(max=len(ALLERGENS)),
+        validate=validate.Length(min=1, max=len(ALLERGENS)),
         metadata={
             "description": "Only items that contain none of these allergens, counting "
             "choices that a required group forces (comma list)."

@@ -306,6 +306,17 @@ def test_a_query_boolean_is_true_false_1_or_0(
         assert len(response.get_json()) == expected
 
 
+@pytest.mark.parametrize("name", ["tags", "exclude_allergens"])
+@pytest.mark.parametrize("value", ["", ",", "vegan,"])
+def test_an_empty_filter_list_or_member_is_422(
+    client: FlaskClient, menu: dict[str, Any], name: str, value: str
+) -> None:
+    # An empty list filters nothing: a client that sends one has lost its values.
+    path = f"/restaurant/{menu['restaurant']}/item"
+    body = assert_problem(client.get(f"{path}?{name}={value}&all=false"), 422)
+    assert list(body["errors"]) == [name]
+
+
 @pytest.mark.parametrize("currency", ["USD\n", "usd", "US", "EURO", "U\u0000D"])
 def test_a_currency_is_three_capital_letters_exactly(
     client: FlaskClient, engine: Engine, menu: dict[str, Any], currency: str

@@ -40,9 +40,9 @@ class TestMenuCache:
         assert (cache.hits, cache.misses) == (1, 2)
 
     def test_plain_bodies_go_first_least_recently_used_first(self) -> None:
-        entry_size = cached(1, b"x" * 1000).size
+        entry_size = cached(1, b"x" * 5000).size
         cache = MenuCache(max_bytes=3 * entry_size)
-        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3, 4)}
+        entries = {restaurant_id: cached(1, b"x" * 5000) for restaurant_id in (1, 2, 3, 4)}
         for restaurant_id in (1, 2, 3):
             cache.put((restaurant_id, ""), entries[restaurant_id])
         assert cache.bytes == 3 * entry_size
@@ -54,10 +54,10 @@ class TestMenuCache:
         assert cache.bytes == sum(entry.size for entry in entries.values()) <= cache.max_bytes
 
     def test_a_plain_copy_never_pushes_a_whole_entry_out(self) -> None:
-        entry_size = cached(1, b"x" * 1000).size
-        packed_size = entry_size - 1000
+        entry_size = cached(1, b"x" * 5000).size
+        packed_size = entry_size - 5000
         cache = MenuCache(max_bytes=entry_size + packed_size)
-        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3)}
+        entries = {restaurant_id: cached(1, b"x" * 5000) for restaurant_id in (1, 2, 3)}
         cache.put((1, ""), entries[1])
         cache.put((2, ""), entries[2])
         assert entries[1].plain is None and entries[2].plain is not None
@@ -67,16 +67,16 @@ class TestMenuCache:
         assert [entries[r].plain for r in (1, 2, 3)] == [None, None, None]
         assert cache.bytes == 3 * packed_size
         # Nor is a plain read kept at that price: it is decompressed and answered.
-        assert cache.plain_body((1, ""), entries[1]) == b"x" * 1000
+        assert cache.plain_body((1, ""), entries[1]) == b"x" * 5000
         assert entries[1].plain is None and len(cache) == 3 and cache.evictions == 0
 
     def test_a_busy_menu_keeps_its_plain_copy_at_the_cost_of_entries(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        entry_size = cached(1, b"x" * 1000).size
-        packed_size = entry_size - 1000
+        entry_size = cached(1, b"x" * 5000).size
+        packed_size = entry_size - 5000
         cache = MenuCache(max_bytes=entry_size + packed_size)
-        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3)}
+        entries = {restaurant_id: cached(1, b"x" * 5000) for restaurant_id in (1, 2, 3)}
         for restaurant_id in (1, 2, 3):
             cache.put((restaurant_id, ""), entries[restaurant_id])
         clock = iter([100.0, 200.0, 200.005])
@@ -88,14 +88,14 @@ class TestMenuCache:
         assert entries[3].plain is None
         cache.plain_body((3, ""), entries[3])  # 5 ms later: busy, kept
 
-        assert entries[3].plain == b"x" * 1000
+        assert entries[3].plain == b"x" * 5000
         assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3)] == [False, True, True]
         assert cache.bytes == packed_size + entry_size and cache.evictions == 1
 
     def test_whole_entries_go_when_the_compressed_ones_do_not_fit(self) -> None:
-        packed_size = cached(1, b"x" * 1000).size - 1000
+        packed_size = cached(1, b"x" * 5000).size - 5000
         cache = MenuCache(max_bytes=2 * packed_size)
-        entries = {restaurant_id: cached(1, b"x" * 1000) for restaurant_id in (1, 2, 3)}
+        entries = {restaurant_id: cached(1, b"x" * 5000) for restaurant_id in (1, 2, 3)}
         for restaurant_id in (1, 2, 3):
             cache.put((restaurant_id, ""), entries[restaurant_id])
         assert [cache.get((r, ""), 1) is not None for r in (1, 2, 3)] == [False, True, True]
@@ -103,20 +103,19 @@ class TestMenuCache:
         assert cache.plain_bytes == 0
 
     def test_plain_bytes_are_decompressed_and_kept_again(self) -> None:
-        entry_size = cached(1, b"x" * 1000).size
-        cache = MenuCache(max_bytes=entry_size + (entry_size - 1000))
-        first, second = cached(1, b"a" * 1000), cached(1, b"b" * 1000)
+        first, second = cached(1, b"a" * 5000), cached(1, b"b" * 5000)
+        cache = MenuCache(max_bytes=first.size + (second.size - 5000))
         cache.put((1, ""), first)
         cache.put((2, ""), second)
         assert first.plain is None
-        assert cache.plain_body((1, ""), first) == b"a" * 1000
+        assert cache.plain_body((1, ""), first) == b"a" * 5000
         # Kept again, and the other entry gave up its plain bytes to make room.
-        assert first.plain == b"a" * 1000 and second.plain is None
+        assert first.plain == b"a" * 5000 and second.plain is None
         assert cache.bytes == first.size + second.size <= cache.max_bytes
 
     def test_plain_bytes_that_cannot_fit_are_served_not_kept(self) -> None:
         entry = cached(1, b"y" * 5000)
-        cache = MenuCache(max_bytes=entry.size - 1000)
+        cache = MenuCache(max_bytes=entry.size - 5000)
         cache.put((1, ""), entry)
         assert cache.get((1, ""), 1) is entry and entry.plain is None
         assert cache.plain_body((1, ""), entry) == b"y" * 5000

@@ -17,7 +17,7 @@ from aiohttp.test_utils import make_mocked_request
 from flask.testing import FlaskClient
 
 from presto.services.etags import encoded_etag
-from presto.serving.cache import CachedMenu, MenuCache
+from presto.serving.cache import ENTRY_OVERHEAD, CachedMenu, MenuCache
 from presto.serving.fastpath import MenuFastPath, accepts_gzip
 from presto.serving.generations import MenuGenerations
 from tests.helpers.responses import as_response
@@ -135,7 +135,7 @@ def test_each_encoding_revalidates_only_its_own_tag(fast_path: MenuFastPath) -> 
 def test_an_entry_counts_both_encodings_against_the_budget() -> None:
     entry = CachedMenu.of(1, TAG, BODY, (("ETag", TAG),))
     assert len(entry.gzip.body) < len(BODY) / 10
-    assert entry.size == len(BODY) + len(entry.gzip.body) + 512
+    assert entry.size == len(BODY) + len(entry.gzip.body) + ENTRY_OVERHEAD
     # Compressed once, deterministically (no timestamp in the gzip header).
     assert CachedMenu.of(1, TAG, BODY, (("ETag", TAG),)).gzip.body == entry.gzip.body
 
