@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from presto.serving.prepared import PreparedResponse, header_line, header_lines
+from presto.serving.prepared import PreparedResponse, header_lines
 from tests.helpers.server_process import ServerProcess
 
 MENU = "/restaurant/1/item"
@@ -176,14 +176,14 @@ def test_a_slow_reader_gets_every_byte(address: tuple[str, int]) -> None:
 
 
 def test_a_line_break_in_a_header_is_refused() -> None:
-    assert header_line("ETag", '"m1"') == b'ETag: "m1"\r\n'
-    assert header_lines(CIMultiDict({"X-Request-ID": "r-1", "Vary": "Origin"})) == (
+    assert header_lines([("ETag", '"m1"')]) == b'ETag: "m1"\r\n'
+    assert header_lines(CIMultiDict({"X-Request-ID": "r-1", "Vary": "Origin"}).items()) == (
         b"X-Request-ID: r-1\r\nVary: Origin\r\n"
     )
     with pytest.raises(ValueError, match="line break"):
-        header_line("X-Note", "a\r\nSet-Cookie: x=1")
+        header_lines([("X-Note", "a\r\nSet-Cookie: x=1")])
     with pytest.raises(ValueError, match="line break"):
-        header_lines(CIMultiDict({"X-Note": "a\nb"}))
+        header_lines(CIMultiDict({"X-Note": "a\nb"}).items())
 
 
 def test_a_response_to_a_closing_connection_is_a_connection_error() -> None:

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from presto.services.etags import encoded_etag
 from presto.services.published import compress, decompress
-from presto.serving.prepared import STATUS_LINE, serialize_headers
+from presto.serving.prepared import STATUS_LINE, header_lines
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
@@ -60,7 +60,7 @@ class Representation:
     head: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "head", STATUS_LINE + serialize_headers(self.headers))
+        object.__setattr__(self, "head", STATUS_LINE + header_lines(self.headers))
 
 
 @dataclass(slots=True)

@@ -78,23 +78,18 @@ class MenuFastPath:
     def hit(self, request: web.BaseRequest) -> web.StreamResponse | None:
         """The cached answer to a menu call, if the cache holds its current menu; None
         otherwise (then `load` answers it). No coroutine: most requests end here."""
-        if request.method != "GET":
+        key = menu_call(request)
+        if key is None or (self.listener is not None and not self.listener.connected):
             return None
-        match = _MENU_PATH.fullmatch(request.path)
-        if match is None or (self.listener is not None and not self.listener.connected):
-            return None
-        restaurant_id = int(match[1])
-        key = (restaurant_id, request.query_string)
-        entry = self.cache.get(key, self.generations.get(restaurant_id))
+        entry = self.cache.get(key, self.generations.get(key[0]))
         return None if entry is None else self._respond(request, key, entry)
 
     async def load(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer a request `hit` did not: from `wsgi`, keeping a cacheable menu."""
-        match = _MENU_PATH.fullmatch(request.path) if request.method == "GET" else None
-        if match is None:
+        key = menu_call(request)
+        if key is None:
             return without_validity_header(await wsgi(request))
-        restaurant_id = int(match[1])
-        key = (restaurant_id, request.query_string)
+        restaurant_id = key[0]
         if self.listener is not None and not self.listener.connected:
             return self._stale_if_error(request, key, without_validity_header(await wsgi(request)))
         # Read before the request reaches the database: a write committed meanwhile bumps
@@ -231,6 +226,15 @@ class MenuFastPath:
         if not stale and is_preparable(request):
             return PreparedResponse(chosen.head, body, chosen.headers)
         return response_class(body=body, headers=headers)
+
+
+def menu_call(request: web.BaseRequest) -> tuple[int, str] | None:
+    """The cache key (restaurant id, query string) of a `GET /restaurant/<id>/item`; None
+    for any other request."""
+    if request.method != "GET":
+        return None
+    match = _MENU_PATH.fullmatch(request.path)
+    return None if match is None else (int(match[1]), request.query_string)
 
 
 def as_accepted(request: web.BaseRequest, response: web.StreamResponse) -> web.StreamResponse:

@@ -15,7 +15,7 @@ HTTP/1.0, a menu served stale) is a plain `web.Response`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection
 from email.utils import formatdate
 
 from aiohttp import web
@@ -29,23 +29,10 @@ _SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode("latin-1")
 _CLOSE = b"Connection: close\r\n"
 
 
-def serialize_headers(headers: tuple[tuple[str, str], ...]) -> bytes:
-    """`Name: value` lines of `headers`, for a head made once."""
-    return b"".join(header_line(name, value) for name, value in headers)
-
-
-def header_line(name: str, value: str) -> bytes:
-    """One header line; a line break in it would split the response, so it is refused."""
-    line = f"{name}: {value}\r\n"
-    if "\r" in line[:-2] or "\n" in line[:-2]:
-        raise ValueError(f"line break in header {name!r}")
-    return line.encode("latin-1")
-
-
-def header_lines(headers: Mapping[str, str]) -> bytes:
-    """`Name: value` lines of the headers set on one response, checked like
-    `header_line` (one join for all: most responses have only `X-Request-ID`)."""
-    text = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+def header_lines(headers: Collection[tuple[str, str]]) -> bytes:
+    """`Name: value` lines of `headers`, refused if a value holds a line break (it would
+    split the response), as aiohttp's own serializer does."""
+    text = "".join([f"{name}: {value}\r\n" for name, value in headers])
     if text.count("\n") != len(headers) or text.count("\r") != len(headers):
         raise ValueError("line break in a header")
     return text.encode("latin-1")
@@ -134,7 +121,7 @@ class PreparedResponse(web.StreamResponse):
             parts.append(f"X-Request-ID: {self.request_id}\r\n".encode("ascii"))
         headers = self.headers
         if headers:
-            parts.append(header_lines(headers))
+            parts.append(header_lines(headers.items()))
         if not self._alive:
             parts.append(_CLOSE)
         parts.append(b"\r\n")
