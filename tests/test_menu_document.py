@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT, MAX_MODIFIER_DEPTH
+from presto.storage.models import Restaurant
+from tests.helpers.clock import FakeClock
 from tests.helpers.data import add_key, add_restaurant, bearer, snapshot
 from tests.helpers.problems import assert_problem
 
@@ -38,7 +42,8 @@ def test_export_import_export_gives_the_same_document(
     assert exported.headers["ETag"] == '"m1"'
     document = exported.get_json()
     assert len(document["items"]) == 57
-    empty = add_restaurant(session, "Copy")
+    # The copy keeps the original's time zone, so both show the same `available` at any hour.
+    empty = add_restaurant(session, "Copy", timezone=demo_timezone(session))
     session.commit()
     key = bearer(add_key(session, empty))
 
@@ -55,6 +60,37 @@ def test_export_import_export_gives_the_same_document(
     original_menu = client.get("/restaurant/1/item").get_json()
     copied_menu = client.get(f"/restaurant/{empty}/item").get_json()
     assert strip_ids(copied_menu) == strip_ids(original_menu)
+
+
+def demo_timezone(session: Session) -> str:
+    """The time zone of the first demo restaurant."""
+    return session.scalars(sa.select(Restaurant.timezone).where(Restaurant.id == 1)).one()
+
+
+@pytest.mark.usefixtures("demo")
+def test_a_copied_menu_matches_the_original_at_every_hour_of_a_day(
+    client: FlaskClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export-import comparison holds whatever the hour: schedules in the copy's time
+    zone open and close with the original's."""
+    clock = FakeClock(datetime(2026, 11, 20, tzinfo=UTC), monkeypatch)
+    document = client.get("/restaurant/1/menu").get_json()
+    copy = add_restaurant(session, "Copy", timezone=demo_timezone(session))
+    session.commit()
+    imported = client.put(
+        f"/restaurant/{copy}/menu", json=document, headers=bearer(add_key(session, copy))
+    )
+    assert imported.status_code == 200, imported.get_json()
+
+    shown: set[bool] = set()
+    for hour in range(24):
+        clock.set(datetime(2026, 11, 20, hour, 30, tzinfo=UTC))
+        original = client.get("/restaurant/1/item").get_json()
+        copied = client.get(f"/restaurant/{copy}/item").get_json()
+        assert strip_ids(copied) == strip_ids(original), f"{hour:02}:30 UTC"
+        shown.update(item["available"] for item in original)
+    # The day really crossed a schedule boundary: some hours show an item closed.
+    assert shown == {True, False}
 
 
 def strip_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -21,8 +21,10 @@ CLIENTS = 32
 # Seconds each client of the load waits between two requests: 640 requests a second.
 PAUSE = 0.05
 ROOT = Path(__file__).resolve().parent.parent
-# The load runs this long at most; the measuring client stops at `SHED_SAMPLES` 503s.
-LOAD_SECONDS = 15.0
+# The load runs this long at most; the measuring client stops at `SHED_SAMPLES` 503s,
+# which takes a second or two on an idle machine: the bound is generous so that a loaded
+# machine still collects every sample (the test counts 503s, not how fast they came).
+LOAD_SECONDS = 90.0
 SHED_SAMPLES = 60
 
 

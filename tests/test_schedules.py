@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from presto.services import schedules
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
+from tests.helpers.clock import FakeClock
 from tests.helpers.data import add_key, bearer, snapshot
 from tests.helpers.problems import assert_problem
 from tests.helpers.responses import as_response
@@ -318,17 +318,6 @@ def test_a_cheap_304_holds_until_the_boundary(
     assert len(statements) == 1 + 5
     assert after.status_code == 200
     assert after.get_json()[0]["available"] is False
-
-
-class FakeClock:
-    """`time.time` (which presto's clock reads) at a chosen instant, moved by hand."""
-
-    def __init__(self, start: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.now = start.timestamp()
-        monkeypatch.setattr(time, "time", lambda: self.now)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FlaskAsWSGI:

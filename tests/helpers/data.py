@@ -15,9 +15,11 @@ from presto.storage.links import insert_links, link_rows
 from presto.storage.models import Base, Item, Restaurant
 
 
-def add_restaurant(session: Session, name: str = "Test Diner", currency: str = "USD") -> int:
+def add_restaurant(
+    session: Session, name: str = "Test Diner", currency: str = "USD", timezone: str = "UTC"
+) -> int:
     """Insert a restaurant and return its id."""
-    restaurant = Restaurant(name=name, currency=currency)
+    restaurant = Restaurant(name=name, currency=currency, timezone=timezone)
     session.add(restaurant)
     session.flush()
     return restaurant.id
