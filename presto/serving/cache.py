@@ -155,9 +155,16 @@ class MenuCache:
         return entry
 
     def plain_body(self, key: Key, entry: CachedMenu) -> bytes:
-        """The entry's uncompressed body: kept, or decompressed and kept again."""
+        """The entry's uncompressed body: kept, or decompressed and kept again.
+
+        `entry` need not be the one stored for `key` any more: a reader that waited on
+        another's load holds an entry that a newer generation may have replaced, or the
+        budget pushed out, meanwhile. Only the stored entry is counted and kept.
+        """
+        stored = self._entries.get(key) is entry
         if entry.plain is not None:
-            self._plain.move_to_end(key)
+            if stored:
+                self._plain.move_to_end(key)
             return entry.plain
         body = decompress(entry.gzip.body)
         now = time.monotonic()
@@ -165,7 +172,7 @@ class MenuCache:
         # Kept where other plain bodies can make room; whole entries go for it only if the
         # menu is busy: a 63 KB plain copy costs some 20 compressed menus of a catalog.
         if (
-            self._entries.get(key) is entry
+            stored
             and entry.size + len(body) <= self.max_bytes
             and (busy or self.bytes - self.plain_bytes + len(body) <= self.max_bytes)
         ):
