@@ -78,6 +78,16 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
+def process_restarts() -> Counter:
+    """Helper processes restarted after they died (counted by the process that runs them)."""
+    return Counter(
+        "presto_process_restarts",
+        "Helper processes restarted after they died, by process.",
+        ("process",),
+        registry=None,
+    )
+
+
 class Instruments:
     """The metric families; made once per process, after `enable_multiprocess`."""
 

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from presto import __version__
+from presto.api.health_routes import FAILING_PROCESSES
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE
 from tests.helpers.problems import assert_problem
@@ -62,6 +63,22 @@ def test_readyz_needs_the_schema_at_the_newest_migration(
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json == {"status": "ready", "database": "ok", "schema": head}
+
+
+def test_readyz_says_when_a_helper_process_cannot_stay_up(
+    client: FlaskClient, unversioned: Engine, db_url: str
+) -> None:
+    migrate.stamp(db_url, migrate.heads()[0])
+    failing: list[str] = []
+    client.application.config[FAILING_PROCESSES] = lambda: failing
+    assert client.get("/readyz").status_code == 200
+    failing.append("publisher")
+
+    response = client.get("/readyz")
+
+    assert assert_problem(response, 503)["detail"] == (
+        "The publisher process keeps dying and cannot stay up; see the log."
+    )
 
 
 def test_health_routes_are_documented(client: FlaskClient) -> None:

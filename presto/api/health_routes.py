@@ -16,6 +16,9 @@ bp = ApiBlueprint("operations", __name__, description="Landing, liveness and rea
 
 # The key in `app.config` of the bound `/readyz` waits for the database.
 READINESS_TIMEOUT = "PRESTO_READINESS_TIMEOUT"
+# The key in `app.config` of a callable naming the helper processes (the publisher) that
+# cannot stay up; set by the server that runs them.
+FAILING_PROCESSES = "PRESTO_FAILING_PROCESSES"
 
 
 @bp.route("/", methods=["GET"])
@@ -41,7 +44,11 @@ def healthz() -> dict[str, str]:
 @bp.response(200, HealthSchema)
 @bp.problems(503)
 def readyz() -> dict[str, str]:
-    """Readiness: the database answers within the bound and its schema is at this
-    presto's newest migration; 503 saying what is wrong otherwise."""
+    """Readiness: the database answers within the bound, its schema is at this presto's
+    newest migration, and every helper process stays up; 503 saying what is wrong
+    otherwise."""
     engine = app_database(current_app).engine
-    return health.check_ready(engine, current_app.config[READINESS_TIMEOUT])
+    ready = health.check_ready(engine, current_app.config[READINESS_TIMEOUT])
+    failing = current_app.config.get(FAILING_PROCESSES)
+    health.check_processes(failing() if failing is not None else [])
+    return ready

@@ -57,3 +57,12 @@ def check_ready(engine: Engine, timeout: float) -> dict[str, str]:
             "run `presto db upgrade`."
         )
     return {"status": "ready", "database": "ok", "schema": ", ".join(sorted(revisions))}
+
+
+def check_processes(failing: list[str]) -> None:
+    """`ServiceUnavailableError` naming the helper processes that cannot stay up."""
+    if failing:
+        names = ", ".join(failing)
+        raise ServiceUnavailableError(
+            f"The {names} process keeps dying and cannot stay up; see the log."
+        )

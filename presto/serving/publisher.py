@@ -16,11 +16,16 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 
-from presto.api.menu_publishing import publish_changed
+from presto.api.menu_publishing import publish_changed, publish_menus
 from presto.config import Settings
+from presto.services.published import unpublished_restaurants
+from presto.serving.supervision import ProcessStates, Supervised
 from presto.storage.engine import make_engine, make_sessionmaker
 
 log = logging.getLogger("presto.publisher")
@@ -30,32 +35,75 @@ POLL_SECONDS = 1.0
 # Seconds `stop` waits for the menus being rendered to be stored.
 STOP_SECONDS = 30.0
 
-Changes = Queue  # of restaurant ids; None asks the process to stop
+Changes = Queue  # of restaurant ids; None asks the reader to stop
+
+
+@dataclass(frozen=True)
+class PublisherLink:
+    """What a worker is handed of the publisher: the queue it sends changed restaurants
+    to, and the helper processes' states (for `/readyz`)."""
+
+    changes: Changes
+    states: ProcessStates
 
 
 class PublisherProcess:
-    """The publisher process and the queue the workers send changed restaurants to."""
+    """The publisher process, kept running, and the queue the workers send changes to.
+
+    The workers' queue is read here, in a relay thread of the process that owns it, and
+    each publisher process gets a queue of its own: a publisher killed while it read
+    would leave a shared queue's reader lock held for good. A restarted publisher first
+    publishes the menus whose changes its predecessor took with it.
+    """
 
     def __init__(self, settings: Settings, configure_logging: Callable[[Settings], None]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.changes: Changes = context.Queue()
-        self.process = context.Process(
-            target=run_publisher,
-            args=(settings, self.changes, configure_logging, os.getpid()),
-            name="presto-publisher",
-            daemon=True,
-        )
+        self.settings = settings
+        self.configure_logging = configure_logging
+        self.context = multiprocessing.get_context("spawn")
+        self.link = PublisherLink(self.context.Queue(), ProcessStates(self.context))
+        self.inbox: Changes = self.context.Queue()
+        self.supervised = Supervised("publisher", self._spawn, self.link.states)
+        self._relay = threading.Thread(target=self._forward, name="publisher-relay", daemon=True)
+
+    @property
+    def process(self) -> BaseProcess | None:
+        return self.supervised.process
 
     def start(self) -> None:
-        self.process.start()
+        self.supervised.start()
+        self._relay.start()
 
     def stop(self) -> None:
         """Let it store what it is rendering, then end it."""
-        self.changes.put(None)
-        self.process.join(STOP_SECONDS)
-        if self.process.exitcode is None:
-            self.process.terminate()
-            self.process.join()
+        self.supervised.stop()
+        self.link.changes.put(None)
+        self._relay.join(STOP_SECONDS)
+        self.inbox.put(None)
+        process = self.supervised.process
+        if process is None:
+            return
+        process.join(STOP_SECONDS)
+        if process.exitcode is None:
+            process.terminate()
+            process.join()
+
+    def _spawn(self, restarted: bool) -> BaseProcess:
+        """Start a publisher process with a queue of its own."""
+        if restarted:
+            self.inbox = self.context.Queue()
+        process = self.context.Process(
+            target=run_publisher,
+            args=(self.settings, self.inbox, self.configure_logging, os.getpid(), restarted),
+            name="presto-publisher",
+            daemon=True,
+        )
+        process.start()
+        return process
+
+    def _forward(self) -> None:
+        """Hand each change the workers send to the publisher process of the moment."""
+        while (restaurant_id := self.link.changes.get()) is not None:
+            self.inbox.put(restaurant_id)
 
 
 def sender(changes: Changes) -> Callable[[int], None]:
@@ -70,9 +118,10 @@ def run_publisher(
     changes: Changes,
     configure_logging: Callable[[Settings], None],
     parent: int,
+    restarted: bool = False,
 ) -> None:
     """Entry point of the publisher process: publish each changed menu until told to stop
-    or orphaned."""
+    or orphaned; a `restarted` one first catches up on menus left unpublished."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor says when to stop
     configure_logging(settings)
     engine = make_engine(
@@ -84,6 +133,10 @@ def run_publisher(
     factory = make_sessionmaker(engine)
     log.info("publisher started (pid %d)", os.getpid())
     try:
+        if restarted:
+            with factory() as session:
+                behind = unpublished_restaurants(session)
+            log.info("published %d menus left unpublished", publish_menus(factory, behind))
         while (pending := next_changes(changes, parent)) is not None:
             for restaurant_id in sorted(pending):
                 publish_changed(factory, restaurant_id)

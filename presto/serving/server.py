@@ -31,8 +31,10 @@ import uvloop
 from aiohttp import web
 from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
+from flask import Flask
 from sqlalchemy.engine import Engine
 
+from presto.api.health_routes import FAILING_PROCESSES
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
@@ -56,7 +58,7 @@ from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
 from presto.serving.prepared import PreparedResponse
 from presto.serving.published_reads import PublishedReads, published_reads
-from presto.serving.publisher import Changes, PublisherProcess, sender
+from presto.serving.publisher import PublisherLink, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import WSGIRequest, wsgi_request_factory
 from presto.serving.routes import RouteTemplates
@@ -235,17 +237,16 @@ class Worker:
 
 
 def build_worker(
-    settings: Settings, generations_path: str | None, changes: Changes | None = None
+    settings: Settings, generations_path: str | None, publisher: PublisherLink | None = None
 ) -> Worker:
     """The Flask app, its database, the warm path and the low-level server of one worker.
 
     `generations_path` names the menu generation counters shared with the other workers
-    of this host; without it they are private to this process. `changes` is the publisher
-    process's queue (`--publish-on-write background`).
+    of this host; without it they are private to this process. `publisher` is the link to
+    the publisher process (`--publish-on-write background`).
     """
     generations = MenuGenerations(generations_path)
-    publish = None if changes is None else sender(changes)
-    app = create_app(settings, on_menu_change=generations.bump, publish=publish)
+    app = worker_app(settings, generations, publisher)
     database = app_database(app)
     counters = ProtectionCounters()
     availability = DatabaseAvailability(database.engine)
@@ -283,6 +284,18 @@ def build_worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
         availability=availability, counters=counters, published_reads=published_reads,
     )  # fmt: skip
+
+
+def worker_app(
+    settings: Settings, generations: MenuGenerations, publisher: PublisherLink | None
+) -> Flask:
+    """The worker's Flask app, its writes handed to the publisher process if there is one,
+    whose health `/readyz` then reports."""
+    if publisher is None:
+        return create_app(settings, on_menu_change=generations.bump)
+    app = create_app(settings, on_menu_change=generations.bump, publish=sender(publisher.changes))
+    app.config[FAILING_PROCESSES] = publisher.states.failing
+    return app
 
 
 def attach_published_reads(
@@ -401,11 +414,13 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
 
 
 async def serve(
-    settings: Settings, generations_path: str | None = None, changes: Changes | None = None
+    settings: Settings,
+    generations_path: str | None = None,
+    publisher: PublisherLink | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
     loop = asyncio.get_running_loop()
-    worker = build_worker(settings, generations_path, changes)
+    worker = build_worker(settings, generations_path, publisher)
     tcp_server = await bind(worker)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -432,11 +447,13 @@ def libpq_conninfo(engine: Engine, connect_timeout: float = 0) -> str:
 
 
 def run_worker(
-    settings: Settings, generations_path: str | None = None, changes: Changes | None = None
+    settings: Settings,
+    generations_path: str | None = None,
+    publisher: PublisherLink | None = None,
 ) -> None:
     """Entry point of one worker process."""
     configure_logging(settings)
-    uvloop.run(serve(settings, generations_path, changes))
+    uvloop.run(serve(settings, generations_path, publisher))
 
 
 def run(settings: Settings) -> int:
@@ -448,22 +465,22 @@ def run(settings: Settings) -> int:
         if settings.publish_on_write == "background":
             publisher = PublisherProcess(settings, configure_logging)
             publisher.start()
-        changes = None if publisher is None else publisher.changes
+        link = None if publisher is None else publisher.link
         try:
             if settings.workers == 1:
-                run_worker(settings, changes=changes)
+                run_worker(settings, publisher=link)
                 return 0
-            return supervise(settings, changes)
+            return supervise(settings, link)
         finally:
             if publisher is not None:
                 publisher.stop()
 
 
-def supervise(settings: Settings, changes: Changes | None = None) -> int:
+def supervise(settings: Settings, publisher: PublisherLink | None = None) -> int:
     """Run `settings.workers` worker processes until SIGINT/SIGTERM; 1 if any failed."""
     generations_path = MenuGenerations.create_file()
     try:
-        return Supervisor(settings, generations_path, changes).run()
+        return Supervisor(settings, generations_path, publisher).run()
     finally:
         os.unlink(generations_path)
 
@@ -472,11 +489,11 @@ class Supervisor:
     """Starts the workers, restarts one that dies, and passes SIGINT/SIGTERM on to them."""
 
     def __init__(
-        self, settings: Settings, generations_path: str, changes: Changes | None = None
+        self, settings: Settings, generations_path: str, publisher: PublisherLink | None = None
     ) -> None:
         self.settings = settings
         self.generations_path = generations_path
-        self.changes = changes
+        self.publisher = publisher
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[BaseProcess] = []
         self.started: dict[BaseProcess, float] = {}
@@ -485,7 +502,7 @@ class Supervisor:
     def start(self) -> None:
         process = self.context.Process(
             target=run_worker,
-            args=(self.settings, self.generations_path, self.changes),
+            args=(self.settings, self.generations_path, self.publisher),
             name="presto-worker",
         )
         process.start()
