@@ -103,11 +103,15 @@ class ServiceUnavailableError(PrestoError):
     status = 503
 
 
-class DatabaseUnavailableError(ServiceUnavailableError):
-    """The database cannot be reached now; the client may try again after `Retry-After`."""
+class RetryLaterError(ServiceUnavailableError):
+    """A request that lost a race it may win when sent again after `Retry-After`."""
 
     retry_after_seconds = 1
 
     def headers(self) -> dict[str, str]:
-        """RFC 9110 `Retry-After`: when the database is worth trying again."""
+        """RFC 9110 `Retry-After`: when the request is worth sending again."""
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class DatabaseUnavailableError(RetryLaterError):
+    """The database cannot be reached now; the client may try again after `Retry-After`."""

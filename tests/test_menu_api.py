@@ -268,3 +268,37 @@ def test_normalized_shape_lists_each_item_once(client: FlaskClient) -> None:
 def test_unknown_shape_is_422(client: FlaskClient) -> None:
     body = assert_problem(client.get("/restaurant/1/item?shape=flat"), 422)
     assert list(body["errors"]) == ["shape"]
+
+
+def test_a_write_committed_between_the_menu_reads_is_not_mixed_in(
+    client: FlaskClient, session: Session, engine: Engine
+) -> None:
+    """A write that commits after the items were read and before the links are gets
+    the menu read again: never links to an item the body lacks (a 500 once), never a
+    body labelled with a version it does not show."""
+    restaurant_id = add_restaurant(session)
+    (burger,) = add_items(session, restaurant_id, ["Burger"], standalone=True)
+    session.commit()
+    interleaved: list[int] = []
+    writing: list[bool] = []
+
+    def write_once(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("SELECT") or "item_modifier" not in statement or writing:
+            return
+        writing.append(True)
+        with Session(engine) as writer, writer.begin():
+            (cheese,) = add_items(writer, restaurant_id, ["Cheese"], standalone=False)
+            link(writer, restaurant_id, burger, [cheese])
+            interleaved.append(restaurants.bump_menu_version(writer, restaurant_id))
+
+    event.listen(engine, "before_cursor_execute", write_once)
+    try:
+        response = client.get(f"/restaurant/{restaurant_id}/item?at=2026-12-01T12:00:00Z")
+    finally:
+        event.remove(engine, "before_cursor_execute", write_once)
+
+    assert interleaved == [2]
+    assert response.status_code == 200, response.get_json()
+    assert response.headers["ETag"].startswith(f'"m{interleaved[0]}')
+    [item] = response.get_json()
+    assert [modifier["name"] for modifier in item["modifiers"]] == ["Cheese"]

@@ -139,17 +139,19 @@ def start_presto(
     reset_db: bool = False,
     cache_bytes: int | None = None,
     options: Sequence[str] = (),
+    defaults: bool = False,
 ) -> Server:
     """`presto serve` as shipped: access log on (INFO), into the log file; `cache_bytes`
-    overrides the menu cache's default budget, `options` are added."""
+    overrides the menu cache's default budget, `options` are added. Unless `defaults`,
+    the write rate limit is off (the mixed case's writer measures staleness, not it)."""
     port = free_port()
     command = [
         sys.executable, "-m", "presto", "serve",
         "--host", HOST, "--port", str(port), "--workers", str(workers),
         "--database-url", database_url, "--log-level", "INFO",
-        # The mixed case's writer measures staleness, not the write rate limit.
-        "--write-rate-limit", "0",
     ]  # fmt: skip
+    if not defaults:
+        command += ["--write-rate-limit", "0"]
     if reset_db:
         command.append("--reset-db")
     if cache_bytes is not None:

@@ -1,8 +1,10 @@
 """The menu service: reading a restaurant's items with their modifier graph.
 
 Loading a menu takes three statements whatever its size or depth: the restaurant, its
-items, and its modifier links. The links are attached to the already loaded `Item`
-objects in memory, so an item shared by many parents (ketchup) is one object.
+items, and its modifier links (with the menu version read again, so that a write
+committed in between is noticed and the menu read again). The links are attached to the
+already loaded `Item` objects in memory, so an item shared by many parents (ketchup) is
+one object.
 """
 
 from __future__ import annotations
@@ -12,15 +14,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from presto.errors import RetryLaterError
 from presto.services.menu_view import MenuFilter, attach_views, select_entries
-from presto.services.restaurants import get_restaurant
-from presto.storage.links import ModifierLink, select_link_terms
+from presto.services.restaurants import get_restaurant, restaurant_not_found
+from presto.storage.links import ModifierLink, select_versioned_link_terms
 from presto.storage.models import Item, Restaurant
+
+# Reads of a menu that a write may interleave with before one is left to the client.
+CONSISTENT_READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -56,14 +63,42 @@ def load_menu(
     moment = datetime.fromtimestamp(time.time(), UTC) if at is None else at
     if menu_filter is None:
         menu_filter = MenuFilter(include_all, available, category)
-    restaurant = get_restaurant(session, restaurant_id)
-    items = session.scalars(
-        sa.select(Item).where(Item.restaurant_id == restaurant_id).order_by(Item.position, Item.id)
-    ).all()
-    links = session.execute(select_link_terms(restaurant_id)).all()
+    restaurant, items, links = read_consistent(session, restaurant_id)
     terms = attach_modifiers(restaurant, items, links)
     valid_until = attach_views(restaurant, items, terms, moment)
     return Menu(restaurant, select_entries(items, menu_filter), moment, valid_until)
+
+
+def read_consistent(
+    session: Session, restaurant_id: int
+) -> tuple[Restaurant, Sequence[Item], list[tuple[int, int, int | None, bool]]]:
+    """The restaurant, its items and its links, all of one menu version.
+
+    Each statement of a read committed transaction (PostgreSQL's default, and SQLite's
+    reads outside a write) sees what was committed when it began, so a write committed
+    between them would mix two menus: links to an item the item read missed, or a body
+    labelled with a version it does not show. Every menu write bumps the version, so
+    the version read again with the links (the last statement) tells whether anything
+    changed since the restaurant was read; if so, the menu is read again.
+    """
+    restaurant = get_restaurant(session, restaurant_id)
+    for attempt in range(CONSISTENT_READ_ATTEMPTS):
+        if attempt:
+            fresh = session.get(Restaurant, restaurant_id, populate_existing=True)
+            if fresh is None:
+                raise restaurant_not_found(restaurant_id)
+            restaurant = fresh
+        items = session.scalars(
+            sa.select(Item)
+            .where(Item.restaurant_id == restaurant_id)
+            .order_by(Item.position, Item.id)
+            .execution_options(populate_existing=attempt > 0)
+        ).all()
+        rows = session.execute(select_versioned_link_terms(restaurant_id)).all()
+        if rows and rows[0][0] == restaurant.menu_version:
+            links = [(a, b, c, d) for _, a, b, c, d in rows if a is not None]
+            return restaurant, items, cast(list[tuple[int, int, int | None, bool]], links)
+    raise RetryLaterError("The menu changed during every attempt to read it; try again.")
 
 
 def reachable_items(entries: Sequence[Item]) -> list[Item]:

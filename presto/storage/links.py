@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from presto.storage.models import item_modifier
+from presto.storage.models import Restaurant, item_modifier
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,23 @@ def select_links(restaurant_id: int) -> sa.Select[int, int]:
     )
 
 
-def select_link_terms(restaurant_id: int) -> sa.Select[int, int, int | None, bool]:
-    """The restaurant's links with their terms, `(item_id, modifier_id, price,
-    is_default)`, each item's in modifier order."""
+def select_versioned_link_terms(
+    restaurant_id: int,
+) -> sa.Select[int, int | None, int | None, int | None, bool | None]:
+    """`(menu_version, item_id, modifier_id, price, is_default)`: the restaurant's menu
+    version beside each of its links (each item's in modifier order) as one statement
+    sees them; one row of version and NULLs when it has no links, none when it does not exist."""
     return (
         sa.select(
+            Restaurant.menu_version,
             item_modifier.c.item_id,
             item_modifier.c.modifier_id,
             item_modifier.c.price,
             item_modifier.c.is_default,
         )
-        .where(item_modifier.c.restaurant_id == restaurant_id)
+        .select_from(Restaurant)
+        .outerjoin(item_modifier, item_modifier.c.restaurant_id == Restaurant.id)
+        .where(Restaurant.id == restaurant_id)
         .order_by(item_modifier.c.item_id, item_modifier.c.position, item_modifier.c.modifier_id)
     )
 
