@@ -23,6 +23,7 @@ from presto.api import (
     restaurant_routes,
     session,
 )
+from presto.api.retry import RetryingFlask
 from presto.config import Settings
 from presto.storage.engine import make_engine
 
@@ -53,7 +54,7 @@ def create_app(
     process); without it, a thread of this app publishes it.
     """
     settings = settings or Settings()
-    app = Flask(__name__)
+    app = RetryingFlask(__name__)
     app.json = OrjsonProvider(app)
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -171,3 +172,53 @@ def test_a_pooled_connection_killed_by_the_database_is_replaced_without_an_error
     finally:
         breaker.close()
         app_engine.dispose()
+
+
+def end_connection_at(
+    app_engine: Engine, admin: Engine, marker: str, ended: list[int]
+) -> Callable[..., None]:
+    """A `before_cursor_execute` hook that ends the request's own connection from the
+    server side (`pg_terminate_backend`) the first time a statement holds `marker`."""
+
+    def hook(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if ended or marker not in statement:
+            return
+        backend = conn.connection.dbapi_connection.info.backend_pid
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        ended.append(backend)
+
+    return hook
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_a_connection_ended_under_a_request_gets_it_run_again_once(
+    db_url: str, engine: Engine, demo: None, session: Session, method: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server process to end a connection")
+    app = create_app(Settings(database_url=db_url, publish_on_write="transaction"))
+    app_engine = app_database(app).engine
+    client = app.test_client()
+    key = bearer(add_key(session))
+    ended: list[int] = []
+    hook = end_connection_at(app_engine, engine, "FROM item", ended)
+    sa.event.listen(app_engine, "before_cursor_execute", hook)
+    try:
+        if method == "GET":
+            answer = client.get("/restaurant/1/item?at=2026-12-01T12:00:00Z")
+        else:
+            answer = client.patch("/restaurant/1/item/1", json={"price": 4321}, headers=key)
+    finally:
+        sa.event.remove(app_engine, "before_cursor_execute", hook)
+        app_engine.dispose()
+
+    assert len(ended) == 1  # the first try lost its connection
+    assert answer.status_code == 200, answer.get_json()
+    if method == "PATCH":
+        assert answer.get_json()["price"] == 4321
+        with engine.connect() as connection:
+            version = connection.execute(
+                sa.text("SELECT menu_version FROM restaurant WHERE id = 1")
+            )
+            assert version.scalar_one() == 2  # applied once

@@ -13,6 +13,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from presto.api.retry import track_commits
 from presto.storage.engine import make_sessionmaker
 
 EXTENSION = "presto.db"
@@ -41,6 +42,7 @@ def init_app(
             engine, on_menu_change=on_menu_change, before_menu_commit=before_menu_commit
         ),
     )
+    track_commits(database.sessionmaker)
     app.extensions[EXTENSION] = database
     app.teardown_appcontext(_close_session)
     return database

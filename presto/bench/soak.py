@@ -43,14 +43,19 @@ from multidict import CIMultiDictProxy
 from presto.bench.mixed import create_key
 from presto.bench.servers import Server, rss_mib, start_presto
 
-# Seconds a killed process has to be back in (a new "listening" or "publisher started").
+# Seconds a killed process has to be back in (a new "listening" or "publisher started"),
+# and how long the run waits to report how late it was.
 RECOVERY_SECONDS = 5.0
+RECOVERY_WAIT = 60.0
 WORKER_LINE = re.compile(r"presto listening on http://[\d.]+:\d+ \(pid (\d+)\)")
 PUBLISHER_LINE = re.compile(r"publisher started \(pid (\d+)\)")
 # What each reader asks for besides the default menu, in turn.
 READ_VARIANTS = ("", "all=true", "shape=normalized", "available=true", "category=Mains", "at=")
-# The connections that read, and the pause between one writer's writes.
+# The connections that read, each pausing between two reads (some 1,500 reads a second in
+# all: a steady load that leaves the machine room to restart what the chaos kills), and
+# the pause between one writer's writes.
 READERS = 16
+READ_PAUSE = 0.01
 WRITE_PAUSE = 0.5
 # Prices set by the writers start above every demo price, so each write changes the menu.
 FIRST_PRICE = 100_000
@@ -153,6 +158,7 @@ class Soak:
                 await self.read(tracked, self.rng.choice(READ_VARIANTS), last_tag)
             except (aiohttp.ClientError, OSError, TimeoutError):
                 self.tally.cut += 1
+            await asyncio.sleep(READ_PAUSE)
 
     async def write(self, tracked: Tracked, kind: str) -> None:
         """One write of `kind`; the tracked price rises with every price change."""
@@ -201,9 +207,9 @@ class Soak:
 
 def wait_for_new_line(server: Server, pattern: re.Pattern[str], seen: int) -> float | None:
     """Seconds until the log has more than `seen` lines matching `pattern` (None: not
-    within `RECOVERY_SECONDS`)."""
+    within `RECOVERY_WAIT`)."""
     started = time.monotonic()
-    while time.monotonic() - started < RECOVERY_SECONDS:
+    while time.monotonic() - started < RECOVERY_WAIT:
         if len(pattern.findall(server.log_path.read_text(errors="replace"))) > seen:
             return time.monotonic() - started
         time.sleep(0.02)
