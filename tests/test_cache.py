@@ -426,3 +426,19 @@ def test_menu_changes_from_another_host_arrive_by_notify(postgres_engine: Engine
     before, after = asyncio.run(scenario())
     assert after == before + 1
     assert not listener.connected
+
+
+def test_a_flood_of_filtered_calls_never_pushes_a_full_menu_out() -> None:
+    full = cached(1, b"x" * 20_000)
+    cache = MenuCache(max_bytes=8 * full.size)
+    for restaurant_id in (1, 2, 3):
+        cache.put((restaurant_id, ""), cached(1, b"x" * 20_000))
+    for n in range(5_000):
+        cache.put((1, f"category=random-{n}"), cached(1, b"[]"))
+
+    assert all(cache.get((r, ""), 1) is not None for r in (1, 2, 3))
+    assert 0 < cache.filtered_bytes <= cache.max_filtered_bytes == cache.max_bytes // 8
+    # The newest filtered calls are the ones kept, and they are answered.
+    assert cache.get((1, "category=random-4999"), 1) is not None
+    assert cache.get((1, "category=random-0"), 1) is None
+    assert cache.bytes <= cache.max_bytes

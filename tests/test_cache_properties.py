@@ -30,13 +30,13 @@ from hypothesis.stateful import (
 
 from presto.api.menu_routes import VALID_UNTIL_HEADER
 from presto.services.published import Published
-from presto.serving.cache import CachedMenu, MenuCache
+from presto.serving.cache import CachedMenu, MenuCache, is_filtered
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from tests.helpers.responses import as_response
 
 RESTAURANTS = st.sampled_from([1, 2, 3])
-QUERIES = st.sampled_from(["", "all=true"])
+QUERIES = st.sampled_from(["", "all=true", "category=Sides", "category=Drinks"])
 # A budget of a few entries, so that loads push each other out.
 BUDGET = 3 * CachedMenu.of(0, '"m"', b"x" * 3000, ()).size
 # The wall clock presto reads (`time.time`), set by the machine.
@@ -173,6 +173,13 @@ class FastPathMachine(RuleBasedStateMachine):
         assert self.cache.bytes == sum(entry.size for entry in entries.values())
         assert self.cache.plain_bytes == sum(len(e.plain or b"") for e in entries.values())
         assert self.cache.bytes <= self.cache.max_bytes
+
+    @invariant()
+    def filtered_entries_stay_within_their_share(self) -> None:
+        filtered = {k: e for k, e in self.cache._entries.items() if is_filtered(k)}
+        assert set(self.cache._filtered) == set(filtered)
+        assert self.cache.filtered_bytes == sum(entry.size for entry in filtered.values())
+        assert self.cache.filtered_bytes <= self.cache.max_filtered_bytes
 
     @invariant()
     def every_plain_key_is_an_entry_with_plain_bytes(self) -> None:

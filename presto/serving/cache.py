@@ -16,6 +16,12 @@ whole entries go, least recently used first, and only for a busy menu's plain co
 plain again within `BUSY_SECONDS`): a catalog menu read now and then is decompressed for
 each plain read rather than push some 20 compressed menus out. So a worker holds a catalog
 of thousands of menus compressed, and its busy menus ready in both encodings.
+
+Filtered menu calls (`category=`, `tags=`, any query string that is not a published
+variant) are kept too, but in a share of the budget of their own (`FILTERED_SHARE`): one
+is pushed out only by another, least recently used first, never a full menu. Anyone can
+ask for a new category each time, so without the share a flood of them would push every
+real menu out.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from presto.services.etags import encoded_etag
-from presto.services.published import compress, decompress
+from presto.services.published import QUERY_STRINGS, compress, decompress
 from presto.serving.prepared import STATUS_LINE, header_lines
 
 # Headers of a cached response worth sending again.
@@ -41,8 +47,16 @@ BUSY_SECONDS = 0.01
 # representations with their headers and prepared heads, the key, two map slots) measured
 # with tracemalloc at about 1,350 bytes.
 ENTRY_OVERHEAD = 1400
+# The share of the budget that entries of filtered menu calls may hold at most.
+FILTERED_SHARE = 0.125
 
 Key = tuple[int, str]
+
+
+def is_filtered(key: Key) -> bool:
+    """A menu call other than the published variants (a filter, a preview, a spelling of
+    its own): kept within the filtered share."""
+    return key[1] not in QUERY_STRINGS
 
 
 class StaleMenuResponse(web.Response):
@@ -136,6 +150,10 @@ class MenuCache:
         self._entries: OrderedDict[Key, CachedMenu] = OrderedDict()
         # The keys of entries holding plain bytes, least recently used (plain) first.
         self._plain: OrderedDict[Key, None] = OrderedDict()
+        # Of `bytes`, those of filtered entries; their keys, least recently used first.
+        self.filtered_bytes = 0
+        self.max_filtered_bytes = int(max_bytes * FILTERED_SHARE)
+        self._filtered: OrderedDict[Key, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -151,6 +169,8 @@ class MenuCache:
             self.misses += 1
             return None
         self._entries.move_to_end(key)
+        if key in self._filtered:
+            self._filtered.move_to_end(key)
         self.hits += 1
         return entry
 
@@ -171,39 +191,77 @@ class MenuCache:
         busy, entry.decompressed_at = now - entry.decompressed_at < BUSY_SECONDS, now
         # Kept where other plain bodies can make room; whole entries go for it only if the
         # menu is busy: a 63 KB plain copy costs some 20 compressed menus of a catalog.
-        if (
-            stored
-            and entry.size + len(body) <= self.max_bytes
-            and (busy or self.bytes - self.plain_bytes + len(body) <= self.max_bytes)
-        ):
+        if stored and self._may_keep_plain(key, entry, len(body), busy):
             self._make_room(len(body), keep=key)
             entry.plain = body
-            self.bytes += len(body)
-            self.plain_bytes += len(body)
+            self._count(key, len(body), len(body))
             self._plain[key] = None
         return body
+
+    def _may_keep_plain(self, key: Key, entry: CachedMenu, size: int, busy: bool) -> bool:
+        """Whether a decompressed body may be kept: within the budget; for a filtered
+        entry, only in room its share has free (it pushes nothing out)."""
+        if key in self._filtered:
+            return (
+                self.filtered_bytes + size <= self.max_filtered_bytes
+                and self.bytes + size <= self.max_bytes
+            )
+        return entry.size + size <= self.max_bytes and (
+            busy or self.bytes - self.plain_bytes + size <= self.max_bytes
+        )
 
     def peek(self, key: Key) -> CachedMenu | None:
         """The newest entry for `key` whatever its generation (`stale-if-error` only)."""
         return self._entries.get(key)
 
     def put(self, key: Key, entry: CachedMenu) -> None:
-        """Store `entry`, making room within the budget."""
+        """Store `entry`, making room within the budget (a filtered entry, within its
+        share, by pushing out other filtered entries only)."""
         old = self._entries.get(key)
         if old is not None:
             if old.generation > entry.generation:
                 return  # a slower request of an older generation finished last
             self._remove(key)
-        if entry.size - len(entry.plain or b"") > self.max_bytes:
-            return
-        if entry.plain is not None and self.bytes - self.plain_bytes + entry.size > self.max_bytes:
-            entry.plain = None  # kept compressed only, as `plain_body` would
-        self._make_room(entry.size)
+        filtered = is_filtered(key)
+        if filtered:
+            entry.plain = None  # kept compressed: its share is small
+            if not self._make_filtered_room(entry.size):
+                return
+        else:
+            if entry.size - len(entry.plain or b"") > self.max_bytes:
+                return
+            if (
+                entry.plain is not None
+                and self.bytes - self.plain_bytes + entry.size > self.max_bytes
+            ):
+                entry.plain = None  # kept compressed only, as `plain_body` would
+            self._make_room(entry.size)
         self._entries[key] = entry
-        self.bytes += entry.size
+        if filtered:
+            self._filtered[key] = None
+        self._count(key, entry.size, len(entry.plain or b""))
         if entry.plain is not None:
-            self.plain_bytes += len(entry.plain)
             self._plain[key] = None
+
+    def _make_filtered_room(self, needed: int) -> bool:
+        """Push filtered entries out, least recently used first, until `needed` more
+        bytes fit in their share and the budget; False if they cannot."""
+        if needed > self.max_filtered_bytes:
+            return False
+        while (
+            self.filtered_bytes + needed > self.max_filtered_bytes
+            or self.bytes + needed > self.max_bytes
+        ) and self._filtered:
+            self._remove(next(iter(self._filtered)))
+            self.evictions += 1
+        return self.bytes + needed <= self.max_bytes
+
+    def _count(self, key: Key, size: int, plain: int) -> None:
+        """Add `size` bytes (`plain` of them plain) to the totals of `key`'s entry."""
+        self.bytes += size
+        self.plain_bytes += plain
+        if key in self._filtered:
+            self.filtered_bytes += size
 
     def _make_room(self, needed: int, keep: Key | None = None) -> None:
         """Drop plain bodies, then whole entries, least recently used first, until
@@ -213,8 +271,7 @@ class MenuCache:
             del self._plain[key]
             entry = self._entries[key]
             assert entry.plain is not None
-            self.bytes -= len(entry.plain)
-            self.plain_bytes -= len(entry.plain)
+            self._count(key, -len(entry.plain), -len(entry.plain))
             entry.plain = None
         while self.bytes + needed > self.max_bytes and self._entries:
             key = next(iter(self._entries))
@@ -227,8 +284,8 @@ class MenuCache:
             self.evictions += 1
 
     def _remove(self, key: Key) -> None:
-        entry = self._entries.pop(key)
-        self.bytes -= entry.size
-        if entry.plain is not None:
-            self.plain_bytes -= len(entry.plain)
+        entry = self._entries[key]
+        self._count(key, -entry.size, -len(entry.plain or b""))
+        del self._entries[key]
         self._plain.pop(key, None)
+        self._filtered.pop(key, None)
