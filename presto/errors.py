@@ -111,3 +111,17 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     def headers(self) -> dict[str, str]:
         """RFC 9110 `Retry-After`: when the database is worth trying again."""
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class MenuTooLargeError(PrestoError):
+    """The write would let a nested menu hold more item objects than presto renders
+    (`MAX_MENU_OBJECTS`): the request asks for what the service will not hold."""
+
+    status = 422
+
+
+class TooLargeToRenderError(PrestoError):
+    """A stored menu nests more item objects than presto renders: its links were written
+    around the checks of the API (plain SQL), so the fault is the server's data."""
+
+    status = 500

@@ -61,7 +61,10 @@ def get_item(session: Session, restaurant_id: int, item_id: int) -> ItemTree:
 
 
 def create_item(session: Session, restaurant_id: int, fields: dict[str, Any]) -> ItemTree:
-    """Add an item without modifiers; it goes last in menu order unless given a position."""
+    """Add an item without modifiers; it goes last in menu order unless given a position.
+
+    It is one more object of the nested menu, so a menu at `MAX_MENU_OBJECTS` takes none.
+    """
     lock_restaurant(session, restaurant_id)
     count = session.scalar(
         sa.select(sa.func.count()).select_from(Item).where(Item.restaurant_id == restaurant_id)
@@ -71,6 +74,7 @@ def create_item(session: Session, restaurant_id: int, fields: dict[str, Any]) ->
             f"Restaurant {restaurant_id} already has {MAX_ITEMS_PER_RESTAURANT} items, "
             "the most one restaurant may have."
         )
+    graph.check_expansion(restaurant_graph(session, restaurant_id), new_items=1)
     if fields.get("position") is None:
         last = session.scalar(
             sa.select(sa.func.max(Item.position)).where(Item.restaurant_id == restaurant_id)
@@ -123,7 +127,8 @@ def set_modifiers(
 
     Every id must be an item of the same restaurant, the defaults may not outnumber the
     item's `max_choices`, and the restaurant's whole graph must stay free of cycles and
-    within the nesting limit (else `ConflictError`).
+    within the nesting limit (else `ConflictError`) and the expansion budget (else
+    `MenuTooLargeError`).
     """
     lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)
