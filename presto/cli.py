@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -213,11 +214,21 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SettingsError("--port 0 needs --workers 1 (each would get its own port)")
     if args.force and not args.reset_db:
         raise SettingsError("--force goes only with --reset-db")
+    check_host_resolves(settings.host)
     check_database(settings.database_url)
     configure_logging(settings)
     prepare_database(settings.database_url, reset=args.reset_db, force=args.force)
     publish_unpublished(settings.database_url)
     return run(settings)
+
+
+def check_host_resolves(host: str) -> None:
+    """A host name that does not resolve is a configuration mistake, found before the
+    database is touched or the publisher starts (an IP address always passes)."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise SettingsError(f"--host {host} does not resolve: {error.strerror}") from None
 
 
 def prepare_database(url: str, *, reset: bool, force: bool = False) -> None:

@@ -43,6 +43,7 @@ from presto.services.limits import (
     MAX_PAGE_SIZE,
 )
 from presto.services.menu_view import link_terms, shown_available
+from presto.services.menus import modifier_graph
 from presto.storage.links import ModifierLink
 from presto.storage.models import (
     CATEGORY_LENGTH,
@@ -276,15 +277,8 @@ class ItemSchema(SQLAlchemyAutoSchema):
 def _check_renderable(entries: list[Item]) -> None:
     """Refuse (`TooLargeToRenderError`) to nest more than `MAX_MENU_OBJECTS` item objects,
     whatever the database holds: writes keep menus within it, plain SQL may not."""
-    links: dict[int, list[int]] = {}
-    stack = list(entries)
-    while stack:
-        item = stack.pop()
-        if item.id not in links:
-            links[item.id] = [modifier.id for modifier in item.modifiers]
-            stack.extend(item.modifiers)
     try:
-        graph.check_renderable(links, [item.id for item in entries])
+        graph.check_renderable(modifier_graph(entries), [item.id for item in entries])
     except TooLargeToRenderError as error:
         log.warning("restaurant %s: not rendered: %s", entries[0].restaurant_id, error.detail)
         raise

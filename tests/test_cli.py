@@ -226,3 +226,11 @@ def test_port_and_host_are_checked_like_every_setting(
 def test_hosts_that_are_addresses_or_names_pass(host: str) -> None:
     assert build_parser().parse_args(["serve", "--host", host]).host == host
     assert build_parser().parse_args(["serve", "--port", "65535"]).port == 65535
+
+
+def test_a_host_name_that_does_not_resolve_is_one_line(tmp_path: Path) -> None:
+    done = presto("serve", "--host", "no-such-host.invalid", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("presto serve: --host no-such-host.invalid does not resolve: ")
+    assert done.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

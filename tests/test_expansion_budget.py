@@ -240,6 +240,11 @@ def test_writes_can_shrink_a_menu_past_the_bound(
     body = assert_problem(client.put(f"{url}/{top}/modifiers", json=[], headers=key), 422)
     assert body["menu_objects"] == ALL_OF_NINE_LAYERS - TOP_OF_NINE_LAYERS + 1
     assert snapshot(engine) == before
+    # An item nesting past it cannot be answered, so its change is not made either.
+    patched = assert_problem(client.patch(f"{url}/{top}", json={"price": 1}, headers=key), 500)
+    assert patched["item_objects"] == TOP_OF_NINE_LAYERS
+    assert snapshot(engine) == before
+    assert client.patch(f"{url}/{top + 89}", json={"price": 1}, headers=key).status_code == 200
     # Deleting shrinks it (the menu, too large to publish, is left unpublished): without
     # layers 0 to 4, layers 5 to 8 remain.
     for item in range(top, top + 50):

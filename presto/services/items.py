@@ -21,7 +21,7 @@ from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, item_etag
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.services.menu_view import link_terms
-from presto.services.menus import load_menu
+from presto.services.menus import load_menu, modifier_graph
 from presto.services.restaurants import bump_menu_version, lock_restaurant
 from presto.storage.links import ModifierLink, as_link, replace_links, select_links
 from presto.storage.models import Item, item_modifier
@@ -95,11 +95,16 @@ def update_item(
     changes: dict[str, Any],
     precondition: Precondition,
 ) -> ItemTree:
-    """Change some of the item's fields; `min_choices <= max_choices` must still hold."""
+    """Change some of the item's fields; `min_choices <= max_choices` must still hold.
+
+    An item nesting past the expansion budget (links written by plain SQL) could not be
+    answered: `TooLargeToRenderError` then, before anything changes.
+    """
     restaurant = lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)
     precondition(lambda: current.etag)
     item = current.item
+    graph.check_renderable(modifier_graph([item]), [item.id])
     new_max = changes.get("max_choices", item.max_choices)
     broken = choices_rule_broken(changes.get("min_choices", item.min_choices), new_max)
     if broken:
