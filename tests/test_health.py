@@ -116,8 +116,9 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     stuck: list[threading.Thread] = []
     server = ServerProcess(
-        "--port", "0", "--database-url", proxied, "--reset-db", "--readiness-timeout", "1",
-        "--threads", str(THREADS), cwd=tmp_path,
+        # --force: the shared test database may hold an earlier test's rows.
+        "--port", "0", "--database-url", proxied, "--reset-db", "--force",
+        "--readiness-timeout", "1", "--threads", str(THREADS), cwd=tmp_path,
     )  # fmt: skip
     try:
         _host, port = server.wait_until_listening()
