@@ -419,11 +419,15 @@ def run_menus_publish(args: argparse.Namespace) -> int:
             except NotFoundError as exc:
                 print(f"presto menus publish: {exc.detail}", file=sys.stderr)
                 return 1
-        for restaurant_id, variants in targets.items():
+        # A menu too large to render (plain SQL past the expansion budget) is logged, not
+        # counted.
+        published = sum(
             publish_menus(factory, [restaurant_id], variants)
+            for restaurant_id, variants in targets.items()
+        )
     finally:
         engine.dispose()
-    print(f"published {len(targets)} menu{'' if len(targets) == 1 else 's'}")
+    print(f"published {published} menu{'' if published == 1 else 's'}")
     return 0
 
 

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.api.menu_publishing import publish_menus
+from presto.cli import main
 from presto.errors import MenuTooLargeError
 from presto.services.graph import check_expansion, nested_sizes
 from presto.services.limits import MAX_MENU_OBJECTS, MAX_MODIFIER_DEPTH
@@ -196,7 +198,11 @@ def test_a_menu_at_the_bound_takes_no_new_item(
 
 
 def test_a_graph_from_plain_sql_is_refused_by_the_renderer(
-    client: FlaskClient, session: Session, engine: Engine
+    client: FlaskClient,
+    session: Session,
+    engine: Engine,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     other = add_restaurant(session, "Other")
     (soup,) = add_items(session, other, ["Soup"])
@@ -219,6 +225,8 @@ def test_a_graph_from_plain_sql_is_refused_by_the_renderer(
     assert client.get(f"/restaurant/{other}/item").get_json()[0]["id"] == soup
     # Publishing every menu skips it and publishes the others.
     assert publish_menus(make_sessionmaker(engine), [restaurant_id, other]) == 1
+    assert main(["menus", "publish", "--database-url", db_url]) == 0
+    assert capsys.readouterr().out == "published 1 menu\n"
 
 
 def min_max_items(client: FlaskClient, restaurant_id: int) -> tuple[int, int]:

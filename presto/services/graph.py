@@ -143,6 +143,7 @@ class Expansion(Generic[Node]):
         return cls(objects, largest, largest_objects)
 
     def past_limit(self) -> bool:
+        """More objects than presto writes or renders."""
         return self.objects > MAX_MENU_OBJECTS
 
     def problem_extra(self) -> dict[str, object]:
