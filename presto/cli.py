@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from presto.api.menu_publishing import publish_menus
 from presto.config import database_url_from_env
-from presto.demo import load_demo
+from presto.demo import beyond_demo, load_demo
 from presto.errors import NotFoundError
 from presto.services import keys
 from presto.services.published import published_variants, unpublished_restaurants
@@ -38,6 +39,10 @@ log = logging.getLogger("presto.cli")
 
 # Exit status of a configuration mistake, as argparse exits on a bad option.
 USAGE_ERROR = 2
+
+
+class ResetRefusedError(SettingsError):
+    """`--reset-db` without `--force` on a database holding more than the demo menus."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +69,14 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--reset-db",
         action="store_true",
         help="drop all presto tables, migrate to the current schema and load the demo menus "
-        "(deletes all data; deliberately not settable from the environment)",
+        "(deliberately not settable from the environment); refused, with exit status 2, on a "
+        "database holding anything but the unchanged demo menus unless `--force` is given",
+    )
+    serve.add_argument(
+        "--force",
+        action="store_true",
+        help="with `--reset-db`: drop the database even if it holds keys, other restaurants "
+        "or changed menus (deletes all data)",
     )
     serve.set_defaults(handler=run_serve)
 
@@ -200,25 +212,44 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if settings.port == 0 and settings.workers > 1:
         raise SettingsError("--port 0 needs --workers 1 (each would get its own port)")
+    if args.force and not args.reset_db:
+        raise SettingsError("--force goes only with --reset-db")
+    check_host_resolves(settings.host)
     check_database(settings.database_url)
     configure_logging(settings)
-    prepare_database(settings.database_url, reset=args.reset_db)
+    prepare_database(settings.database_url, reset=args.reset_db, force=args.force)
     publish_unpublished(settings.database_url)
     return run(settings)
 
 
-def prepare_database(url: str, *, reset: bool) -> None:
+def check_host_resolves(host: str) -> None:
+    """A host name that does not resolve is a configuration mistake, found before the
+    database is touched or the publisher starts (an IP address always passes)."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise SettingsError(f"--host {host} does not resolve: {error.strerror}") from None
+
+
+def prepare_database(url: str, *, reset: bool, force: bool = False) -> None:
     """Migrate the database to the current schema; with `reset`, start over from the
-    demo menus."""
+    demo menus, refusing (`ResetRefusedError`) to drop anything else unless `force`."""
     engine = make_engine(url, pool_size=1)
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         if reset:
+            held = None if force else beyond_demo(engine)
+            if held is not None:
+                raise ResetRefusedError(
+                    f"--reset-db would drop {shown}, which holds {held}; "
+                    "add --force to drop it anyway"
+                )
             drop_schema(engine)
         migrate.upgrade(url)
         if reset:
             with make_sessionmaker(engine)() as session, session.begin():
                 load_demo(session)
-            log.info("database reset and demo menus loaded")
+            log.info("database %s reset and demo menus loaded", shown)
     finally:
         engine.dispose()
 
@@ -388,11 +419,15 @@ def run_menus_publish(args: argparse.Namespace) -> int:
             except NotFoundError as exc:
                 print(f"presto menus publish: {exc.detail}", file=sys.stderr)
                 return 1
-        for restaurant_id, variants in targets.items():
+        # A menu too large to render (plain SQL past the expansion budget) is logged, not
+        # counted.
+        published = sum(
             publish_menus(factory, [restaurant_id], variants)
+            for restaurant_id, variants in targets.items()
+        )
     finally:
         engine.dispose()
-    print(f"published {len(targets)} menu{'' if len(targets) == 1 else 's'}")
+    print(f"published {published} menu{'' if published == 1 else 's'}")
     return 0
 
 

@@ -25,7 +25,7 @@ def database_url_from_env() -> str:
 
 def setting(default: T, help: str, **metadata: object) -> T:
     """A `Settings` field: its default, the help text of its option and variable, and
-    `minimum` or `choices` where the value is bounded."""
+    `minimum`, `maximum`, `above`, `choices` or `host` where the value is bounded."""
     made: T = field(default=default, metadata={"help": help, **metadata})
     return made
 
@@ -38,9 +38,12 @@ class Settings:
         DEFAULT_DATABASE_URL,
         "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host:5432/presto`",
     )
-    host: str = setting("127.0.0.1", "address to listen on")
+    host: str = setting("127.0.0.1", "address to listen on (an IP address or host name)", host=True)
     port: int = setting(
-        5005, "TCP port to listen on (0: any free port, with one worker)", minimum=0
+        5005,
+        "TCP port to listen on (0: any free port, with one worker)",
+        minimum=0,
+        maximum=65535,
     )
     workers: int = setting(1, "worker processes sharing the port with SO_REUSEPORT", minimum=1)
     threads: int = setting(

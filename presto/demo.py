@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from presto.storage.links import ModifierLink, insert_links, link_rows
-from presto.storage.models import ITEM_FIELDS, Item, Restaurant
+from presto.storage.models import ITEM_FIELDS, ApiKey, Item, Restaurant, item_modifier
 
 
 @dataclass(frozen=True)
@@ -349,3 +352,86 @@ def _link(items: dict[str, Item], child: str | In) -> ModifierLink:
     if isinstance(child, str):
         return ModifierLink(items[child].id)
     return ModifierLink(items[child.key].id, child.price, child.is_default)
+
+
+# A menu as compared with the demo: restaurant fields, items in menu order (fields and
+# position) and links as (parent, modifier, position, price, default) by menu index.
+MenuContent = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def beyond_demo(engine: Engine) -> str | None:
+    """What the database holds besides the demo menus as `load_demo` writes them, as a
+    phrase; None when it holds nothing else (no tables, empty ones, or the unchanged demo),
+    so `--reset-db` would lose nothing it does not load again."""
+    tables = set(sa.inspect(engine).get_table_names())
+    if not {"restaurant", "api_key"} & tables:
+        return None
+    try:
+        with Session(engine) as session:
+            keys = session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) or 0
+            found = [_stored_content(session, row) for row in _restaurants(session)]
+    except SQLAlchemyError:
+        return "tables this version of presto cannot read"
+    if keys:
+        return f"{keys} API key{'' if keys == 1 else 's'}"
+    expected = [_demo_content(menu) for menu in DEMO_MENUS]
+    if not found or found == expected:
+        return None
+    demo_names = {menu.name for menu in DEMO_MENUS}
+    others = sum(1 for content in found if content[0][0] not in demo_names)
+    if others or len(found) > len(expected):
+        return f"{len(found)} restaurants, not only the demo's"
+    return "demo menus changed since they were loaded"
+
+
+def _restaurants(session: Session) -> list[Restaurant]:
+    return list(session.scalars(sa.select(Restaurant).order_by(Restaurant.id)))
+
+
+def _stored_content(session: Session, restaurant: Restaurant) -> MenuContent:
+    items = session.scalars(
+        sa.select(Item).where(Item.restaurant_id == restaurant.id).order_by(Item.position, Item.id)
+    ).all()
+    index = {item.id: number for number, item in enumerate(items)}
+    links = session.execute(
+        sa.select(
+            item_modifier.c.item_id,
+            item_modifier.c.modifier_id,
+            item_modifier.c.position,
+            item_modifier.c.price,
+            item_modifier.c.is_default,
+        ).where(item_modifier.c.restaurant_id == restaurant.id)
+    ).all()
+    return (
+        (restaurant.name, restaurant.currency, restaurant.timezone),
+        [(*(getattr(item, name) for name in ITEM_FIELDS), item.position) for item in items],
+        sorted(
+            (index[parent], index[child], position, price, bool(is_default))
+            for parent, child, position, price, is_default in links
+        ),
+    )
+
+
+def _demo_content(menu: DemoMenu) -> MenuContent:
+    index = {key: number for number, key in enumerate(menu.items)}
+    return (
+        (menu.name, menu.currency, menu.timezone),
+        [
+            (*(getattr(spec, name) for name in ITEM_FIELDS), position)
+            for position, spec in enumerate(menu.items.values())
+        ],
+        sorted(
+            (index[parent], index[link_key], position, link.price, link.is_default)
+            for parent, children in menu.modifiers.items()
+            for position, child in enumerate(children)
+            for link_key, link in ((_key(child), _terms(child)),)
+        ),
+    )
+
+
+def _key(child: str | In) -> str:
+    return child if isinstance(child, str) else child.key
+
+
+def _terms(child: str | In) -> In:
+    return In(child) if isinstance(child, str) else child

@@ -115,3 +115,17 @@ class RetryLaterError(ServiceUnavailableError):
 
 class DatabaseUnavailableError(RetryLaterError):
     """The database cannot be reached now; the client may try again after `Retry-After`."""
+
+
+class MenuTooLargeError(PrestoError):
+    """The write would let a nested menu hold more item objects than presto renders
+    (`MAX_MENU_OBJECTS`): the request asks for what the service will not hold."""
+
+    status = 422
+
+
+class TooLargeToRenderError(PrestoError):
+    """A stored menu nests more item objects than presto renders: its links were written
+    around the checks of the API (plain SQL), so the fault is the server's data."""
+
+    status = 500

@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import (
     RAISE,
@@ -30,8 +30,9 @@ from marshmallow import (
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 from webargs.fields import DelimitedList
 
+from presto.errors import TooLargeToRenderError
 from presto.schema_fields import QueryBoolean, StrictBoolean, StrictInteger, Text
-from presto.services import schedules
+from presto.services import graph, schedules
 from presto.services.dietary import ALLERGENS, TAGS
 from presto.services.items import choices_rule_broken
 from presto.services.limits import (
@@ -42,6 +43,7 @@ from presto.services.limits import (
     MAX_PAGE_SIZE,
 )
 from presto.services.menu_view import link_terms, shown_available
+from presto.services.menus import modifier_graph
 from presto.storage.links import ModifierLink
 from presto.storage.models import (
     CATEGORY_LENGTH,
@@ -238,6 +240,8 @@ class ItemSchema(SQLAlchemyAutoSchema):
     allergens = fields.List(fields.String(validate=validate.OneOf(ALLERGENS)), dump_only=True)
     calories = fields.Integer(dump_only=True, allow_none=True)
     modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
+    # False where modifiers are ids, not nested items: nothing to expand.
+    nests_modifiers: ClassVar[bool] = True
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         """Dump with fresh tree book-keeping unless a dump of a parent item is under way.
@@ -247,10 +251,13 @@ class ItemSchema(SQLAlchemyAutoSchema):
         """
         if _tree_state.get() is not None:
             return super().dump(obj, many=many)
+        many = self.many if many is None else many
+        if self.nests_modifiers:
+            _check_renderable(list(obj) if many else [obj])
         state = _TreeState()
         token = _tree_state.set(state)
         try:
-            if not (self.many if many is None else many):
+            if not many:
                 return super().dump(obj, many=False)
             result = []
             for item in obj:
@@ -265,6 +272,16 @@ class ItemSchema(SQLAlchemyAutoSchema):
             return result
         finally:
             _tree_state.reset(token)
+
+
+def _check_renderable(entries: list[Item]) -> None:
+    """Refuse (`TooLargeToRenderError`) to nest more than `MAX_MENU_OBJECTS` item objects,
+    whatever the database holds: writes keep menus within it, plain SQL may not."""
+    try:
+        graph.check_renderable(modifier_graph(entries), [item.id for item in entries])
+    except TooLargeToRenderError as error:
+        log.warning("restaurant %s: not rendered: %s", entries[0].restaurant_id, error.detail)
+        raise
 
 
 class ModifierIds(fields.List):
@@ -299,6 +316,7 @@ class NormalizedItemSchema(ItemSchema):
     modifiers = ModifierIds(
         dump_only=True, metadata={"description": "Ids of the modifiers, in order."}
     )
+    nests_modifiers = False
     modifier_terms = ModifierTerms(
         attribute="id",
         dump_only=True,

@@ -22,6 +22,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # `scheme://user:password@`: the password is not for `--help` to print.
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+# One label of a host name (RFC 1123): letters, digits and inner hyphens.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 class SettingsError(ValueError):
@@ -72,18 +74,39 @@ def parse_networks(text: str) -> tuple[str, ...]:
     return values
 
 
+def parse_host(text: str) -> str:
+    """An IP address, or a host name whose last label is not all digits (so `999.1.1.1`,
+    which no resolver answers, is refused here rather than when binding)."""
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.removesuffix(".").split(".")
+    if (
+        len(text) <= 253
+        and all(_HOST_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()
+    ):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or a host name")
+
+
 def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
     """Text to the field's type, refusing values outside its `minimum`, `above` or
     `choices` (and NaN, which no bound admits)."""
     kind = str(field.type)
     if field.metadata.get("networks"):
         return parse_networks
+    if field.metadata.get("host"):
+        return parse_host
     if kind.startswith("tuple"):
         return parse_list
     if kind == "bool":
         return parse_bool
     base: Callable[[str], Any] = {"int": int, "float": float}.get(kind, str)
     minimum = field.metadata.get("minimum")
+    maximum = field.metadata.get("maximum")
     above = field.metadata.get("above")
     choices: tuple[str, ...] = field.metadata.get("choices", ())
 
@@ -102,6 +125,8 @@ def converter(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(
                 f"{value} is negative" if minimum == 0 else f"{value} is not at least {minimum}"
             )
+        if maximum is not None and not value <= maximum:
+            raise argparse.ArgumentTypeError(f"{value} is above {maximum}")
         if above is not None and not value > above:
             raise argparse.ArgumentTypeError(f"{value} is not above {above}")
         return value

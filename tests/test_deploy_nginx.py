@@ -212,7 +212,8 @@ def test_two_instances_behind_nginx(
     """Two hosts share a PostgreSQL database (SQLite has no NOTIFY between hosts)."""
     db_url = postgres_engine.url.render_as_string(hide_password=False)
     ports = (free_port(), free_port())
-    first = start_presto(db_url, tmp_path, ports[0], "--reset-db")
+    # The shared test database may hold an earlier test's rows: reset it whatever it holds.
+    first = start_presto(db_url, tmp_path, ports[0], "--reset-db", "--force")
     second = start_presto(db_url, tmp_path, ports[1])
     clients: list[Client] = []
     try:

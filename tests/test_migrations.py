@@ -10,13 +10,20 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from presto.app import create_app
 from presto.cli import main, prepare_database
 from presto.config import Settings
+from presto.services import keys
 from presto.storage import migrate
-from presto.storage.engine import MIGRATION_VERSION_TABLE, create_schema, make_engine
+from presto.storage.engine import (
+    MIGRATION_VERSION_TABLE,
+    create_schema,
+    make_engine,
+    make_sessionmaker,
+)
 from presto.storage.models import Base
 
 PRESTO_TABLES = set(Base.metadata.tables)
@@ -381,3 +388,98 @@ NEW_ITEM_DEFAULTS = {
     "allergens": [],
     "calories": None,
 }
+
+
+BEFORE_IDS_KEPT = "5c1d2e3f4a5b"
+
+
+def test_every_integer_id_is_autoincrement_on_sqlite(empty_url: str) -> None:
+    """SQLite reissues the highest id after a delete unless the table says AUTOINCREMENT."""
+    with_ids = {
+        table.name
+        for table in Base.metadata.sorted_tables
+        if [column.type.python_type for column in table.primary_key.columns] == [int]
+    }
+    assert with_ids == {"restaurant", "item", "api_key"}
+    for name in with_ids:
+        assert Base.metadata.tables[name].dialect_options["sqlite"]["autoincrement"] is True
+    if not empty_url.startswith("sqlite"):
+        return
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            )
+            tables = {name: sql for name, sql in rows}
+    finally:
+        engine.dispose()
+    assert {name for name in with_ids if "AUTOINCREMENT" in tables[name]} == with_ids
+
+
+def test_ids_are_never_reused(empty_url: str) -> None:
+    """Delete the highest id and create again: restaurants, items, keys, and items of an
+    imported menu all get new ids, on a database migrated from before the fix."""
+    migrate.upgrade(empty_url, BEFORE_IDS_KEPT)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO restaurant (name, currency) VALUES ('Diner', 'EUR')")
+            )
+            for name in ("Burger", "Fries"):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO item (restaurant_id, name, description, price, available,"
+                        " standalone, min_choices, position) VALUES (1, :name, '', 100, true,"
+                        " true, 0, 0)"
+                    ),
+                    {"name": name},
+                )
+        migrate.upgrade(empty_url)
+        assert differences(empty_url) == []
+        client = create_app(
+            Settings(database_url=empty_url, publish_on_write="transaction"), engine=engine
+        ).test_client()
+        with make_sessionmaker(engine)() as session:
+            admin = {"Authorization": f"Bearer {keys.create_key(session).secret}"}
+        assert_new_ids_after_deletes(client, engine, admin)
+        # The rows of before the migration are all there.
+        names = [item["name"] for item in client.get("/restaurant/1/item?all=true").get_json()]
+        assert names[0] == "Burger"
+    finally:
+        engine.dispose()
+
+
+def assert_new_ids_after_deletes(
+    client: FlaskClient, engine: Engine, admin: dict[str, str]
+) -> None:
+    # Items: 2 was the highest, from before the migration.
+    assert client.delete("/restaurant/1/item/2", headers=admin).status_code == 204
+    soup = client.post("/restaurant/1/item", json={"name": "Soup"}, headers=admin)
+    assert soup.status_code == 201 and soup.json is not None and soup.json["id"] == 3
+    # Restaurants, and the keys deleted with them.
+    second = json_of(client.post("/restaurant", json={"name": "Second"}, headers=admin))["id"]
+    with make_sessionmaker(engine)() as session:
+        key_id = keys.create_key(session, restaurant_id=second).row.id
+    assert client.delete(f"/restaurant/{second}", headers=admin).status_code == 204
+    third = json_of(client.post("/restaurant", json={"name": "Third"}, headers=admin))["id"]
+    assert third == second + 1
+    with make_sessionmaker(engine)() as session:
+        assert keys.create_key(session, restaurant_id=third).row.id == key_id + 1
+    # An imported menu replaces every item with new ones.
+    document = {"items": [{"id": 1, "name": "Tea"}, {"id": 2, "name": "Cake"}]}
+    url = f"/restaurant/{third}/menu"
+    first_ids = [
+        item["id"] for item in json_of(client.put(url, json=document, headers=admin))["items"]
+    ]
+    again = [item["id"] for item in json_of(client.put(url, json=document, headers=admin))["items"]]
+    assert first_ids == [4, 5] and again == [6, 7]
+
+
+def json_of(response: Any) -> Any:
+    """The JSON body of a test client's response, which must have one."""
+    body = response.get_json()
+    assert body is not None, response.status
+    return body

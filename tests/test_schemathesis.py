@@ -29,9 +29,10 @@ def live_presto(postgres_engine: Engine, tmp_path: Path) -> Iterator[tuple[str, 
     url = postgres_engine.url.render_as_string(hide_password=False)
     # A fuzzer sends thousands of writes and bad keys from one address: the rate limits
     # (tested on their own in tests/test_overload.py) would answer most of them 429 and
-    # leave the logic behind untested, so they are off here.
+    # leave the logic behind untested, so they are off here. --force: the shared test
+    # database may hold an earlier test's rows.
     process = ServerProcess(
-        "--port", "0", "--database-url", url, "--reset-db",
+        "--port", "0", "--database-url", url, "--reset-db", "--force",
         "--write-rate-limit", "0", "--auth-failure-limit", "0",
         cwd=tmp_path,
     )  # fmt: skip

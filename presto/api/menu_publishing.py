@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
-from presto.errors import NotFoundError
+from presto.errors import NotFoundError, TooLargeToRenderError
 from presto.schemas import ItemSchema, NormalizedMenuSchema
 from presto.services import menus
 from presto.services.etags import menu_call_etag
@@ -90,6 +90,10 @@ def publish_in_transaction(session: Session, restaurant_ids: Iterable[int]) -> N
                 publish_menu(publishing, restaurant_id)
             except NotFoundError:
                 continue  # the write deleted the restaurant
+            except TooLargeToRenderError:
+                # Past the budget by plain SQL: its readers get the problem; the write
+                # (a delete that shrinks it) goes on.
+                continue
         publishing.flush()
 
 
@@ -154,6 +158,8 @@ def publish_changed(factory: sessionmaker[Session], restaurant_id: int) -> None:
             publish_menu(session, restaurant_id)
     except NotFoundError:
         pass  # deleted since
+    except TooLargeToRenderError:
+        pass  # logged by the renderer; its readers get the problem
     except Exception:
         log.exception("publishing the menu of restaurant %s failed", restaurant_id)
 
@@ -162,11 +168,15 @@ def publish_menus(
     factory: sessionmaker[Session], restaurant_ids: Iterable[int], variants: Iterable[str] = ()
 ) -> int:
     """Publish each restaurant's default menu call (and `variants`), one transaction per
-    restaurant; returns how many restaurants were published."""
+    restaurant; returns how many restaurants were published. A menu too large to render
+    (changed by plain SQL) is logged and left unpublished, so the others still are."""
     count = 0
     for restaurant_id in restaurant_ids:
-        with factory() as session, session.begin():
-            for variant in (DEFAULT_VARIANT, *variants):
-                publish_menu(session, restaurant_id, variant)
+        try:
+            with factory() as session, session.begin():
+                for variant in (DEFAULT_VARIANT, *variants):
+                    publish_menu(session, restaurant_id, variant)
+        except TooLargeToRenderError:
+            continue
         count += 1
     return count

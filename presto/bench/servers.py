@@ -153,7 +153,8 @@ def start_presto(
     if not defaults:
         command += ["--write-rate-limit", "0"]
     if reset_db:
-        command.append("--reset-db")
+        # The benchmark's database is its own scratch database: reset whatever it holds.
+        command += ["--reset-db", "--force"]
     if cache_bytes is not None:
         command += ["--cache-bytes", str(cache_bytes)]
     command += options

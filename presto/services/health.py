@@ -7,6 +7,7 @@ path rather than a refused connection) still gets an answer within the bound.
 from __future__ import annotations
 
 import functools
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -17,6 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from presto.errors import ServiceUnavailableError
 from presto.storage import migrate
+
+log = logging.getLogger(__name__)
+
+# `/readyz`'s reason when the database refuses or fails: the details are in the log.
+DATABASE_DOES_NOT_ANSWER = "The database does not answer; the server's log says why."
 
 # Checks wait here rather than in the request's thread; two threads, so one stuck on a
 # hung connection does not hold up the next check.
@@ -43,12 +49,15 @@ def check_ready(engine: Engine, timeout: float) -> dict[str, str]:
     try:
         revisions = future.result(timeout)
     except FutureTimeout:
+        log.warning("readiness: the database did not answer within %g s", timeout)
         raise ServiceUnavailableError(
             f"The database did not answer within {timeout:g} s."
         ) from None
     except SQLAlchemyError as exc:
+        # The driver's text names hosts, ports and users: the log has it, not the public body.
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise ServiceUnavailableError(f"The database does not answer: {reason}") from None
+        log.warning("readiness: the database does not answer: %s", reason)
+        raise ServiceUnavailableError(DATABASE_DOES_NOT_ANSWER) from None
     heads = migration_heads()
     if revisions != heads:
         found = ", ".join(sorted(revisions)) or "none"

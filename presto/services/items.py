@@ -21,7 +21,7 @@ from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, item_etag
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.services.menu_view import link_terms
-from presto.services.menus import load_menu
+from presto.services.menus import load_menu, modifier_graph
 from presto.services.restaurants import bump_menu_version, lock_restaurant
 from presto.storage.links import ModifierLink, as_link, replace_links, select_links
 from presto.storage.models import Item, item_modifier
@@ -61,7 +61,10 @@ def get_item(session: Session, restaurant_id: int, item_id: int) -> ItemTree:
 
 
 def create_item(session: Session, restaurant_id: int, fields: dict[str, Any]) -> ItemTree:
-    """Add an item without modifiers; it goes last in menu order unless given a position."""
+    """Add an item without modifiers; it goes last in menu order unless given a position.
+
+    It is one more object of the nested menu, so a menu at `MAX_MENU_OBJECTS` takes none.
+    """
     lock_restaurant(session, restaurant_id)
     count = session.scalar(
         sa.select(sa.func.count()).select_from(Item).where(Item.restaurant_id == restaurant_id)
@@ -71,6 +74,7 @@ def create_item(session: Session, restaurant_id: int, fields: dict[str, Any]) ->
             f"Restaurant {restaurant_id} already has {MAX_ITEMS_PER_RESTAURANT} items, "
             "the most one restaurant may have."
         )
+    graph.check_expansion(restaurant_graph(session, restaurant_id), new_items=1)
     if fields.get("position") is None:
         last = session.scalar(
             sa.select(sa.func.max(Item.position)).where(Item.restaurant_id == restaurant_id)
@@ -91,11 +95,16 @@ def update_item(
     changes: dict[str, Any],
     precondition: Precondition,
 ) -> ItemTree:
-    """Change some of the item's fields; `min_choices <= max_choices` must still hold."""
+    """Change some of the item's fields; `min_choices <= max_choices` must still hold.
+
+    An item nesting past the expansion budget (links written by plain SQL) could not be
+    answered: `TooLargeToRenderError` then, before anything changes.
+    """
     restaurant = lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)
     precondition(lambda: current.etag)
     item = current.item
+    graph.check_renderable(modifier_graph([item]), [item.id])
     new_max = changes.get("max_choices", item.max_choices)
     broken = choices_rule_broken(changes.get("min_choices", item.min_choices), new_max)
     if broken:
@@ -123,7 +132,8 @@ def set_modifiers(
 
     Every id must be an item of the same restaurant, the defaults may not outnumber the
     item's `max_choices`, and the restaurant's whole graph must stay free of cycles and
-    within the nesting limit (else `ConflictError`).
+    within the nesting limit (else `ConflictError`) and the expansion budget (else
+    `MenuTooLargeError`).
     """
     lock_restaurant(session, restaurant_id)
     current = get_item(session, restaurant_id, item_id)

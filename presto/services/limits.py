@@ -20,3 +20,10 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
 # Deepest nesting of arrays and objects in a request body (a menu document needs 4).
 MAX_JSON_DEPTH = 32
+# Item objects the nested menu with `all=true` may hold: each item with its modifiers
+# nested, a shared modifier counted once per place it appears. That menu holds every other
+# nested response of a restaurant (the default menu call, each `GET .../item/{id}`), so
+# this bounds them all; writes past it get 422 and the renderer refuses to go past it.
+# 9 layers of 10 items, each linking the whole next layer, pass every other limit and
+# would nest 10^8 copies of the bottom layer under each entry.
+MAX_MENU_OBJECTS = 50_000

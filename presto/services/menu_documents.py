@@ -55,7 +55,8 @@ def import_menu(
 
     The document must already be valid (presto.schemas.MenuDocumentSchema: ids unique,
     references resolved, limits kept); its graph must be free of cycles and within the
-    nesting limit, else `ConflictError` naming the path by document ids.
+    nesting limit, else `ConflictError` naming the path by document ids, and within the
+    expansion budget, else `MenuTooLargeError` naming an item by document id.
     """
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: menu_etag(restaurant))

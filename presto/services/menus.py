@@ -114,6 +114,20 @@ def reachable_items(entries: Sequence[Item]) -> list[Item]:
     return sorted(found.values(), key=lambda item: (item.position, item.id))
 
 
+def modifier_graph(entries: Sequence[Item]) -> dict[int, list[int]]:
+    """The entries and every item reachable from them, each mapped to its modifiers' ids
+    in order (from the attached `modifiers`, no query): what `presto.services.graph`
+    counts."""
+    links: dict[int, list[int]] = {}
+    stack = list(entries)
+    while stack:
+        item = stack.pop()
+        if item.id not in links:
+            links[item.id] = [modifier.id for modifier in item.modifiers]
+            stack.extend(item.modifiers)
+    return links
+
+
 def attach_modifiers(
     restaurant: Restaurant,
     items: Sequence[Item],

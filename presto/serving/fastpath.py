@@ -18,6 +18,7 @@ from aiohttp import web
 from werkzeug.http import parse_etags, unquote_etag
 
 from presto.api.content_coding import accepts_gzip
+from presto.api.converters import digits_up_to
 from presto.api.menu_routes import MENU_CACHE_CONTROL, VALID_UNTIL_HEADER
 from presto.services.etags import decoded_etag
 from presto.services.published import QUERY_STRINGS, Published, decompress
@@ -34,10 +35,12 @@ from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.prepared import PreparedResponse, is_preparable
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
+from presto.storage.models import MAX_ID
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
-_MENU_PATH = re.compile(r"/restaurant/([0-9]{1,18})/item")
+# The routes' ids (1 to `MAX_ID`): any other goes on to Flask's 404, never to the database.
+_MENU_PATH = re.compile(rf"/restaurant/({digits_up_to(MAX_ID)})/item")
 
 
 class MenuFastPath:

@@ -1,0 +1,70 @@
+"""The fast path takes the same ids as the routes (1 to `MAX_ID`): any other menu call is
+the routes' 404, and never reaches the database, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import make_mocked_request
+
+from presto.serving.fastpath import menu_call
+from presto.storage.models import MAX_ID
+from tests.helpers.http import request
+from tests.helpers.server_process import ServerProcess
+
+OUT_OF_RANGE = ["0", "000", str(MAX_ID + 1), "99999999999", "9" * 18, "9" * 19]
+
+
+@pytest.mark.parametrize("restaurant", OUT_OF_RANGE)
+def test_an_id_past_the_routes_is_no_menu_call(restaurant: str) -> None:
+    assert menu_call(make_mocked_request("GET", f"/restaurant/{restaurant}/item")) is None
+
+
+@pytest.mark.parametrize(("restaurant", "key"), [("1", 1), ("007", 7), (str(MAX_ID), MAX_ID)])
+def test_an_id_of_the_routes_is_a_menu_call(restaurant: str, key: int) -> None:
+    target = f"/restaurant/{restaurant}/item?all=true"
+    assert menu_call(make_mocked_request("GET", target)) == (key, "all=true")
+
+
+def test_a_server_answers_404_without_the_database(db_url: str, tmp_path: Path) -> None:
+    server = ServerProcess("--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path)
+    try:
+        address = server.wait_until_listening()
+        sessions = database_sessions(db_url)
+        for restaurant in OUT_OF_RANGE:
+            for _ in range(3):
+                answer = request(address, "GET", f"/restaurant/{restaurant}/item")
+                assert answer.status == 404
+                assert answer.headers["content-type"] == "application/problem+json"
+        assert request(address, "GET", f"/restaurant/{MAX_ID}/item").status == 404
+        assert request(address, "GET", "/restaurant/1/item").status == 200
+        # No published read failed, so no connection was thrown away and opened again
+        # (PostgreSQL refused `99999999999` as an integer, and each such read reconnected).
+        if sessions is not None:
+            time.sleep(1.5)  # PostgreSQL reports its counters at most once a second
+            assert (database_sessions(db_url) or 0) - sessions <= 3
+        assert "Traceback" not in server.output
+        assert "WARNING" not in server.output and "ERROR" not in server.output
+    finally:
+        server.stop()
+
+
+def database_sessions(db_url: str) -> int | None:
+    """Connections PostgreSQL has accepted to the database so far (None on SQLite)."""
+    if not db_url.startswith("postgresql"):
+        return None
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    sa.text(
+                        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
