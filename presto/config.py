@@ -84,7 +84,8 @@ class Settings:
     )
     trusted_proxies: tuple[str, ...] = setting(
         (),
-        "addresses or networks of reverse proxies whose `X-Forwarded-For` names the client "
+        "addresses or networks of reverse proxies whose `X-Forwarded-For` names the client, "
+        "for the access log and the failed-authentication limit "
         "(comma-separated, e.g. `127.0.0.1,10.0.0.0/8`)",
         networks=True,
     )
@@ -111,12 +112,21 @@ class Settings:
         minimum=0,
         group=PROTECTION,
     )
+    body_timeout: float = setting(
+        10.0,
+        "seconds a client has to send a request's body once its headers are complete; "
+        "past it, 408 and the connection closes",
+        minimum=0,
+        group=PROTECTION,
+    )
     idle_timeout: float = setting(
         75.0, "seconds an idle keep-alive connection stays open", minimum=0, group=PROTECTION
     )
     max_connections: int = setting(
         1000,
-        "open connections per worker; past it a new one gets 503 and is closed",
+        "open connections per worker; at it, the oldest connection awaiting a request head "
+        "(else the oldest idle one) is closed to make room; a new one gets 503 only when "
+        "every connection is busy with a request",
         minimum=0,
         group=PROTECTION,
     )
@@ -134,7 +144,8 @@ class Settings:
     )
     auth_failure_limit: int = setting(
         10,
-        "failed authentications per client address per `--auth-failure-window`, per worker",
+        "failed authentications per client address (through `--trusted-proxies`) per "
+        "`--auth-failure-window`, per worker; past it the client's writes get 429",
         minimum=0,
         group=PROTECTION,
     )

@@ -138,7 +138,9 @@ class Instruments:
             "Requests and connections refused or answered specially, by kind: rate_limited "
             "(429), shed (503, thread queue full), database_unavailable (503, breaker open), "
             "stale_if_error (cached menu served while the database is unreachable), "
-            "connections_refused (over --max-connections), header_timeouts.",
+            "connections_refused (over --max-connections, every connection busy), "
+            "connections_evicted (closed at the cap to make room: awaiting a request head or "
+            "idle), header_timeouts, body_timeouts.",
             ("kind",),
             registry=None,
         )

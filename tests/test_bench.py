@@ -112,6 +112,31 @@ def test_quick_run_measures_the_cold_path(quick_run: tuple[str, dict[str, Any]])
         assert row["ratio"] > 0
 
 
+def test_quick_run_states_the_cost_of_a_refusal_beside_a_hit(
+    quick_run: tuple[str, dict[str, Any]],
+) -> None:
+    table, results = quick_run
+    rows = rows_of(results, "k")
+    if not wrk_available():
+        assert [row["notes"] for row in rows] == ["skipped: needs wrk"]
+        return
+    hit, refusal, flood = rows
+    assert (hit["label"], refusal["label"]) == ("cached menu call (hit)", "write refused (429)")
+    for row in (hit, refusal):
+        assert row["workers"] == 1 and row["requests_per_second"] > 0
+        assert row["details"]["cpu_us_per_answer"] > 0
+    assert hit["details"]["non_2xx_or_errors"] == 0
+    # Every refused write is a 429 (the first few, before the limit, are 401s).
+    assert refusal["details"]["non_2xx_or_errors"] > 0.9 * refusal["requests_per_second"]
+    assert refusal["details"]["cpu_vs_hit"] == pytest.approx(
+        refusal["details"]["cpu_us_per_answer"] / hit["details"]["cpu_us_per_answer"]
+    )
+    assert flood["workers"] == 2 and flood["details"]["probe_reads"] > 0
+    assert set(flood["details"]["probe_uncached_statuses"]) <= {"200", "503"}
+    assert "flood: probe's cached menu p99 <= 100 ms" in table
+    assert "us CPU per answer" in table
+
+
 def test_quick_run_reads_the_catalog_at_random(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     for case in "gh":

@@ -68,6 +68,7 @@ def test_every_setting_comes_from_its_variable() -> None:
         "PRESTO_DB_CONNECT_TIMEOUT": "3",
         "PRESTO_STATEMENT_TIMEOUT": "7.5",
         "PRESTO_HEADER_TIMEOUT": "4",
+        "PRESTO_BODY_TIMEOUT": "6",
         "PRESTO_IDLE_TIMEOUT": "30",
         "PRESTO_MAX_CONNECTIONS": "500",
         "PRESTO_MAX_QUEUE": "0",
@@ -98,6 +99,7 @@ def test_every_setting_comes_from_its_variable() -> None:
         db_connect_timeout=3.0,
         statement_timeout=7.5,
         header_timeout=4.0,
+        body_timeout=6.0,
         idle_timeout=30.0,
         max_connections=500,
         max_queue=0,
@@ -290,3 +292,21 @@ def test_keys_list_on_a_database_without_tables_creates_none(
             assert sa.inspect(connection).get_table_names() == []
     finally:
         engine.dispose()
+
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def test_the_shipped_environment_file_is_valid_and_trusts_the_proxies_in_front() -> None:
+    """`deploy/systemd/presto.env` parses as the settings it names, and it trusts the nginx
+    hosts, whose site appends the client's address to `X-Forwarded-For`: without that, the
+    failed-authentication limit would count every client behind nginx as one."""
+    lines = (DEPLOY / "systemd" / "presto.env").read_text().splitlines()
+    environ = dict(
+        line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")
+    )
+    settings = serve_settings([], environ)
+    assert set(environ) <= {env_name(field) for field in dataclasses.fields(Settings)}
+    assert settings.trusted_proxies == ("10.0.0.0/8",)
+    site = (DEPLOY / "nginx" / "presto.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in site

@@ -1,5 +1,6 @@
 """End to end: what a worker does with connections: parse errors as problems, the header
-timeout, the idle timeout and the cap on open connections."""
+timeout, the body timeout, the idle timeout, and the cap on open connections, which closes
+connections awaiting a request head (then idle ones) before it refuses anyone."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from typing import Any
 
 import pytest
 
+from presto.config import Settings
+from presto.serving.connections import FILE_HEADROOM, raise_file_limit
 from tests.helpers.http import request, running_presto
 
 MENU = "/restaurant/1/item"
-SLOW_CONNECTIONS = 1000
-HEADER_TIMEOUT = 3.0
+# The defaults presto ships, which the floods below run against.
+DEFAULTS = Settings()
+# A write's head whose body of 10 bytes never comes: the connection is busy with it.
+STALLED_WRITE = (
+    b"PUT /restaurant/1/item/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 10\r\n\r\n"
+)
 
 
 def raw_exchange(address: tuple[str, int], data: bytes) -> tuple[str, dict[str, str], Any]:
@@ -40,8 +48,9 @@ def raw_exchange(address: tuple[str, int], data: bytes) -> tuple[str, dict[str, 
 def presto(db_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A server with short connection timeouts and a cap of 3 connections."""
     with running_presto(
-        db_url, tmp_path, "--header-timeout", "1", "--idle-timeout", "1", "--max-connections", "3"
-    ) as address:
+        db_url, tmp_path, "--header-timeout", "1", "--idle-timeout", "1", "--body-timeout", "1",
+        "--max-connections", "3",
+    ) as address:  # fmt: skip
         yield address
 
 
@@ -92,9 +101,13 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
     assert time.monotonic() - started < 2.5
 
 
-def test_connections_past_the_cap_get_503_and_are_closed(presto: tuple[str, int]) -> None:
+def test_at_the_cap_a_connection_is_refused_only_when_every_one_is_busy(
+    presto: tuple[str, int],
+) -> None:
     held = [socket.create_connection(presto, timeout=5) for _ in range(3)]
     try:
+        for sock in held:
+            sock.sendall(STALLED_WRITE)  # busy: the request is read, its body awaited
         time.sleep(0.2)
         status, headers, body = raw_exchange(presto, b"GET /restaurant/1/item HTTP/1.1\r\n\r\n")
         assert status.startswith("HTTP/1.1 503")
@@ -106,6 +119,86 @@ def test_connections_past_the_cap_get_503_and_are_closed(presto: tuple[str, int]
             sock.close()
     time.sleep(0.2)
     assert request(presto, "GET", MENU).status == 200
+
+
+def test_at_the_cap_the_oldest_connection_awaiting_a_head_makes_room(
+    presto: tuple[str, int],
+) -> None:
+    idle = socket.create_connection(presto, timeout=5)
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(65536).startswith(b"HTTP/1.1 200")  # answered, kept alive: idle
+    slow = [socket.create_connection(presto, timeout=5) for _ in range(2)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /restaurant/1/it")  # half a request line
+        time.sleep(0.05)
+        assert request(presto, "GET", MENU).status == 200  # at the cap: closes slow[0]
+        assert wait_closed(slow[0], time.monotonic() + 0.3)
+        slow.append(socket.create_connection(presto, timeout=5))  # the cap again
+        assert request(presto, "GET", MENU).status == 200  # closes slow[1], not slow[2]
+        assert wait_closed(slow[1], time.monotonic() + 0.3)
+        assert still_open(slow[2])
+        assert still_open(idle)  # the oldest, but idle: closed only when no head is awaited
+    finally:
+        for sock in [idle, *slow]:
+            sock.close()
+
+
+def test_at_the_cap_idle_connections_make_room_when_no_head_is_awaited(
+    presto: tuple[str, int],
+) -> None:
+    idle = [socket.create_connection(presto, timeout=5) for _ in range(2)]
+    busy = socket.create_connection(presto, timeout=5)
+    try:
+        for sock in idle:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        busy.sendall(STALLED_WRITE)
+        time.sleep(0.1)
+        assert request(presto, "GET", MENU).status == 200
+        assert wait_closed(idle[0], time.monotonic() + 0.5)  # the oldest idle one
+        assert still_open(idle[1])
+    finally:
+        for sock in [*idle, busy]:
+            sock.close()
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
+    presto: tuple[str, int],
+) -> None:
+    with socket.create_connection(presto, timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(STALLED_WRITE + b"{")
+        answer = receive_all(sock)
+        waited = time.monotonic() - started
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"Content-Type: application/problem+json" in head
+    problem = json.loads(body)
+    assert (problem["status"], problem["instance"]) == (408, "/restaurant/1/item/1")
+    assert problem["detail"] == "The request body did not arrive within 1 seconds."
+    assert 0.9 < waited < 2.0  # closed right after the answer, no lingering
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def still_open(sock: socket.socket) -> bool:
+    """True if the server has not closed `sock` (nothing to read within 50 ms)."""
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(1024) != b""
+    except TimeoutError:
+        return True
+    except ConnectionResetError:
+        return False
+    finally:
+        sock.settimeout(5)
 
 
 @contextlib.contextmanager
@@ -121,41 +214,66 @@ def file_limit(at_least: int) -> Iterator[None]:
 
 
 def trickle(sockets: list[socket.socket], data: bytes) -> None:
+    """Send `data` on every socket the server has not closed (those it closed to make
+    room at the cap are skipped)."""
     for sock in sockets:
-        sock.sendall(data)
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
 
 
-def test_a_thousand_slow_clients_do_not_keep_others_out(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("slow_connections", [1000, 3000])
+def test_slow_clients_do_not_keep_others_out_with_the_default_settings(
+    db_url: str, tmp_path: Path, slow_connections: int
+) -> None:
+    """Each slow client sends half a request line, then every 5 s a header (the first
+    with the rest of the line); a normal client reads the menu 20 times meanwhile, each
+    over a new connection, every read answered under 100 ms."""
+    cap = DEFAULTS.max_connections
     with (
-        file_limit(3 * SLOW_CONNECTIONS),
-        running_presto(
-            db_url, tmp_path, "--header-timeout", str(HEADER_TIMEOUT),
-            "--max-connections", str(2 * SLOW_CONNECTIONS),
-        ) as address,
-    ):  # fmt: skip
+        file_limit(slow_connections + 2 * cap),
+        running_presto(db_url, tmp_path) as address,
+    ):
         assert request(address, "GET", MENU).status == 200  # the menu is cached
-        slow = [socket.create_connection(address, timeout=10) for _ in range(SLOW_CONNECTIONS)]
+        slow = [socket.create_connection(address, timeout=10) for _ in range(slow_connections)]
         try:
             opened = time.monotonic()
             trickle(slow, b"GET /restaurant/1/it")  # half a request line
             latencies = []
-            for n in range(4):
-                # Between two trickles, as a client would come along at any moment.
-                time.sleep(0.25)
-                trickle(slow, b"em HTTP/1.1\r\n" if n == 0 else f"X-Slow-{n}: 1\r\n".encode())
-                time.sleep(0.25)
+            next_header = opened + 5
+            for n in range(20):
+                if time.monotonic() >= next_header:
+                    # The rest of the request line with the first header, then headers.
+                    rest = b"em HTTP/1.1\r\n" if next_header == opened + 5 else b""
+                    trickle(slow, rest + f"X-Slow-{n}: 1\r\n".encode())
+                    next_header += 5
+                time.sleep(0.3)
                 started = time.monotonic()
                 answer = request(address, "GET", MENU)
                 latencies.append(time.monotonic() - started)
                 assert answer.status == 200
                 assert answer.json()[0]["name"] == "Classic Burger"
-            assert max(latencies) < 0.1, latencies
-            closed = [wait_closed(sock, opened + HEADER_TIMEOUT + 2) for sock in slow]
+            deadline = opened + DEFAULTS.header_timeout + 2
+            closed = [wait_closed(sock, deadline) for sock in slow]
         finally:
             for sock in slow:
                 sock.close()
+    assert max(latencies) < 0.1, latencies
     assert all(closed), f"{closed.count(False)} slow connections still open"
-    print(f"menu under {SLOW_CONNECTIONS} slow connections: max {max(latencies) * 1000:.1f} ms")
+    print(
+        f"menu under {slow_connections} slow connections: 20 reads, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
+
+
+def test_the_server_raises_its_open_file_limit_to_fit_the_cap() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        raise_file_limit(DEFAULTS.max_connections)
+        raised = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert raised == min(hard, DEFAULTS.max_connections + FILE_HEADROOM)
 
 
 def wait_closed(sock: socket.socket, deadline: float) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
@@ -15,7 +16,8 @@ from unittest import mock
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from presto.serving.accesslog import client_address, request_target
+from presto.serving.accesslog import log_text, request_target
+from presto.serving.clients import client_address
 from tests.helpers.server_process import ServerProcess
 
 WRITER = "https://admin.example.com"
@@ -163,6 +165,12 @@ def test_health_checks_logged_when_asked(start: Start) -> None:
         ("10.0.0.5", "1.2.3.4", "1.2.3.4"),
         ("10.0.0.5", "6.6.6.6, 1.2.3.4, 10.0.0.7", "1.2.3.4"),  # nearest untrusted hop
         ("10.0.0.5", "10.0.0.8, 10.0.0.7", "10.0.0.8"),  # all ours: the first
+        # A hop that is not an address is never logged: the trusted hop that passed it on is.
+        ("10.0.0.5", 'x" 200 0 "forged', "10.0.0.5"),
+        ("10.0.0.5", "unknown, 10.0.0.7", "10.0.0.7"),
+        ("10.0.0.5", "1.2.3.4, evil.example, 10.0.0.7", "10.0.0.7"),
+        ("10.0.0.5", "1.2.3.4,, 10.0.0.7", "1.2.3.4"),  # an empty hop is no hop
+        ("10.0.0.5", "2001:DB8::1", "2001:db8::1"),  # logged as the address, normalized
     ],
 )
 def test_client_address(peer: str, forwarded: str | None, client: str) -> None:
@@ -181,9 +189,63 @@ def test_client_address(peer: str, forwarded: str | None, client: str) -> None:
         ('/restaurant/1/item?q="x"', "/restaurant/1/item?q=%22x%22"),  # no quote in the line
         ("/restaurant/1/item?q=a\\b", "/restaurant/1/item?q=a%5Cb"),
         ("/men\u00fc", "/men%C3%BC"),
+        ("/a\udcff\x01b", "/a%FF%01b"),  # an undecodable byte and a control character
     ],
 )
 def test_the_logged_target_is_as_sent_unless_it_would_break_the_line(
     target: str, logged: str
 ) -> None:
     assert request_target(make_mocked_request("GET", target)) == logged
+
+
+@pytest.mark.parametrize(
+    ("agent", "text", "in_json"),
+    [
+        ("curl/8.5", "curl/8.5", "curl/8.5"),
+        ('x" 500 1 "forged', 'x\\" 500 1 \\"forged', 'x" 500 1 "forged'),
+        ("back\\slash", "back\\\\slash", "back\\slash"),
+        ("bad\udcff\udcfe", "bad\\xff\\xfe", "bad\\xff\\xfe"),  # not UTF-8 as sent
+        ("tab\there\x7f", "tab\\x09here\\x7f", "tab\\x09here\\x7f"),
+        ("caf\u00e9", "caf\u00e9", "caf\u00e9"),  # valid UTF-8 stays as it is
+    ],
+)
+def test_user_agents_are_escaped_for_the_line(agent: str, text: str, in_json: str) -> None:
+    assert (log_text(agent, quoted=True), log_text(agent, quoted=False)) == (text, in_json)
+
+
+def raw_request(port: int, head: bytes) -> bytes:
+    """Send a request head as raw bytes (http.client would refuse them); the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+HOSTILE_AGENT = b'evil\xff\xfe" 200 0 "x'
+HOSTILE_HEAD = (
+    b'GET /restaurant/1/item?q="x" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+    b"X-Request-ID: %s\r\nUser-Agent: " + HOSTILE_AGENT + b"\r\n\r\n"
+)
+
+
+def test_a_user_agent_not_utf8_keeps_its_json_line(start: Start) -> None:
+    process, port = start("--log-format", "json")
+    assert raw_request(port, HOSTILE_HEAD % b"bad-1").startswith(b"HTTP/1.1 422")
+    process.wait_for_line('"request_id":"bad-1"')
+    (entry,) = [line for line in json_lines(process, "presto.access")]
+    assert entry["user_agent"] == 'evil\\xff\\xfe" 200 0 "x'
+    assert (entry["path"], entry["status"]) == ("/restaurant/1/item?q=%22x%22", 422)
+
+
+def test_a_quote_in_a_user_agent_forges_no_text_field(start: Start) -> None:
+    process, port = start()
+    assert raw_request(port, HOSTILE_HEAD % b"bad-2").startswith(b"HTTP/1.1 422")
+    (line,) = process.wait_for_line("bad-2")
+    assert '127.0.0.1 "GET /restaurant/1/item?q=%22x%22" 422 ' in line
+    assert line.endswith(' bad-2 "evil\\xff\\xfe\\" 200 0 \\"x"')
+    # Every field after the target is where it belongs: status, bytes, duration, id, agent.
+    fields = line.split('" ', 1)[1].split(" ", 4)
+    assert fields[0] == "422" and fields[1].isdigit() and fields[2].endswith("ms")
+    assert fields[3] == "bad-2"

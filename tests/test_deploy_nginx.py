@@ -1,5 +1,6 @@
 """End to end: the shipped nginx site (`deploy/nginx/presto.conf`) in front of two
-`presto serve` processes on two ports and one PostgreSQL database, as two hosts would run.
+`presto serve` processes on two ports and one PostgreSQL database, as two hosts would run;
+and in front of one, where bad keys from one client must not lock out another.
 
 nginx runs with a prefix and configuration of its own on free ports (never the machine's
 configuration). Reads and a write go through nginx; the write is then read back from each
@@ -27,9 +28,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from presto.bench.servers import free_port
+from presto.config import Settings
 from presto.services import keys
 from presto.storage.engine import make_sessionmaker
 from tests.helpers.server_process import ServerProcess
+from tests.test_overload import bearer, create_key
 
 SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "presto.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -118,6 +121,8 @@ class Client:
 
     port: int
     connection: http.client.HTTPConnection | None = None
+    # The client's own address (any of 127.0.0.0/8 on Linux), so nginx sees clients apart.
+    source: str | None = None
 
     def request(
         self,
@@ -127,7 +132,10 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         if self.connection is None:
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            source = None if self.source is None else (self.source, 0)
+            self.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=30, source_address=source
+            )
         try:
             self.connection.request(method, path, body=body, headers=headers or {})
             response = self.connection.getresponse()
@@ -269,3 +277,41 @@ def test_two_instances_behind_nginx(
             client.close()
         first.stop()
         second.stop()
+
+
+def test_bad_keys_from_one_client_do_not_lock_out_another_behind_nginx(
+    db_url: str, tmp_path: Path, nginx: Callable[[tuple[int, int]], int]
+) -> None:
+    """With the default failed-authentication limit, behind the shipped site: the client
+    at 127.0.0.2 spends it with bad keys (claiming to be 127.0.0.3 in `X-Forwarded-For`,
+    which nginx appends the real address to); the client at 127.0.0.3 still writes."""
+    port = free_port()
+    presto = start_presto(db_url, tmp_path, port, "--reset-db")
+    try:
+        key = create_key(db_url)
+        through_nginx = nginx((port, port))
+        attacker = Client(through_nginx, source="127.0.0.2")
+        writer = Client(through_nginx, source="127.0.0.3")
+        limit = Settings().auth_failure_limit
+        spoofed = {"X-Forwarded-For": "127.0.0.3", "Content-Type": "application/json"}
+        bad = [
+            attacker.request(
+                "PATCH", f"{MENU}/1", b'{"price": 1}', {**spoofed, **bearer(f"presto_bad{n}")}
+            )[0]
+            for n in range(limit + 2)
+        ]
+        json_type = {"Content-Type": "application/json"}
+        locked_out = attacker.request(
+            "PATCH", f"{MENU}/1", b'{"price": 2}', bearer(key) | json_type
+        )
+        written = writer.request("PATCH", f"{MENU}/1", b'{"price": 3}', bearer(key) | json_type)
+        attacker_read = attacker.request("GET", f"{MENU}/1", None, bearer("presto_bad"))
+        for client in (attacker, writer):
+            client.close()
+    finally:
+        presto.stop()
+    assert bad == [401] * limit + [429, 429]
+    assert locked_out[0] == 429
+    assert written[0] == 200, written[2]
+    assert json.loads(written[2])["price"] == 3
+    assert (attacker_read[0], json.loads(attacker_read[2])["price"]) == (200, 3)

@@ -1,5 +1,7 @@
 """End to end: load past saturation is shed with quick 503s; write bursts and repeated
-failed authentications get 429 with `Retry-After` and the draft `RateLimit` fields."""
+failed authentications get 429 with `Retry-After` and the draft `RateLimit` fields; a key's
+writes share one budget however its header is spelled; reads are never refused for failed
+authentications."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from presto.config import Settings
+from presto.services.keys import bearer_token
 from presto.serving.ratelimit import RateLimit, TokenBuckets
 from tests.helpers.data import add_key
 from tests.helpers.http import request, running_presto
@@ -141,6 +145,82 @@ def test_repeated_failed_authentications_get_429(db_url: str, tmp_path: Path) ->
     assert blocked.headers["ratelimit-policy"] == '"auth-failures";q=2;w=60'
     assert int(blocked.headers["retry-after"]) >= 1
     assert read.status == 200  # reads need no credentials and are not limited
+
+
+def test_every_spelling_of_a_key_shares_its_write_budget(db_url: str, tmp_path: Path) -> None:
+    options = ("--write-rate-limit", "3", "--write-rate-window", "60")
+    with running_presto(db_url, tmp_path, *options) as address:
+        key = create_key(db_url)
+        spellings = [f"Bearer {key}", f"bearer {key}", f"BEARER  {key} ", f"bEaReR \t{key}"]
+        answers = [
+            request(address, "PATCH", f"{MENU}/1", {"price": 100 + n}, {"Authorization": value})
+            for n, value in enumerate(spellings)
+        ]
+
+    assert [answer.status for answer in answers] == [200, 200, 200, 429]
+    assert [answer.headers["ratelimit"][:14] for answer in answers] == [
+        '"writes";r=2;t',
+        '"writes";r=1;t',
+        '"writes";r=0;t',
+        '"writes";r=0;t',
+    ]
+
+
+def test_failed_authentications_never_refuse_a_request_that_needs_no_key(
+    db_url: str, tmp_path: Path
+) -> None:
+    """With the default limit: past it, this client's writes get 429, even with a good
+    key; its reads, `GET /readyz` and `GET /` carrying the bad key are answered as ever."""
+    limit = Settings().auth_failure_limit
+    with running_presto(db_url, tmp_path) as address:
+        key = create_key(db_url)
+        failures = [
+            request(address, "PATCH", f"{MENU}/1", {"price": 1}, bearer(f"presto_bad{n}"))
+            for n in range(limit)
+        ]
+        blocked = request(address, "PATCH", f"{MENU}/1", {"price": 1}, bearer(key))
+        reads = {
+            path: request(address, "GET", path, headers=bearer("presto_bad")).status
+            for path in (
+                MENU,
+                f"{MENU}?category=Burgers",
+                f"{MENU}/1",
+                "/restaurant/1",
+                "/readyz",
+                "/",
+            )
+        }
+
+    assert [answer.status for answer in failures] == [401] * limit
+    assert blocked.status == 429
+    assert reads == {
+        MENU: 200,
+        f"{MENU}?category=Burgers": 200,
+        f"{MENU}/1": 200,
+        "/restaurant/1": 200,
+        "/readyz": 200,
+        "/": 200,
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer presto_k", "presto_k"),
+        ("bearer presto_k", "presto_k"),
+        ("BEARER   presto_k \t", "presto_k"),
+        ("Basic cHJlc3RvOms=", None),
+        ("Bearer", None),
+        ("Bearer a=b", None),  # parameters, not a token (as Werkzeug reads it)
+        ("Bearer abc==", "abc=="),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_bearer_token_is_read_as_werkzeug_reads_it(
+    header: str | None, token: str | None
+) -> None:
+    assert bearer_token(header) == token
 
 
 def create_key(db_url: str) -> str:

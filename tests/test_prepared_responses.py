@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -198,3 +199,66 @@ def test_a_response_to_a_closing_connection_is_a_connection_error() -> None:
     with pytest.raises(ConnectionResetError):
         asyncio.run(send())
     assert response.body_length == 0
+
+
+def patch(path: str, version: str = "1.1", **headers: str) -> bytes:
+    """A `PATCH` with a small JSON body and a bearer key nobody has."""
+    body = b'{"price": 1}'
+    lines = [f"PATCH {path} HTTP/{version}", "Host: localhost", "Content-Type: application/json"]
+    lines += ["Authorization: Bearer presto_nobody", f"Content-Length: {len(body)}"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def test_a_refusal_is_a_whole_problem_from_a_prepared_head(db_url: str, tmp_path: Path) -> None:
+    """A 429 (`PreparedProblem`): status line, fixed fields once, per-answer fields, the
+    problem with its path; pipelined with more answers; HTTP/1.0 gets its own version."""
+    process = ServerProcess(
+        "--port", "0", "--database-url", db_url, "--reset-db", "--write-rate-limit", "1",
+        "--cors-origins", "https://shop.example", cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        address = process.wait_until_listening()
+        origin = "https://shop.example"
+        answers = list(
+            exchange(
+                address,
+                patch(f"{MENU}/1", X_Request_ID="w-1"),  # spends the one write: 401
+                patch(f"{MENU}/2", X_Request_ID="w-2", Origin=origin),  # 429
+                patch(f"{MENU}/3", X_Request_ID="w-3"),  # 429, another path
+                get(X_Request_ID="r-1"),
+            )
+        )
+        with socket.create_connection(address, timeout=30) as sock:
+            sock.sendall(patch(f"{MENU}/2", version="1.0"))
+            old = Reader(sock).response()
+    finally:
+        process.stop()
+    statuses = [status for status, _headers, _body in answers]
+    assert statuses[0].startswith("HTTP/1.1 401 ")  # Flask's own reason phrase
+    assert statuses[1:] == [
+        "HTTP/1.1 429 Too Many Requests",
+        "HTTP/1.1 429 Too Many Requests",
+        "HTTP/1.1 200 OK",
+    ]
+    _, refused, body = answers[1]
+    assert refused["content-type"] == "application/problem+json"
+    assert refused["ratelimit-policy"] == '"writes";q=1;w=60'  # once, not repeated
+    assert refused["ratelimit"].startswith('"writes";r=0;t=')
+    assert 1 <= int(refused["retry-after"]) <= 60
+    assert (refused["x-request-id"], refused["content-length"]) == ("w-2", str(len(body)))
+    assert refused["access-control-allow-origin"] == origin
+    assert refused["date"].endswith(" GMT")
+    assert json.loads(body) == {
+        "type": "about:blank",
+        "title": "Too Many Requests",
+        "status": 429,
+        "detail": "Too many writes.",
+        "instance": f"{MENU}/2",
+    }
+    assert json.loads(answers[2][2])["instance"] == f"{MENU}/3"
+    assert answers[3][1]["x-request-id"] == "r-1"
+    status, headers, old_body = old
+    assert status == "HTTP/1.0 429 Too Many Requests"
+    assert headers["ratelimit-policy"] == '"writes";q=1;w=60'
+    assert json.loads(old_body)["status"] == 429

@@ -14,6 +14,7 @@ OPTIONS = {
     "--db-connect-timeout": "db_connect_timeout",
     "--statement-timeout": "statement_timeout",
     "--header-timeout": "header_timeout",
+    "--body-timeout": "body_timeout",
     "--idle-timeout": "idle_timeout",
     "--max-connections": "max_connections",
     "--max-queue": "max_queue",

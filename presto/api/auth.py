@@ -21,10 +21,10 @@ GUARDED = "_presto_key_required"
 
 def current_key() -> ApiKey:
     """The live key of the request's `Authorization: Bearer` header, else 401."""
-    authorization = request.authorization
-    if authorization is None or authorization.type != "bearer" or not authorization.token:
+    token = keys.bearer_token(request.headers.get("Authorization"))
+    if token is None:
         raise UnauthorizedError("This request needs an API key: Authorization: Bearer <key>.")
-    key = keys.authenticate(db_session(), authorization.token)
+    key = keys.authenticate(db_session(), token)
     if key is None:
         raise UnauthorizedError("The API key is unknown or revoked.", invalid_token=True)
     return key

@@ -9,7 +9,9 @@ f. resident memory of each of two workers with the menu cache full, against the 
 g. a platform's long tail: thousands of demo-sized menus read at random, against one menu;
 h. the same with a cache too small for the catalog, so misses dominate;
 i. the warm menu call to a gzip client, against the ceiling answering the same gzip bytes;
-j. write latency on a large generated menu.
+j. write latency on a large generated menu;
+k. the CPU cost of a refusal beside a hit's, and the warm path under a flood of refusals
+   (`presto.bench.refusals`).
 """
 
 from __future__ import annotations

@@ -28,9 +28,10 @@ from presto.bench.cases import (
     run_write_case,
 )
 from presto.bench.load import wrk_available
+from presto.bench.refusals import run_refusal_case
 from presto.bench.report import Row, check_targets, format_table, write_json
 
-ALL_CASES = "abcdefghij"
+ALL_CASES = "abcdefghijk"
 # Case f: the menu cache's budget while memory is measured; --quick fills a smaller one
 # with a smaller menu, since filling it costs one cold request per response and worker.
 CACHE_BUDGET = 8 * 1024 * 1024
@@ -147,6 +148,8 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
         rows += run_long_tail_case(config)
     if "j" in config.cases:
         rows += run_write_case(config)
+    if "k" in config.cases:
+        rows += run_refusal_case(config.database_url, config.work_dir, config.duration)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),

@@ -92,18 +92,26 @@ def run_load(
 
 
 def run_wrk(
-    url: str, *, duration: float, connections: int, spread: Spread | None = None
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    spread: Spread | None = None,
+    script: str | None = None,
 ) -> LoadResult:
-    """One `wrk --latency` run, its text output parsed."""
+    """One `wrk --latency` run, its text output parsed; `script` is a wrk Lua script (or
+    the one `spread` makes)."""
     threads = max(1, min(WRK_THREADS, connections))
     seconds = max(1, round(duration))
     command = ["wrk", "--latency", "-t", str(threads), "-c", str(connections)]
     command += ["-d", f"{seconds}s", "--timeout", "10s"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="presto-bench-") as script:
-        if spread is not None:
-            script.write(spread.wrk_script())
-            script.flush()
-            command += ["-s", script.name]
+    if spread is not None:
+        script = spread.wrk_script()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="presto-bench-") as lua:
+        if script is not None:
+            lua.write(script)
+            lua.flush()
+            command += ["-s", lua.name]
         completed = subprocess.run(
             [*command, url], capture_output=True, text=True, timeout=seconds + 60, check=False
         )

@@ -68,6 +68,20 @@ def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(sa.select(ApiKey).order_by(ApiKey.id)))
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, read as Werkzeug reads it
+    (the scheme in any case, spaces and tabs around the token ignored); None for any other
+    value. The API and the write limit both use it, so that every spelling of one key's
+    header is that key."""
+    if not authorization:
+        return None
+    scheme, _, rest = authorization.strip(" \t").partition(" ")
+    token = rest.strip(" \t")
+    if scheme.lower() != "bearer" or not token or "=" in token.rstrip("="):
+        return None
+    return token
+
+
 def authenticate(session: Session, secret: str) -> ApiKey | None:
     """The live key with this secret, or None if it is unknown or revoked."""
     if not secret.startswith(KEY_START):

@@ -12,7 +12,6 @@ the logger's own handler writes it as is. A worker killed outright (SIGKILL) los
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import sys
@@ -25,8 +24,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from presto.serving.cache import StaleMenuResponse
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from presto.serving.clients import IPNetwork, client_address, trusted_networks
 
 FLUSH_LINES = 256
 FLUSH_SECONDS = 0.5
@@ -109,38 +107,42 @@ class AccessLogBuffer:
 BUFFER = AccessLogBuffer(access_log)
 
 
-def client_address(request: web.BaseRequest, trusted: tuple[IPNetwork, ...]) -> str:
-    """The peer's address; behind a trusted proxy, the nearest untrusted address its
-    `X-Forwarded-For` names (addresses a client wrote itself further left are ignored)."""
-    peer = request.remote or "-"
-    if not trusted or not is_trusted(peer, trusted):
-        return peer
-    forwarded = request.headers.get("X-Forwarded-For")
-    if not forwarded:
-        return peer
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not is_trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
+# Bytes of a request target logged as they are: printable ASCII but quote and backslash.
+_TARGET_SAFE = frozenset(range(0x21, 0x7F)) - {ord('"'), ord("\\")}
 
 
 def request_target(request: web.BaseRequest) -> str:
-    """The path and query as the client sent them (nginx's `$request`, no re-encoding);
-    percent-encoded again by yarl if they hold what a log line must not carry."""
+    """The path and query as the client sent them (nginx's `$request`, no re-encoding),
+    with every byte that a log line must not carry (a quote, a backslash, a control
+    character, anything not ASCII, an undecodable byte) percent-encoded."""
     raw = request.raw_path
     if raw.isascii() and raw.isprintable() and '"' not in raw and "\\" not in raw:
         return raw
-    return request.path_qs
+    # An undecodable byte is a lone surrogate (aiohttp decodes with `surrogateescape`).
+    sent = raw.encode("utf-8", "surrogateescape")
+    return "".join(chr(byte) if byte in _TARGET_SAFE else f"%{byte:02X}" for byte in sent)
 
 
-def is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
-    """Whether `address` is in one of the trusted networks (an unparsable one is not)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+def log_text(value: str, *, quoted: bool) -> str:
+    """`value` (a header as aiohttp decoded it) safe for an access line: undecodable bytes
+    (kept by aiohttp as lone surrogates, which UTF-8 and so orjson refuse) and control
+    characters as `\\xHH`; in a `quoted` text field, `"` and `\\` escaped with a backslash
+    too, as nginx does, so no value can close its field and forge the next."""
+    # Lone surrogates are not printable: the common case is this one test.
+    if value.isprintable() and (not quoted or ('"' not in value and "\\" not in value)):
+        return value
+    escaped = []
+    for char in value:
+        if "\udc80" <= char <= "\udcff":
+            escaped.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif not char.isprintable():
+            sent = char.encode("utf-8", "surrogatepass")
+            escaped.append("".join(f"\\x{byte:02x}" for byte in sent))
+        elif quoted and char in '"\\':
+            escaped.append("\\" + char)
+        else:
+            escaped.append(char)
+    return "".join(escaped)
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -158,8 +160,10 @@ class AccessLogger(AbstractAccessLogger):
         if started is not None:
             time = perf_counter() - started
         if options.json:
+            agent = log_text(agent, quoted=False)
             BUFFER.append_json(access_fields(request, response, time, client, agent))
             return
+        agent = log_text(agent, quoted=True)
         BUFFER.append(
             f'{client} "{request.method} {request_target(request)}" {response.status} '
             f"{response.body_length} {time * 1000:.3f}ms {getattr(request, 'request_id', '-')} "
@@ -201,7 +205,7 @@ def configure_access_log(
     global OPTIONS
     OPTIONS = AccessLogOptions(
         json=json,
-        trusted_proxies=tuple(ipaddress.ip_network(net, strict=False) for net in trusted_proxies),
+        trusted_proxies=trusted_networks(trusted_proxies),
         log_health_checks=log_health_checks,
     )
     handler = logging.StreamHandler(sys.stderr)

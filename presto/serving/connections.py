@@ -3,8 +3,11 @@
 aiohttp's `web.Server` builds a `RequestHandler` (the protocol) per connection; presto's
 `GuardedServer` builds a `GuardedRequestHandler` instead, which
 
-- refuses a connection past `max_connections` with a 503 problem and closes it, so a flood
-  of connections cannot use up the process's file descriptors;
+- keeps at most `max_connections` open, so a flood of connections cannot use up the
+  process's file descriptors: at the cap, a new connection first makes room by closing the
+  oldest connection that has not completed a request head, else the oldest idle keep-alive
+  one (as nginx and HAProxy do), and is refused with a 503 problem only when every open
+  connection is busy with a request; so slow clients cannot keep others out;
 - closes a connection whose request line and headers are not complete `header_timeout`
   seconds (give or take `SWEEP_SECONDS`) after their first byte (or after the connection
   opened): aiohttp has no such bound, so a client sending a header every few seconds would
@@ -18,7 +21,9 @@ Idle keep-alive connections are closed by aiohttp itself (`keepalive_timeout`).
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import resource
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -45,11 +50,44 @@ def refusal_bytes(detail: str) -> bytes:
     return head.encode("ascii") + body
 
 
+def raise_file_limit(max_connections: int) -> None:
+    """Raise the soft limit on open files to fit `max_connections` (up to the hard limit):
+    the common default of 1,024 is barely over the default cap, and a worker that runs
+    out of descriptors cannot accept a connection to close another one for it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + FILE_HEADROOM
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        if hard != resource.RLIM_INFINITY:
+            wanted = min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    if max_connections and soft != resource.RLIM_INFINITY and soft < max_connections + 64:
+        log.warning(
+            "open-file limit %d is under --max-connections %d: connections past it fail",
+            soft,
+            max_connections,
+        )
+
+
 TOO_MANY_CONNECTIONS = refusal_bytes("The server has too many open connections; try again.")
 # Seconds a refused connection is still read from (and what arrives dropped).
 REFUSAL_LINGER = 1.0
 # Seconds between two checks for connections whose request headers are overdue.
 SWEEP_SECONDS = 0.25
+# File descriptors a worker needs beside its connections: database connections, the
+# listening socket, log and shared-memory files, connections closing.
+FILE_HEADROOM = 256
+
+
+class ConnectionState(enum.Enum):
+    """What a connection is doing, as the cap sees it when it must make room."""
+
+    # Opened, or started a request, and its request line and headers are not complete.
+    AWAITING_HEAD = "awaiting head"
+    # Answered its last request and waits, sending nothing, for the next one.
+    IDLE = "idle"
+    # A request is being read, handled or answered.
+    BUSY = "busy"
 
 
 @dataclass(frozen=True)
@@ -90,7 +128,8 @@ class GuardedServer(web.Server):
         super().__init__(handler, **kwargs)
         self.limits = limits
         self.counters = counters
-        self.open: set[GuardedRequestHandler] = set()
+        # Open connections, oldest first (a dict keeps insertion order).
+        self.open: dict[GuardedRequestHandler, None] = {}
         # The sweep's clock (the event loop's time at its last tick).
         self.clock = 0.0
         self._sweeping: asyncio.TimerHandle | None = None
@@ -106,14 +145,33 @@ class GuardedServer(web.Server):
         return GuardedRequestHandler(self, loop=asyncio.get_running_loop(), **self._handler_options)
 
     def opened(self, handler: GuardedRequestHandler) -> bool:
-        """Count a new connection in; False if it is one too many."""
+        """Count a new connection in, making room at the cap; False if every open
+        connection is busy with a request."""
         cap = self.limits.max_connections
-        if cap and len(self.open) >= cap:
+        if cap and len(self.open) >= cap and not self._make_room():
             self.counters.connections_refused += 1
             return False
-        self.open.add(handler)
+        self.open[handler] = None
         if self._sweeping is None and self.limits.header_timeout:
             self._sweep()
+        return True
+
+    def _make_room(self) -> bool:
+        """Close the oldest connection awaiting a request head, else the oldest idle one;
+        False if there is neither. One pass over the open connections, only at the cap."""
+        victim: GuardedRequestHandler | None = None
+        for handler in self.open:
+            state = handler.state()
+            if state is ConnectionState.AWAITING_HEAD:
+                victim = handler
+                break
+            if victim is None and state is ConnectionState.IDLE:
+                victim = handler
+        if victim is None:
+            return False
+        self.counters.connections_evicted += 1
+        self.open.pop(victim, None)
+        victim.force_close()
         return True
 
     async def shutdown(self, timeout: float | None = None) -> None:
@@ -157,7 +215,7 @@ class GuardedRequestHandler(RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._refused:
             return
-        self._guard.open.discard(self)
+        self._guard.open.pop(self, None)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -169,6 +227,14 @@ class GuardedRequestHandler(RequestHandler):
         super().data_received(data)
         if len(self._messages) > parsed:
             self._headers_since = None
+
+    def state(self) -> ConnectionState:
+        """Awaiting a request head, idle between requests, or busy with a request."""
+        if self._request_in_progress or self._messages:
+            return ConnectionState.BUSY
+        if self._headers_since is not None:
+            return ConnectionState.AWAITING_HEAD
+        return ConnectionState.IDLE
 
     def headers_overdue(self, deadline: float) -> bool:
         """True if the connection has waited for a request's headers since before

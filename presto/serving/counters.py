@@ -23,7 +23,12 @@ class ProtectionCounters:
     database_unavailable: int = 0
     # Cached menus served stale because the database could not be reached.
     stale_if_error: int = 0
-    # Connections refused past `--max-connections`.
+    # Connections refused past `--max-connections` (every open one busy with a request).
     connections_refused: int = 0
+    # Connections closed at `--max-connections` to make room for a new one: awaiting a
+    # request head, or idle between requests.
+    connections_evicted: int = 0
     # Connections closed because their request line and headers took too long.
     header_timeouts: int = 0
+    # 408s: request bodies not complete within `--body-timeout`.
+    body_timeouts: int = 0

@@ -46,10 +46,12 @@ class Verdict:
 
     def headers(self, limit: RateLimit) -> dict[str, str]:
         """The draft's `RateLimit-Policy` and `RateLimit` fields, and `Retry-After` on a 429."""
-        headers = {
-            "RateLimit-Policy": limit.policy,
-            "RateLimit": f'"{limit.name}";r={self.remaining};t={math.ceil(self.reset)}',
-        }
+        return {"RateLimit-Policy": limit.policy, **self.changing_headers(limit)}
+
+    def changing_headers(self, limit: RateLimit) -> dict[str, str]:
+        """The fields that change from answer to answer: `RateLimit`, and `Retry-After`
+        on a 429 (a prepared 429 carries `RateLimit-Policy` in its head)."""
+        headers = {"RateLimit": f'"{limit.name}";r={self.remaining};t={math.ceil(self.reset)}'}
         if not self.allowed:
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
         return headers

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import itertools
 import logging
@@ -29,7 +28,6 @@ from typing import cast
 
 import uvloop
 from aiohttp import web
-from aiohttp_wsgi import WSGIHandler
 from aiohttp_wsgi.wsgi import WSGIApplication
 from flask import Flask
 from sqlalchemy.engine import Engine
@@ -49,8 +47,10 @@ from presto.serving.accesslog import (
     configure_access_log,
 )
 from presto.serving.admission import Admission
+from presto.serving.bodies import BodyReader
 from presto.serving.cache import MenuCache
-from presto.serving.connections import ConnectionLimits, GuardedServer
+from presto.serving.clients import trusted_networks
+from presto.serving.connections import ConnectionLimits, GuardedServer, raise_file_limit
 from presto.serving.cors import CorsPolicy
 from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
@@ -118,18 +118,6 @@ class InFlight:
         except TimeoutError:
             return False
         return True
-
-
-async def run_wsgi(wsgi: WSGIHandler, request: web.BaseRequest) -> web.StreamResponse:
-    """The Flask app's answer, or a problem for what aiohttp-wsgi refuses (a body too large)."""
-    try:
-        # WSGIHandler is typed for routed requests but reads only `match_info`.
-        response: web.StreamResponse = await wsgi.handle_request(cast(web.Request, request))
-    except web.HTTPRequestEntityTooLarge as exc:
-        response = problem_response(request, 413, exc.text or "The body is too large.")
-    except web.HTTPException as exc:
-        response = problem_response(request, exc.status, exc.text or exc.reason)
-    return response
 
 
 class RequestIds:
@@ -263,11 +251,12 @@ def build_worker(
         executor=executor,
         max_request_body_size=settings.max_body_bytes,
     )
+    read_body = BodyReader(settings.max_body_bytes, settings.body_timeout, counters)
     admission = make_admission(settings, availability, counters)
     published_reads = attach_published_reads(settings, fast_path, admission)
     server = GuardedServer(
         make_handler(
-            admission.wrap(functools.partial(run_wsgi, wsgi)),
+            admission.wrap(read_body, wsgi.respond),
             in_flight,
             fast_path,
             telemetry,
@@ -354,6 +343,7 @@ def make_admission(
         auth_failure_limit=auth_failures,
         availability=availability,
         counters=counters,
+        trusted_proxies=trusted_networks(settings.trusted_proxies),
     )
 
 
@@ -420,6 +410,7 @@ async def serve(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
     loop = asyncio.get_running_loop()
+    raise_file_limit(settings.max_connections)
     worker = build_worker(settings, generations_path, publisher)
     tcp_server = await bind(worker)
     stop = asyncio.Event()

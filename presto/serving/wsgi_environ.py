@@ -12,11 +12,13 @@ answer (a 404 for a path no route matches).
 
 from __future__ import annotations
 
-from typing import IO
+import asyncio
+import io
+from typing import IO, cast
 
 from aiohttp import web
 from aiohttp_wsgi import WSGIHandler
-from aiohttp_wsgi.wsgi import WSGIEnviron
+from aiohttp_wsgi.wsgi import WSGIEnviron, _run_application
 
 from presto.api.content_coding import PREFER_GZIP
 
@@ -39,7 +41,21 @@ def latin1_native(text: str) -> str:
 
 
 class Pep3333WSGIHandler(WSGIHandler):
-    """aiohttp-wsgi's handler, with request text in the environ as PEP 3333 says."""
+    """aiohttp-wsgi's handler, with request text in the environ as PEP 3333 says, running
+    the app on a body presto has already read (`presto.serving.bodies`)."""
+
+    async def respond(self, request: web.BaseRequest, body: bytes) -> web.Response:
+        """The app's answer to `request` with `body`, run on the executor.
+
+        aiohttp-wsgi's own `handle_request` reads the body with no deadline; this is the
+        rest of it (environ, then `_run_application` on the executor, as it does).
+        """
+        # `_get_environ` is typed for routed requests but reads only `match_info`.
+        environ = self._get_environ(cast(web.Request, request), io.BytesIO(body), len(body))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, _run_application, self._application, environ
+        )
 
     def _get_environ(
         self, request: web.Request, body: IO[bytes], content_length: int
