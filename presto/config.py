@@ -152,3 +152,13 @@ class Settings:
     auth_failure_window: float = setting(
         60.0, "seconds over which `--auth-failure-limit` refills", above=0, group=PROTECTION
     )
+    preview_rate_limit: int = setting(
+        60,
+        "menu previews (`?at=`, rendered for each request) per client address per "
+        "`--preview-rate-window`, per worker; past it 429",
+        minimum=0,
+        group=PROTECTION,
+    )
+    preview_rate_window: float = setting(
+        60.0, "seconds over which `--preview-rate-limit` refills", above=0, group=PROTECTION
+    )

@@ -76,6 +76,8 @@ def test_every_setting_comes_from_its_variable() -> None:
         "PRESTO_WRITE_RATE_WINDOW": "30",
         "PRESTO_AUTH_FAILURE_LIMIT": "5",
         "PRESTO_AUTH_FAILURE_WINDOW": "120",
+        "PRESTO_PREVIEW_RATE_LIMIT": "20",
+        "PRESTO_PREVIEW_RATE_WINDOW": "10",
     }
     # A new field without a variable in this test fails here.
     assert set(environ) == {env_name(field) for field in dataclasses.fields(Settings)}
@@ -107,6 +109,8 @@ def test_every_setting_comes_from_its_variable() -> None:
         write_rate_window=30.0,
         auth_failure_limit=5,
         auth_failure_window=120.0,
+        preview_rate_limit=20,
+        preview_rate_window=10.0,
     )
     assert serve_settings([], environ) == expected
     assert settings_from_environ(environ) == expected

@@ -279,3 +279,43 @@ def test_buckets_forget_full_ones_past_their_bound() -> None:
 
     assert buckets.check("old-0", 100.0).remaining == 1
     assert len(buckets._buckets) == 1
+
+
+def preview(address: tuple[str, int], source: str, at: str) -> http.client.HTTPResponse:
+    """A menu preview sent from the client address `source` (any 127.x address)."""
+    connection = http.client.HTTPConnection(*address, timeout=10, source_address=(source, 0))
+    connection.request("GET", f"{MENU}?at={at}")
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def test_menu_previews_are_limited_per_client_with_the_default_limit(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A preview is rendered for each request, so a client may send only so many: with
+    the default limit, the next one is a 429; another client, and this client's plain
+    menu calls, are answered as ever."""
+    limit = Settings().preview_rate_limit
+    with running_presto(db_url, tmp_path) as address:
+        started = time.monotonic()
+        answers = [
+            preview(address, "127.0.0.1", f"2026-12-0{1 + n % 7}T12:{n % 60:02}:00Z")
+            for n in range(limit + 20)
+        ]
+        # The budget refills by one a second while the previews are rendered.
+        refilled = int(time.monotonic() - started) + 1
+        other = preview(address, "127.0.0.2", "2026-12-01T12:00:00Z")
+        plain = request(address, "GET", MENU)
+
+    statuses = [answer.status for answer in answers]
+    assert set(statuses) == {200, 429}
+    assert statuses[:limit] == [200] * limit
+    assert statuses.count(200) <= limit + refilled
+    refused = answers[statuses.index(429)]
+    assert refused.getheader("content-type") == "application/problem+json"
+    assert refused.getheader("ratelimit-policy") == f'"previews";q={limit};w=60'
+    assert int(refused.getheader("retry-after") or 0) >= 1
+    assert other.status == 200
+    assert plain.status == 200

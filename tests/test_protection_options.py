@@ -22,6 +22,8 @@ OPTIONS = {
     "--write-rate-window": "write_rate_window",
     "--auth-failure-limit": "auth_failure_limit",
     "--auth-failure-window": "auth_failure_window",
+    "--preview-rate-limit": "preview_rate_limit",
+    "--preview-rate-window": "preview_rate_window",
 }
 
 

@@ -8,6 +8,9 @@ refusals costs about what a flood of cache hits does:
 - 429 for a write over its API key's limit, or for a write from a client that had too
   many failed authentications (401s) lately; a request that needs no key (every read) is
   never refused for failed authentications;
+- 429 for a menu preview (`GET /restaurant/<id>/item?at=...`) past its client's limit:
+  a preview is rendered for each request (it is never cached), so it is what an
+  anonymous client could send to make presto render without end;
 - 503 with `Retry-After` while the database is unreachable (the breaker is open), for
   every path that needs it;
 - 503 with `Retry-After` when more than `max_queue` requests already wait for one of the
@@ -54,6 +57,7 @@ DATABASE_FREE_PREFIXES = ("/openapi.json", "/docs")
 SHED_RETRY_AFTER_SECONDS = 1
 TOO_MANY_WRITES = "Too many writes."
 TOO_MANY_FAILURES = "Too many failed authentications from this address; try again later."
+TOO_MANY_PREVIEWS = "Too many menu previews (at=) from this address; try again later."
 OVERLOADED = "The server is overloaded; try again shortly."
 DATABASE_DOWN = "The database cannot be reached; try again shortly."
 
@@ -71,11 +75,13 @@ class Admission:
         availability: DatabaseAvailability | None,
         counters: ProtectionCounters,
         trusted_proxies: tuple[IPNetwork, ...] = (),
+        preview_limit: RateLimit | None = None,
     ) -> None:
         self.threads = threads
         self.max_queue = max_queue
         self.writes = Limit.of(write_limit, TOO_MANY_WRITES)
         self.auth_failures = Limit.of(auth_failure_limit, TOO_MANY_FAILURES)
+        self.previews = Limit.of(preview_limit, TOO_MANY_PREVIEWS)
         self.availability = availability
         self.counters = counters
         self.trusted_proxies = trusted_proxies
@@ -106,6 +112,11 @@ class Admission:
             write = self._take_write(request)
             if write is not None and not write.allowed and self.writes is not None:
                 return self._too_many(request, write, self.writes)
+        elif self.previews is not None and is_preview(request):
+            client = client_address(request, self.trusted_proxies)
+            preview = self.previews.buckets.take(client, time.monotonic())
+            if not preview.allowed:
+                return self._too_many(request, preview, self.previews)
         refusal = self._unavailable(request)
         if refusal is not None:
             return refusal
@@ -200,6 +211,16 @@ class Limit:
             return None
         refusal = PreparedProblem(429, detail, {"RateLimit-Policy": limit.policy})
         return cls(limit, TokenBuckets(limit), refusal)
+
+
+def is_preview(request: web.BaseRequest) -> bool:
+    """A menu call asking for the menu at another moment (`?at=`)."""
+    return (
+        request.method == "GET"
+        and "at=" in request.query_string
+        and request.path.endswith("/item")
+        and "at" in request.query
+    )
 
 
 def key_fingerprint(token: str) -> str:

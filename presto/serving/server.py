@@ -329,7 +329,9 @@ def make_admission(
     settings: Settings, availability: DatabaseAvailability, counters: ProtectionCounters
 ) -> Admission:
     """Rate limits, the breaker and load shedding as `settings` configure them."""
-    writes = auth_failures = None
+    writes = auth_failures = previews = None
+    if settings.preview_rate_limit:
+        previews = RateLimit("previews", settings.preview_rate_limit, settings.preview_rate_window)
     if settings.write_rate_limit:
         writes = RateLimit("writes", settings.write_rate_limit, settings.write_rate_window)
     if settings.auth_failure_limit:
@@ -344,6 +346,7 @@ def make_admission(
         availability=availability,
         counters=counters,
         trusted_proxies=trusted_networks(settings.trusted_proxies),
+        preview_limit=previews,
     )
 
 
