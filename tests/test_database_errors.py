@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.api.session import app_database
+from presto.api.session import app_database, db_session
 from presto.app import create_app
 from presto.config import Settings
 from presto.demo import load_demo
@@ -222,3 +222,33 @@ def test_a_connection_ended_under_a_request_gets_it_run_again_once(
                 sa.text("SELECT menu_version FROM restaurant WHERE id = 1")
             )
             assert version.scalar_one() == 2  # applied once
+
+
+def test_a_connection_ended_after_the_last_statement_leaves_the_answer_standing(
+    db_url: str, engine: Engine, demo: None
+) -> None:
+    """The session's rollback at the end of the request meets a connection the server
+    ended: the answer (already made) stands, and the connection is dropped."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server process to end a connection")
+    app = create_app(Settings(database_url=db_url))
+    app_engine = app_database(app).engine
+
+    @app.after_request
+    def end_the_connection(response: Any) -> Any:
+        dbapi_connection: Any = db_session().connection().connection.dbapi_connection
+        backend = dbapi_connection.info.backend_pid
+        with engine.connect() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        return response
+
+    client = app.test_client()
+    try:
+        answer = client.get("/restaurant/1/item?at=2026-12-01T12:00:00Z")
+        again = client.get("/restaurant/2/item?at=2026-12-01T12:00:00Z")
+    finally:
+        app_engine.dispose()
+
+    assert answer.status_code == 200
+    assert answer.get_json()[0]["name"] == "Classic Burger"
+    assert again.status_code == 200

@@ -6,17 +6,21 @@ as Flask's tutorial keeps `get_db` in `flaskr/db.py`, means nothing imports the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from presto.api.retry import track_commits
 from presto.storage.engine import make_sessionmaker
 
 EXTENSION = "presto.db"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,5 +68,12 @@ def db_session() -> Session:
 
 def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except DBAPIError as exc:
+        # The connection died after the request's last statement (a restart, a pooler,
+        # `pg_terminate_backend`): its transaction ended with it, and the answer stands.
+        log.warning("database connection lost after the last statement: %s", exc.orig)
+        session.invalidate()
