@@ -32,6 +32,7 @@ class DemoItem:
     tags: list[str] = field(default_factory=list)
     allergens: list[str] = field(default_factory=list)
     calories: int | None = None
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from presto.storage.links import ModifierLink
 from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
+    EXTERNAL_ID_LENGTH,
     IMAGE_URL_LENGTH,
     MAX_ID,
     MAX_PRICE,
@@ -184,6 +185,26 @@ def _vocabulary(words: tuple[str, ...], what: str) -> fields.List:
     )
 
 
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _printable(value: str) -> None:
+    if not value.isprintable():
+        raise ValidationError("Must be printable characters only (no control characters).")
+
+
+def external_id_field(description: str, **kwargs: Any) -> fields.String:
+    """An integrator's own key of a row (a POS PLU, SKU or GUID): 1 to
+    `EXTERNAL_ID_LENGTH` printable characters, not blank."""
+    return Text(
+        validate=[validate.Length(1, EXTERNAL_ID_LENGTH), _printable, _not_blank],
+        metadata={"description": description},
+        **kwargs,
+    )
+
+
 class ItemSchema(SQLAlchemyAutoSchema):
     """An item as the menu call returns it, with its modifiers nested to any depth."""
 
@@ -206,6 +227,7 @@ class ItemSchema(SQLAlchemyAutoSchema):
             "tags",
             "allergens",
             "calories",
+            "external_id",
             "modifiers",
         )
         unknown = RAISE
@@ -237,6 +259,11 @@ class ItemSchema(SQLAlchemyAutoSchema):
     tags = fields.List(fields.String(validate=validate.OneOf(TAGS)), dump_only=True)
     allergens = fields.List(fields.String(validate=validate.OneOf(ALLERGENS)), dump_only=True)
     calories = fields.Integer(dump_only=True, allow_none=True)
+    external_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The item's id in the integrator's system; null: none."},
+    )
     modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
@@ -377,6 +404,7 @@ class MenuQuerySchema(Schema):
             "choices that a required group forces (comma list)."
         },
     )
+    external_id = external_id_field("Only the item with this external id (`all` applies).")
     shape = fields.String(
         load_default="nested",
         validate=validate.OneOf(["nested", "normalized"]),
@@ -396,11 +424,6 @@ class PageQuerySchema(Schema):
 
     page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, MAX_PAGE_SIZE))
-
-
-def _not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
 
 
 def _name(*, required: bool = False) -> fields.String:
@@ -438,6 +461,9 @@ class RestaurantSchema(Schema):
         metadata={
             "description": "IANA time zone; item schedules are in its local time. Default UTC."
         },
+    )
+    external_id = external_id_field(
+        "The restaurant's id in your own system; unique overall. Null: none.", allow_none=True
     )
 
     @validates_schema
@@ -500,6 +526,10 @@ class ItemPatchSchema(Schema):
         allow_none=True,
         validate=validate.Range(0, 100_000),
         metadata={"description": "Energy in kcal; null: not stated."},
+    )
+    external_id = external_id_field(
+        "The item's id in your own system (POS PLU, SKU); unique in the restaurant. Null: none.",
+        allow_none=True,
     )
 
     @validates_schema
@@ -661,10 +691,17 @@ class MenuDocumentSchema(Schema):
     def _references(self, data: dict[str, Any], **_kwargs: Any) -> None:
         errors: dict[int, dict[str, Any]] = {}
         ids: set[int] = set()
+        external_ids: set[str] = set()
         for index, item in enumerate(data["items"]):
             if item["id"] in ids:
                 errors[index] = {"id": [f"Id {item['id']} appears more than once."]}
             ids.add(item["id"])
+            external_id = item.get("external_id")
+            if external_id in external_ids:
+                message = f"External id {external_id!r} appears more than once."
+                errors.setdefault(index, {})["external_id"] = [message]
+            if external_id is not None:
+                external_ids.add(external_id)
         for index, item in enumerate(data["items"]):
             missing = {
                 position: [f"No item of this document has id {link.modifier_id}."]

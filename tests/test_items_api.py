@@ -53,6 +53,7 @@ def test_create_item(client: FlaskClient, diner: int, key: dict[str, str]) -> No
         "tags": [],
         "allergens": [],
         "calories": None,
+        "external_id": None,
         "modifiers": [],
         "position": 0,
     }

@@ -29,6 +29,7 @@ ITEM_KEYS = [
     "tags",
     "allergens",
     "calories",
+    "external_id",
     "modifiers",
 ]
 
@@ -64,6 +65,7 @@ def test_item_shape(session: Session) -> None:
         "tags": [],
         "allergens": [],
         "calories": None,
+        "external_id": None,
         "modifiers": [dumped[1]],
     }
     assert dumped[1]["modifiers"] == []

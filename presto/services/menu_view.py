@@ -43,6 +43,7 @@ class MenuFilter:
     category: str | None = None
     tags: Collection[str] = ()
     exclude_allergens: Collection[str] = ()
+    external_id: str | None = None
 
 
 def attach_views(
@@ -89,6 +90,7 @@ def select_entries(items: Sequence[Item], menu_filter: MenuFilter) -> list[Item]
         if (menu_filter.include_all or item.standalone)
         and (menu_filter.available is None or shown_available(item) == menu_filter.available)
         and (menu_filter.category is None or item.category == menu_filter.category)
+        and (menu_filter.external_id is None or item.external_id == menu_filter.external_id)
         and dietary.has_tags(item, menu_filter.tags)
         and (
             not menu_filter.exclude_allergens

@@ -29,6 +29,8 @@ KEY_PREFIX_LENGTH = 16
 TIMEZONE_LENGTH = 64
 # Longest image URL kept (the practical limit of browsers and CDNs).
 IMAGE_URL_LENGTH = 2048
+# Longest external id kept: a POS's or aggregator's own key of a row (PLU, SKU, GUID).
+EXTERNAL_ID_LENGTH = 255
 # A JSON list column: `jsonb` on PostgreSQL (comparable, compact), JSON text on SQLite.
 JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -71,6 +73,10 @@ class Restaurant(Base):
     )
     # Bumped by every change to the restaurant's own fields; its ETag.
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The restaurant's id in an integrator's system (a POS location id); unique overall.
+    external_id: Mapped[str | None] = mapped_column(
+        sa.String(EXTERNAL_ID_LENGTH), index=True, unique=True
+    )
 
     items: Mapped[list[Item]] = relationship(
         back_populates="restaurant", cascade="all, delete-orphan", passive_deletes=True
@@ -125,6 +131,7 @@ ITEM_FIELDS = (
     "tags",
     "allergens",
     "calories",
+    "external_id",
 )
 
 
@@ -149,6 +156,8 @@ class Item(Base):
         ),
         # The hot query: a restaurant's items in menu order.
         sa.Index("ix_item_restaurant_position", "restaurant_id", "position", "id"),
+        # An integrator's key of an item (PLU, SKU) names one item of its restaurant.
+        sa.Index("ix_item_restaurant_external_id", "restaurant_id", "external_id", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -178,6 +187,8 @@ class Item(Base):
     )
     # Energy in kcal; null: not stated.
     calories: Mapped[int | None] = mapped_column()
+    # The item's id in an integrator's system (a POS PLU or SKU); unique per restaurant.
+    external_id: Mapped[str | None] = mapped_column(sa.String(EXTERNAL_ID_LENGTH))
     # Order of the item in its restaurant's menu (ties broken by id).
     position: Mapped[int] = mapped_column(default=0)
     # Bumped by every change to the item's fields or to its list of modifiers.
