@@ -22,6 +22,7 @@ from presto.api import (
     menu_routes,
     restaurant_routes,
     session,
+    sold_out_routes,
 )
 from presto.config import Settings
 from presto.storage.engine import make_engine
@@ -69,7 +70,14 @@ def create_app(
 
     api = docs.create_api(app, version=__version__)
     converters.install(app, api)
-    modules = (health_routes, restaurant_routes, menu_routes, item_routes, menu_document_routes)
+    modules = (
+        health_routes,
+        restaurant_routes,
+        menu_routes,
+        item_routes,
+        sold_out_routes,
+        menu_document_routes,
+    )
     for module in modules:
         api.register_blueprint(module.bp)
     # After flask-smorest's handlers, so that presto's replace them.

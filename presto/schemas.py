@@ -14,7 +14,7 @@ import contextvars
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import (
@@ -41,7 +41,8 @@ from presto.services.limits import (
     MAX_PAGE,
     MAX_PAGE_SIZE,
 )
-from presto.services.menu_view import link_terms, shown_available
+from presto.services.menu_view import link_terms, shown_available, shown_sold_out
+from presto.services.sold_out import UNTIL_FURTHER_NOTICE
 from presto.storage.links import ModifierLink
 from presto.storage.models import (
     CATEGORY_LENGTH,
@@ -205,6 +206,24 @@ def external_id_field(description: str, **kwargs: Any) -> fields.String:
     )
 
 
+class Instant(fields.AwareDateTime):
+    """An RFC 3339 instant with an offset, from 1970 to `UNTIL_FURTHER_NOTICE`, kept to the
+    whole second rounded up (the unit of the menu's validity and its `ETag`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            format="iso",
+            validate=validate.Range(min=datetime(1970, 1, 1, tzinfo=UTC), max=UNTIL_FURTHER_NOTICE),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        instant: datetime = super()._deserialize(value, attr, data, **kwargs)
+        if instant.microsecond and instant < UNTIL_FURTHER_NOTICE:
+            instant = instant.replace(microsecond=0) + timedelta(seconds=1)
+        return instant.astimezone(UTC)
+
+
 class ItemSchema(SQLAlchemyAutoSchema):
     """An item as the menu call returns it, with its modifiers nested to any depth."""
 
@@ -228,6 +247,8 @@ class ItemSchema(SQLAlchemyAutoSchema):
             "allergens",
             "calories",
             "external_id",
+            "sold_out",
+            "sold_out_until",
             "modifiers",
         )
         unknown = RAISE
@@ -250,8 +271,8 @@ class ItemSchema(SQLAlchemyAutoSchema):
         dump_only=True,
         metadata={
             "type": "boolean",
-            "description": "The item's flag and, if it has a schedule, inside a window now "
-            "(or at `at`).",
+            "description": "The item's flag, not sold out and, if it has a schedule, inside "
+            "a window now (or at `at`).",
         },
     )
     schedule = fields.List(fields.Nested(WindowSchema), dump_only=True)
@@ -263,6 +284,24 @@ class ItemSchema(SQLAlchemyAutoSchema):
         dump_only=True,
         allow_none=True,
         metadata={"description": "The item's id in the integrator's system; null: none."},
+    )
+    sold_out = fields.Function(
+        shown_sold_out,
+        dump_only=True,
+        metadata={
+            "type": "boolean",
+            "description": "Sold out now (or at `at`): `sold_out_until` is later; then "
+            "`available` is false.",
+        },
+    )
+    sold_out_until = fields.AwareDateTime(
+        format="iso",
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The instant a sold-out item is offered again (9999-12-31T23:59:59"
+            "+00:00: until further notice); null: not sold out."
+        },
     )
     modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
 
@@ -531,6 +570,13 @@ class ItemPatchSchema(Schema):
         "The item's id in your own system (POS PLU, SKU); unique in the restaurant. Null: none.",
         allow_none=True,
     )
+    sold_out_until = Instant(
+        allow_none=True,
+        metadata={
+            "description": "Sold out until this RFC 3339 instant (whole seconds, rounded up); "
+            "null: not sold out."
+        },
+    )
 
     @validates_schema
     def _min_not_above_max(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -712,6 +758,31 @@ class MenuDocumentSchema(Schema):
                 errors.setdefault(index, {})["modifiers"] = missing
         if errors:
             raise ValidationError({"items": errors})
+
+
+class SoldOutSchema(Schema):
+    """The body of `PUT .../sold-out`: until when the item is sold out."""
+
+    class Meta:
+        unknown = RAISE
+
+    until = Instant(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "RFC 3339 instant with an offset when the item is offered again; "
+            "null or left out: until further notice (9999-12-31T23:59:59+00:00)."
+        },
+    )
+
+
+class SoldOutStateSchema(Schema):
+    """What a sold-out call answers: the item's sold-out state, without loading the menu."""
+
+    id = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    sold_out = fields.Function(shown_sold_out, metadata={"type": "boolean"})
+    sold_out_until = fields.AwareDateTime(format="iso", allow_none=True)
 
 
 class HealthSchema(Schema):

@@ -383,7 +383,7 @@ NEW_ITEM_DEFAULTS = {
 }
 
 
-# The revision before external ids.
+# The revision before external ids (and sold out until).
 BEFORE_EXTERNAL_IDS = "5c1d2e3f4a5b"
 
 
@@ -410,9 +410,9 @@ def test_upgrading_to_external_ids_keeps_the_data(empty_url: str) -> None:
         assert differences(empty_url) == []
         client = create_app(Settings(database_url=empty_url), engine=engine).test_client()
         menu = client.get("/restaurant/1/item").get_json()
-        assert [(item["name"], item["external_id"]) for item in menu] == [
-            ("Burger", None),
-            ("Fries", None),
+        assert [(item["name"], item["external_id"], item["sold_out"]) for item in menu] == [
+            ("Burger", None, False),
+            ("Fries", None, False),
         ]
         assert client.get("/restaurant/1").get_json()["external_id"] is None
         # Two items of a restaurant cannot share an external id, even by plain SQL.

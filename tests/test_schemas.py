@@ -30,6 +30,8 @@ ITEM_KEYS = [
     "allergens",
     "calories",
     "external_id",
+    "sold_out",
+    "sold_out_until",
     "modifiers",
 ]
 
@@ -66,6 +68,8 @@ def test_item_shape(session: Session) -> None:
         "allergens": [],
         "calories": None,
         "external_id": None,
+        "sold_out": False,
+        "sold_out_until": None,
         "modifiers": [dumped[1]],
     }
     assert dumped[1]["modifiers"] == []

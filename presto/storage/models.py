@@ -9,7 +9,7 @@ restaurant's links load with one indexed query.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,25 @@ IMAGE_URL_LENGTH = 2048
 EXTERNAL_ID_LENGTH = 255
 # A JSON list column: `jsonb` on PostgreSQL (comparable, compact), JSON text on SQLite.
 JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An instant, stored in UTC and read back time-zone aware on both backends (SQLite's
+    `DATETIME` keeps no offset, so it holds the UTC wall time)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -132,6 +151,7 @@ ITEM_FIELDS = (
     "allergens",
     "calories",
     "external_id",
+    "sold_out_until",
 )
 
 
@@ -189,6 +209,9 @@ class Item(Base):
     calories: Mapped[int | None] = mapped_column()
     # The item's id in an integrator's system (a POS PLU or SKU); unique per restaurant.
     external_id: Mapped[str | None] = mapped_column(sa.String(EXTERNAL_ID_LENGTH))
+    # Sold out ("86") until this instant: shown unavailable before it, available again from
+    # it on with no write. Null: not sold out.
+    sold_out_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Order of the item in its restaurant's menu (ties broken by id).
     position: Mapped[int] = mapped_column(default=0)
     # Bumped by every change to the item's fields or to its list of modifiers.
