@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from presto import __version__
 from presto.api import (
+    batch_routes,
     converters,
     docs,
     errors,
@@ -75,6 +76,7 @@ def create_app(
         restaurant_routes,
         menu_routes,
         item_routes,
+        batch_routes,
         sold_out_routes,
         menu_document_routes,
     )

@@ -111,3 +111,10 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     def headers(self) -> dict[str, str]:
         """RFC 9110 `Retry-After`: when the database is worth trying again."""
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class UnprocessableError(PrestoError):
+    """A request well formed but not applicable to the data as it stands (an entry of a batch
+    naming no item); `errors` says where, as a schema's field errors do."""
+
+    status = 422

@@ -35,6 +35,7 @@ from presto.services import schedules
 from presto.services.dietary import ALLERGENS, TAGS
 from presto.services.items import choices_rule_broken
 from presto.services.limits import (
+    MAX_BATCH_CHANGES,
     MAX_ITEMS_PER_RESTAURANT,
     MAX_MODIFIER_DEPTH,
     MAX_MODIFIERS_PER_ITEM,
@@ -589,6 +590,62 @@ class ItemCreateSchema(ItemPatchSchema):
     """A new item; only `name` is required."""
 
     name = _name(required=True)
+
+
+class BatchChangeSchema(ItemPatchSchema):
+    """One change of a batch: the item by `id` or, without one, by `external_id`, and the
+    fields to set."""
+
+    id = StrictInteger(
+        validate=validate.Range(1, MAX_ID),
+        metadata={
+            "description": "The item to change. Left out: the item whose `external_id` is "
+            "given (which then names it rather than changing it)."
+        },
+    )
+
+    @validates_schema
+    def _names_an_item(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "id" not in data and data.get("external_id") is None:
+            raise ValidationError("Name the item by `id` or `external_id`.", "id")
+
+
+class BatchSchema(Schema):
+    """The body of `PATCH /restaurant/<id>/items`: partial updates of many items."""
+
+    class Meta:
+        unknown = RAISE
+
+    items = fields.List(
+        fields.Nested(BatchChangeSchema),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH_CHANGES),
+        metadata={"description": "The changes, applied in this order, all or nothing."},
+    )
+
+
+class BatchEntrySchema(Schema):
+    """One change's item after a batch."""
+
+    id = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "The item's version after the batch."})
+    changed = fields.Boolean(metadata={"description": "False: it already had those values."})
+
+
+class BatchResultSchema(Schema):
+    """What a batch did: each change's item, in order, and the menu version it left."""
+
+    menu_version = fields.Integer()
+    updated = fields.Function(
+        lambda outcome: sum(entry.changed for entry in outcome.items),
+        metadata={"type": "integer", "description": "Items the batch changed."},
+    )
+    unchanged = fields.Function(
+        lambda outcome: sum(not entry.changed for entry in outcome.items),
+        metadata={"type": "integer", "description": "Items that already had those values."},
+    )
+    items = fields.List(fields.Nested(BatchEntrySchema))
 
 
 class LinkSchema(Schema):

@@ -20,3 +20,6 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
 # Deepest nesting of arrays and objects in a request body (a menu document needs 4).
 MAX_JSON_DEPTH = 32
+# Changes one batch write (`PATCH /restaurant/<id>/items`) may carry: a POS's whole price
+# list, in one transaction.
+MAX_BATCH_CHANGES = 1000
