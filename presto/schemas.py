@@ -775,7 +775,8 @@ class DocumentItemSchema(ItemCreateSchema):
         exclude = ("position",)
 
     id = _document_id(required=True)
-    modifiers = _modifier_refs(load_default=list, minimum=0)
+    # Left out: none (a sync import by external id: the item's stored ones).
+    modifiers = _modifier_refs(minimum=0)
 
 
 class MenuDocumentSchema(Schema):
@@ -808,7 +809,7 @@ class MenuDocumentSchema(Schema):
         for index, item in enumerate(data["items"]):
             missing = {
                 position: [f"No item of this document has id {link.modifier_id}."]
-                for position, link in enumerate(item["modifiers"])
+                for position, link in enumerate(item.get("modifiers", []))
                 if link.modifier_id not in ids
             }
             if missing:
@@ -840,6 +841,43 @@ class SoldOutStateSchema(Schema):
     external_id = fields.String(allow_none=True)
     sold_out = fields.Function(shown_sold_out, metadata={"type": "boolean"})
     sold_out_until = fields.AwareDateTime(format="iso", allow_none=True)
+
+
+class MenuImportQuerySchema(Schema):
+    """Query string of `PUT /restaurant/<id>/menu`."""
+
+    class Meta:
+        unknown = RAISE
+
+    match = fields.String(
+        validate=validate.OneOf(["external_id"]),
+        metadata={
+            "description": "external_id: a sync import. Items are matched to the stored ones "
+            "by `external_id` and keep their ids; left out: the document replaces the menu."
+        },
+    )
+    prune = QueryBoolean(
+        metadata={
+            "description": "With `match`: false keeps stored items the document leaves out "
+            "(default true: they are deleted)."
+        }
+    )
+
+    @validates_schema
+    def _prune_needs_match(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "prune" in data and "match" not in data:
+            raise ValidationError("Only with match=external_id.", "prune")
+
+
+class MenuImportResultSchema(MenuDocumentSchema):
+    """What an import answers: the menu as stored now, and what the import did to it."""
+
+    created = fields.Integer(dump_only=True, metadata={"description": "Items created."})
+    updated = fields.Integer(dump_only=True, metadata={"description": "Items matched and changed."})
+    deleted = fields.Integer(dump_only=True, metadata={"description": "Items deleted."})
+    unchanged = fields.Integer(
+        dump_only=True, metadata={"description": "Items matched that already were so."}
+    )
 
 
 class HealthSchema(Schema):
