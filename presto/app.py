@@ -17,6 +17,7 @@ from presto.api import (
     docs,
     errors,
     health_routes,
+    idempotency,
     item_routes,
     menu_document_routes,
     menu_publishing,
@@ -60,6 +61,7 @@ def create_app(
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config[health_routes.READINESS_TIMEOUT] = settings.readiness_timeout
+    app.config[idempotency.RETENTION] = settings.idempotency_retention
     if engine is None:
         engine = make_engine(
             settings.database_url,

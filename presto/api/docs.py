@@ -126,6 +126,19 @@ def _add_components(api: PrestoApi) -> None:
         },
     )
     components.parameter(
+        "IdempotencyKey",
+        "header",
+        {
+            "name": "Idempotency-Key",
+            "description": 'A Structured Field string naming this write, e.g. "8e03978e-40d5-'
+            '43e8-bc93-6894a57f9324": a retry with the same key and request gets the first '
+            "answer again (with `Idempotent-Replayed: true`) instead of writing twice; 409 while "
+            "the first is in flight, 422 for the same key with another request. Kept 24 h "
+            "(`--idempotency-retention`).",
+            "schema": {"type": "string", "minLength": 3, "maxLength": 2 + 2 * 255},
+        },
+    )
+    components.parameter(
         "IfNoneMatch",
         "header",
         {

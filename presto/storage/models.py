@@ -31,6 +31,8 @@ TIMEZONE_LENGTH = 64
 IMAGE_URL_LENGTH = 2048
 # Longest external id kept: a POS's or aggregator's own key of a row (PLU, SKU, GUID).
 EXTERNAL_ID_LENGTH = 255
+# Longest `Idempotency-Key` kept (the draft leaves it open; a UUID is 36).
+IDEMPOTENCY_KEY_LENGTH = 255
 # A JSON list column: `jsonb` on PostgreSQL (comparable, compact), JSON text on SQLite.
 JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -260,6 +262,32 @@ class ApiKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """A write made with an `Idempotency-Key`: what it was (a fingerprint of method, path
+    and body) and, once answered, its outcome, so a retry gets that answer again.
+
+    The row is inserted before the write runs (the key is then in flight), marked
+    `committed` in the write's own transaction, and given the response right after; rows
+    older than the retention are purged (presto.services.idempotency).
+    """
+
+    __tablename__ = "idempotency_record"
+
+    api_key_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("api_key.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(IDEMPOTENCY_KEY_LENGTH), primary_key=True)
+    # SHA-256 (hex) of the method, path with query and body of the first request.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # Set in the write's transaction: the write happened.
+    committed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The response, once stored: status, the headers that matter (JSON object), body.
+    status: Mapped[int | None] = mapped_column()
+    headers: Mapped[dict[str, str] | None] = mapped_column(sa.JSON())
+    body: Mapped[bytes | None] = mapped_column(sa.LargeBinary())
 
 
 class PublishedMenu(Base):
