@@ -229,3 +229,26 @@ def test_a_cycle_through_a_kept_item_is_409_and_changes_nothing(
     assert_problem(client.put(SYNC.format(diner), json=closing, headers=key), 409)
     assert snapshot(engine) == before
     assert ids
+
+
+def test_kept_items_count_against_the_limit(
+    client: FlaskClient,
+    diner: int,
+    key: dict[str, str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("presto.services.menu_sync.MAX_ITEMS_PER_RESTAURANT", 3)
+    for name in ("A", "B"):
+        client.post(
+            f"/restaurant/{diner}/item", json={"name": name, "external_id": name}, headers=key
+        )
+    before = snapshot(engine)
+    document = {"items": [{"id": n, "name": name, "external_id": name}
+                          for n, name in enumerate(["C", "D"])]}  # fmt: skip
+
+    kept = client.put(f"{SYNC.format(diner)}&prune=false", json=document, headers=key)
+
+    assert "2 kept ones would be more than 3" in assert_problem(kept, 409)["detail"]
+    assert snapshot(engine) == before
+    assert counts(client.put(SYNC.format(diner), json=document, headers=key)) == (2, 0, 2, 0)

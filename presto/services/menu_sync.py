@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from presto.errors import ConflictError
 from presto.services import graph
 from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, menu_etag
 from presto.services.items import current_links, defaults_rule_broken, restaurant_graph
+from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.services.menu_documents import ImportCounts, document_links
 from presto.services.menus import load_menu
 from presto.services.restaurants import bump_menu_version, lock_restaurant
@@ -59,7 +61,13 @@ def sync_menu(
     by_external_id = {item.external_id: item for item in stored if item.external_id is not None}
     counts = SyncCounts()
     wanted = {spec["external_id"] for spec in document_items}
-    stale = [item.id for item in stored if prune and item.external_id not in wanted]
+    left_out = [item.id for item in stored if item.external_id not in wanted]
+    stale = left_out if prune else []
+    if len(document_items) + len(left_out) - len(stale) > MAX_ITEMS_PER_RESTAURANT:
+        raise ConflictError(
+            f"The document's items and the {len(left_out)} kept ones would be more than "
+            f"{MAX_ITEMS_PER_RESTAURANT}, the most one restaurant may have."
+        )
     links_before = {item.id: current_links(item) for item in stored}
     _delete(session, restaurant_id, stale, counts)
     positions = _positions(document_items, by_external_id)
