@@ -17,6 +17,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 
+from presto.api import idempotency
 from presto.api.blueprint import BEARER_SCHEME
 from presto.errors import PROBLEM_JSON
 from presto.schemas import ItemSchema, NormalizedMenuSchema
@@ -135,7 +136,7 @@ def _add_components(api: PrestoApi) -> None:
             "answer again (with `Idempotent-Replayed: true`) instead of writing twice; 409 while "
             "the first is in flight, 422 for the same key with another request. Kept 24 h "
             "(`--idempotency-retention`).",
-            "schema": {"type": "string", "minLength": 3, "maxLength": 2 + 2 * 255},
+            "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN},
         },
     )
     components.parameter(

@@ -34,23 +34,22 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 RETENTION = "PRESTO_IDEMPOTENCY_RETENTION"
 # The headers of a stored answer that a replay repeats.
 KEPT_HEADERS = ("Content-Type", "Location", "ETag")
-# An RFC 8941 sf-string: printable ASCII in double quotes, `\"` and `\\` escaped.
-_SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+# An `Idempotency-Key` value: an RFC 8941 sf-string (printable ASCII in double quotes,
+# `\"` and `\\` escaped) of 1 to `IDEMPOTENCY_KEY_LENGTH` characters.
+KEY_PATTERN = rf'^"(?:[ !#-\[\]-~]|\\["\\]){{1,{IDEMPOTENCY_KEY_LENGTH}}}"$'
+_KEY = re.compile(KEY_PATTERN)
 
 
 def parse_key(value: str) -> str:
-    """The key an `Idempotency-Key` field value carries (a Structured Field string), or
-    400."""
-    match = _SF_STRING.fullmatch(value.strip(" \t"))
+    """The key an `Idempotency-Key` field value carries, or 400."""
+    match = _KEY.fullmatch(value.strip(" \t"))
     if match is None:
         raise BadRequest(
-            f"{HEADER} must be a Structured Field string: printable ASCII in double quotes, "
-            'e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324".'
+            f"{HEADER} must be a Structured Field string of 1 to {IDEMPOTENCY_KEY_LENGTH} "
+            "printable ASCII characters in double quotes, e.g. "
+            '"8e03978e-40d5-43e8-bc93-6894a57f9324".'
         )
-    key = re.sub(r"\\(.)", r"\1", match[1])
-    if not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH:
-        raise BadRequest(f"{HEADER} must hold 1 to {IDEMPOTENCY_KEY_LENGTH} characters.")
-    return key
+    return re.sub(r"\\(.)", r"\1", match[0][1:-1])
 
 
 def fingerprint() -> str:
