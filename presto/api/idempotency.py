@@ -35,21 +35,30 @@ RETENTION = "PRESTO_IDEMPOTENCY_RETENTION"
 # The headers of a stored answer that a replay repeats.
 KEPT_HEADERS = ("Content-Type", "Location", "ETag")
 # An `Idempotency-Key` value: an RFC 8941 sf-string (printable ASCII in double quotes,
-# `\"` and `\\` escaped) of 1 to `IDEMPOTENCY_KEY_LENGTH` characters.
-KEY_PATTERN = rf'^"(?:[ !#-\[\]-~]|\\["\\]){{1,{IDEMPOTENCY_KEY_LENGTH}}}"$'
+# `\"` and `\\` escaped), or, as many clients send one, a bare token of visible ASCII
+# without quotes; either of 1 to `IDEMPOTENCY_KEY_LENGTH` characters.
+KEY_PATTERN = (
+    rf'^"(?:[ !#-\[\]-~]|\\["\\]){{1,{IDEMPOTENCY_KEY_LENGTH}}}"$'
+    rf"|^[!#-~]{{1,{IDEMPOTENCY_KEY_LENGTH}}}$"
+)
 _KEY = re.compile(KEY_PATTERN)
 
 
 def parse_key(value: str) -> str:
-    """The key an `Idempotency-Key` field value carries, or 400."""
-    match = _KEY.fullmatch(value.strip(" \t"))
-    if match is None:
+    """The key an `Idempotency-Key` field value carries, or 400; `"abc"` and `abc` are the
+    same key."""
+    # Whitespace around a field value is not part of it (RFC 9110 5.5); a client library
+    # may leave a line break there, as regular expressions' `$` allows one.
+    text = value.strip(" \t\r\n")
+    if _KEY.fullmatch(text) is None:
         raise BadRequest(
             f"{HEADER} must be a Structured Field string of 1 to {IDEMPOTENCY_KEY_LENGTH} "
             "printable ASCII characters in double quotes, e.g. "
-            '"8e03978e-40d5-43e8-bc93-6894a57f9324".'
+            '"8e03978e-40d5-43e8-bc93-6894a57f9324" (or the same without quotes and spaces).'
         )
-    return re.sub(r"\\(.)", r"\1", match[0][1:-1])
+    if not text.startswith('"'):
+        return text
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
 
 
 def fingerprint() -> str:
