@@ -170,7 +170,12 @@ def test_the_retention_is_a_setting_and_expired_keys_are_purged(
     key: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app = create_app(Settings(database_url=db_url, idempotency_retention=60), engine=engine)
+    # Menus published in the write's transaction, as the `app` fixture does: no publisher
+    # thread outlives the test with a connection.
+    settings = Settings(
+        database_url=db_url, idempotency_retention=60, publish_on_write="transaction"
+    )
+    app = create_app(settings, engine=engine)
     client = app.test_client()
     clock = FakeClock(START, monkeypatch)
     for name in ("a", "b"):
