@@ -12,16 +12,19 @@ from sqlalchemy.engine import Engine
 
 from presto import __version__
 from presto.api import (
+    batch_routes,
     converters,
     docs,
     errors,
     health_routes,
+    idempotency,
     item_routes,
     menu_document_routes,
     menu_publishing,
     menu_routes,
     restaurant_routes,
     session,
+    sold_out_routes,
 )
 from presto.api.retry import RetryingFlask
 from presto.config import Settings
@@ -59,6 +62,7 @@ def create_app(
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config[health_routes.READINESS_TIMEOUT] = settings.readiness_timeout
+    app.config[idempotency.RETENTION] = settings.idempotency_retention
     if engine is None:
         engine = make_engine(
             settings.database_url,
@@ -70,7 +74,15 @@ def create_app(
 
     api = docs.create_api(app, version=__version__)
     converters.install(app, api)
-    modules = (health_routes, restaurant_routes, menu_routes, item_routes, menu_document_routes)
+    modules = (
+        health_routes,
+        restaurant_routes,
+        menu_routes,
+        item_routes,
+        batch_routes,
+        sold_out_routes,
+        menu_document_routes,
+    )
     for module in modules:
         api.register_blueprint(module.bp)
     # After flask-smorest's handlers, so that presto's replace them.

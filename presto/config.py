@@ -90,6 +90,11 @@ class Settings:
         networks=True,
     )
     log_health_checks: bool = setting(False, "write access lines for `/healthz` and `/readyz` too")
+    idempotency_retention: float = setting(
+        86400.0,
+        "seconds a write's `Idempotency-Key` and its answer are kept for retries (then purged)",
+        above=0,
+    )
     readiness_timeout: float = setting(
         2.0, "seconds `/readyz` waits for the database before answering 503", minimum=0
     )

@@ -7,6 +7,7 @@ names. Prices are integer minor units of the restaurant's currency (cents, or ye
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,8 @@ class DemoItem:
     tags: list[str] = field(default_factory=list)
     allergens: list[str] = field(default_factory=list)
     calories: int | None = None
+    external_id: str | None = None
+    sold_out_until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,10 @@ class TooLargeToRenderError(PrestoError):
     around the checks of the API (plain SQL), so the fault is the server's data."""
 
     status = 500
+
+
+class UnprocessableError(PrestoError):
+    """A request well formed but not applicable to the data as it stands (an entry of a batch
+    naming no item); `errors` says where, as a schema's field errors do."""
+
+    status = 422

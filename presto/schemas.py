@@ -14,7 +14,7 @@ import contextvars
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from marshmallow import (
@@ -36,18 +36,21 @@ from presto.services import graph, schedules
 from presto.services.dietary import ALLERGENS, TAGS
 from presto.services.items import choices_rule_broken
 from presto.services.limits import (
+    MAX_BATCH_CHANGES,
     MAX_ITEMS_PER_RESTAURANT,
     MAX_MODIFIER_DEPTH,
     MAX_MODIFIERS_PER_ITEM,
     MAX_PAGE,
     MAX_PAGE_SIZE,
 )
-from presto.services.menu_view import link_terms, shown_available
+from presto.services.menu_view import link_terms, shown_available, shown_sold_out
 from presto.services.menus import modifier_graph
+from presto.services.sold_out import UNTIL_FURTHER_NOTICE
 from presto.storage.links import ModifierLink
 from presto.storage.models import (
     CATEGORY_LENGTH,
     DESCRIPTION_LENGTH,
+    EXTERNAL_ID_LENGTH,
     IMAGE_URL_LENGTH,
     MAX_ID,
     MAX_PRICE,
@@ -186,6 +189,44 @@ def _vocabulary(words: tuple[str, ...], what: str) -> fields.List:
     )
 
 
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _printable(value: str) -> None:
+    if not value.isprintable():
+        raise ValidationError("Must be printable characters only (no control characters).")
+
+
+def external_id_field(description: str, **kwargs: Any) -> fields.String:
+    """An integrator's own key of a row (a POS PLU, SKU or GUID): 1 to
+    `EXTERNAL_ID_LENGTH` printable characters, not blank."""
+    return Text(
+        validate=[validate.Length(1, EXTERNAL_ID_LENGTH), _printable, _not_blank],
+        metadata={"description": description},
+        **kwargs,
+    )
+
+
+class Instant(fields.AwareDateTime):
+    """An RFC 3339 instant with an offset, from 1970 to `UNTIL_FURTHER_NOTICE`, kept to the
+    whole second rounded up (the unit of the menu's validity and its `ETag`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            format="iso",
+            validate=validate.Range(min=datetime(1970, 1, 1, tzinfo=UTC), max=UNTIL_FURTHER_NOTICE),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        instant: datetime = super()._deserialize(value, attr, data, **kwargs)
+        if instant.microsecond and instant < UNTIL_FURTHER_NOTICE:
+            instant = instant.replace(microsecond=0) + timedelta(seconds=1)
+        return instant.astimezone(UTC)
+
+
 class ItemSchema(SQLAlchemyAutoSchema):
     """An item as the menu call returns it, with its modifiers nested to any depth."""
 
@@ -208,6 +249,9 @@ class ItemSchema(SQLAlchemyAutoSchema):
             "tags",
             "allergens",
             "calories",
+            "external_id",
+            "sold_out",
+            "sold_out_until",
             "modifiers",
         )
         unknown = RAISE
@@ -230,8 +274,8 @@ class ItemSchema(SQLAlchemyAutoSchema):
         dump_only=True,
         metadata={
             "type": "boolean",
-            "description": "The item's flag and, if it has a schedule, inside a window now "
-            "(or at `at`).",
+            "description": "The item's flag, not sold out and, if it has a schedule, inside "
+            "a window now (or at `at`).",
         },
     )
     schedule = fields.List(fields.Nested(WindowSchema), dump_only=True)
@@ -239,6 +283,29 @@ class ItemSchema(SQLAlchemyAutoSchema):
     tags = fields.List(fields.String(validate=validate.OneOf(TAGS)), dump_only=True)
     allergens = fields.List(fields.String(validate=validate.OneOf(ALLERGENS)), dump_only=True)
     calories = fields.Integer(dump_only=True, allow_none=True)
+    external_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The item's id in the integrator's system; null: none."},
+    )
+    sold_out = fields.Function(
+        shown_sold_out,
+        dump_only=True,
+        metadata={
+            "type": "boolean",
+            "description": "Sold out now (or at `at`): `sold_out_until` is later; then "
+            "`available` is false.",
+        },
+    )
+    sold_out_until = fields.AwareDateTime(
+        format="iso",
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The instant a sold-out item is offered again (9999-12-31T23:59:59"
+            "+00:00: until further notice); null: not sold out."
+        },
+    )
     modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
     # False where modifiers are ids, not nested items: nothing to expand.
     nests_modifiers: ClassVar[bool] = True
@@ -395,6 +462,7 @@ class MenuQuerySchema(Schema):
             "choices that a required group forces (comma list)."
         },
     )
+    external_id = external_id_field("Only the item with this external id (`all` applies).")
     shape = fields.String(
         load_default="nested",
         validate=validate.OneOf(["nested", "normalized"]),
@@ -414,11 +482,6 @@ class PageQuerySchema(Schema):
 
     page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, MAX_PAGE_SIZE))
-
-
-def _not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
 
 
 def _name(*, required: bool = False) -> fields.String:
@@ -456,6 +519,9 @@ class RestaurantSchema(Schema):
         metadata={
             "description": "IANA time zone; item schedules are in its local time. Default UTC."
         },
+    )
+    external_id = external_id_field(
+        "The restaurant's id in your own system; unique overall. Null: none.", allow_none=True
     )
 
     @validates_schema
@@ -519,6 +585,17 @@ class ItemPatchSchema(Schema):
         validate=validate.Range(0, 100_000),
         metadata={"description": "Energy in kcal; null: not stated."},
     )
+    external_id = external_id_field(
+        "The item's id in your own system (POS PLU, SKU); unique in the restaurant. Null: none.",
+        allow_none=True,
+    )
+    sold_out_until = Instant(
+        allow_none=True,
+        metadata={
+            "description": "Sold out until this RFC 3339 instant (whole seconds, rounded up); "
+            "null: not sold out."
+        },
+    )
 
     @validates_schema
     def _min_not_above_max(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -531,6 +608,62 @@ class ItemCreateSchema(ItemPatchSchema):
     """A new item; only `name` is required."""
 
     name = _name(required=True)
+
+
+class BatchChangeSchema(ItemPatchSchema):
+    """One change of a batch: the item by `id` or, without one, by `external_id`, and the
+    fields to set."""
+
+    id = StrictInteger(
+        validate=validate.Range(1, MAX_ID),
+        metadata={
+            "description": "The item to change. Left out: the item whose `external_id` is "
+            "given (which then names it rather than changing it)."
+        },
+    )
+
+    @validates_schema
+    def _names_an_item(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "id" not in data and data.get("external_id") is None:
+            raise ValidationError("Name the item by `id` or `external_id`.", "id")
+
+
+class BatchSchema(Schema):
+    """The body of `PATCH /restaurant/<id>/items`: partial updates of many items."""
+
+    class Meta:
+        unknown = RAISE
+
+    items = fields.List(
+        fields.Nested(BatchChangeSchema),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH_CHANGES),
+        metadata={"description": "The changes, applied in this order, all or nothing."},
+    )
+
+
+class BatchEntrySchema(Schema):
+    """One change's item after a batch."""
+
+    id = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "The item's version after the batch."})
+    changed = fields.Boolean(metadata={"description": "False: it already had those values."})
+
+
+class BatchResultSchema(Schema):
+    """What a batch did: each change's item, in order, and the menu version it left."""
+
+    menu_version = fields.Integer()
+    updated = fields.Function(
+        lambda outcome: sum(entry.changed for entry in outcome.items),
+        metadata={"type": "integer", "description": "Items the batch changed."},
+    )
+    unchanged = fields.Function(
+        lambda outcome: sum(not entry.changed for entry in outcome.items),
+        metadata={"type": "integer", "description": "Items that already had those values."},
+    )
+    items = fields.List(fields.Nested(BatchEntrySchema))
 
 
 class LinkSchema(Schema):
@@ -660,7 +793,8 @@ class DocumentItemSchema(ItemCreateSchema):
         exclude = ("position",)
 
     id = _document_id(required=True)
-    modifiers = _modifier_refs(load_default=list, minimum=0)
+    # Left out: none (a sync import by external id: the item's stored ones).
+    modifiers = _modifier_refs(minimum=0)
 
 
 class MenuDocumentSchema(Schema):
@@ -679,20 +813,89 @@ class MenuDocumentSchema(Schema):
     def _references(self, data: dict[str, Any], **_kwargs: Any) -> None:
         errors: dict[int, dict[str, Any]] = {}
         ids: set[int] = set()
+        external_ids: set[str] = set()
         for index, item in enumerate(data["items"]):
             if item["id"] in ids:
                 errors[index] = {"id": [f"Id {item['id']} appears more than once."]}
             ids.add(item["id"])
+            external_id = item.get("external_id")
+            if external_id in external_ids:
+                message = f"External id {external_id!r} appears more than once."
+                errors.setdefault(index, {})["external_id"] = [message]
+            if external_id is not None:
+                external_ids.add(external_id)
         for index, item in enumerate(data["items"]):
             missing = {
                 position: [f"No item of this document has id {link.modifier_id}."]
-                for position, link in enumerate(item["modifiers"])
+                for position, link in enumerate(item.get("modifiers", []))
                 if link.modifier_id not in ids
             }
             if missing:
                 errors.setdefault(index, {})["modifiers"] = missing
         if errors:
             raise ValidationError({"items": errors})
+
+
+class SoldOutSchema(Schema):
+    """The body of `PUT .../sold-out`: until when the item is sold out."""
+
+    class Meta:
+        unknown = RAISE
+
+    until = Instant(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "RFC 3339 instant with an offset when the item is offered again; "
+            "null or left out: until further notice (9999-12-31T23:59:59+00:00)."
+        },
+    )
+
+
+class SoldOutStateSchema(Schema):
+    """What a sold-out call answers: the item's sold-out state, without loading the menu."""
+
+    id = fields.Integer()
+    external_id = fields.String(allow_none=True)
+    sold_out = fields.Function(shown_sold_out, metadata={"type": "boolean"})
+    sold_out_until = fields.AwareDateTime(format="iso", allow_none=True)
+
+
+class MenuImportQuerySchema(Schema):
+    """Query string of `PUT /restaurant/<id>/menu`."""
+
+    class Meta:
+        unknown = RAISE
+
+    match = fields.String(
+        validate=validate.OneOf(["external_id"]),
+        metadata={
+            "description": "external_id: a sync import. Items are matched to the stored ones "
+            "by `external_id` and keep their ids; left out: the document replaces the menu."
+        },
+    )
+    prune = QueryBoolean(
+        metadata={
+            "description": "With `match`: false keeps stored items the document leaves out "
+            "(default true: they are deleted)."
+        }
+    )
+
+    @validates_schema
+    def _prune_needs_match(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "prune" in data and "match" not in data:
+            raise ValidationError("Only with match=external_id.", "prune")
+
+
+class MenuImportResultSchema(MenuDocumentSchema):
+    """What an import answers: the menu as stored now, and what the import did to it."""
+
+    created = fields.Integer(dump_only=True, metadata={"description": "Items created."})
+    updated = fields.Integer(dump_only=True, metadata={"description": "Items matched and changed."})
+    deleted = fields.Integer(dump_only=True, metadata={"description": "Items deleted."})
+    unchanged = fields.Integer(
+        dump_only=True, metadata={"description": "Items matched that already were so."}
+    )
 
 
 class HealthSchema(Schema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from presto.api.auth import GUARDED
 from presto.services import keys
+from presto.storage.models import Item
 from tests.helpers.data import add_items, add_key, add_restaurant, bearer, link, snapshot
 from tests.helpers.problems import assert_problem
 
@@ -37,6 +39,11 @@ def world(session: Session) -> World:
     theirs = add_restaurant(session, "Theirs")
     my_item, my_other = add_items(session, mine, ["Burger", "Ketchup"])
     (their_item,) = add_items(session, theirs, ["Pizza"])
+    # Known by an external id and sold out, so that every sold-out call changes something.
+    burger = session.get(Item, my_item)
+    assert burger is not None
+    burger.external_id = "mine-1"
+    burger.sold_out_until = datetime(2999, 1, 1, tzinfo=UTC)
     link(session, mine, my_item, [my_other])
     session.commit()
     revoked = keys.create_key(session, restaurant_id=mine)
@@ -63,6 +70,11 @@ WRITES: list[tuple[str, str, Any, bool]] = [
     ("DELETE", "/restaurant/{r}/item/{i}", None, False),
     ("PUT", "/restaurant/{r}/item/{i}/modifiers", [], False),
     ("PUT", "/restaurant/{r}/menu", {"items": []}, False),
+    ("PATCH", "/restaurant/{r}/items", {"items": [{"id": "{i}", "price": 5}]}, False),
+    ("PUT", "/restaurant/{r}/item/{i}/sold-out", {}, False),
+    ("DELETE", "/restaurant/{r}/item/{i}/sold-out", None, False),
+    ("PUT", "/restaurant/{r}/item/external/mine-1/sold-out", {}, False),
+    ("DELETE", "/restaurant/{r}/item/external/mine-1/sold-out", None, False),
 ]
 
 
@@ -71,6 +83,9 @@ def send(
 ) -> Any:
     method, template, body, _admin = write
     path = template.format(r=world.mine, i=world.my_item)
+    if isinstance(body, dict) and "items" in body and body["items"]:
+        # The batch names the item by id.
+        body = {"items": [{**change, "id": world.my_item} for change in body["items"]]}
     return client.open(path, method=method, json=body, headers=headers)
 
 
@@ -82,7 +97,12 @@ def test_every_write_route_is_listed_and_guarded(app: Flask) -> None:
         if method not in {"GET", "HEAD", "OPTIONS"}
     }
     listed = {
-        (method, template.replace("{r}", "<int:restaurant_id>").replace("{i}", "<int:item_id>"))
+        (
+            method,
+            template.replace("{r}", "<int:restaurant_id>")
+            .replace("{i}", "<int:item_id>")
+            .replace("mine-1", "<external_id>"),
+        )
         for method, template, _body, _admin in WRITES
     }
     assert routes == listed

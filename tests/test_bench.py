@@ -175,7 +175,13 @@ def test_quick_run_compares_the_gzip_path_with_the_ceiling(
 def test_quick_run_times_each_kind_of_write(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     rows = rows_of(results, "j")
-    kinds = ["PATCH a menu entry's name", "PATCH a shared leaf's price", "PUT an item's modifiers"]
+    kinds = [
+        "PATCH a menu entry's name",
+        "PATCH a shared leaf's price",
+        "PUT an item's modifiers",
+        "PATCH 300 prices in one batch",
+        "PUT an item's sold-out",
+    ]
     assert [(row["label"].split(",")[0], row["details"]["publish_on_write"]) for row in rows] == [
         (kind, mode) for mode in ("background", "transaction") for kind in kinds
     ]

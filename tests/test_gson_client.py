@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from presto.demo import IMAGES
+from tests.helpers.data import add_key, bearer
 from tests.helpers.http import running_presto
 
 GSON_JAR = Path("/usr/share/java/gson.jar")
@@ -68,8 +70,19 @@ def test_gson_parses_the_menu_into_a_list_of_items(client: FlaskClient, menu_cli
 
 
 @pytest.mark.usefixtures("demo")
-def test_gson_parses_the_content_fields(client: FlaskClient, menu_client: Path) -> None:
-    # 08:00 in New York: breakfast is on.
+def test_gson_parses_the_content_fields(
+    client: FlaskClient, session: Session, menu_client: Path
+) -> None:
+    key = bearer(add_key(session, 1))
+    changed = client.patch(
+        "/restaurant/1/items",
+        json={
+            "items": [{"id": 1, "external_id": "PLU-1", "sold_out_until": "2026-11-20T14:00:00Z"}]
+        },
+        headers=key,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    # 08:00 in New York: breakfast is on; the burger is sold out until 09:00.
     body = client.get("/restaurant/1/item?at=2026-11-20T13:00:00Z").get_data()
 
     facts = run_client(menu_client, "ContentClient", body)
@@ -82,6 +95,7 @@ def test_gson_parses_the_content_fields(client: FlaskClient, menu_client: Path) 
         "side_salad.tags": "[vegan, gluten_free]",
         "pancakes": "true:7:07:00-11:00",
         "cheesecake.calories": "null",
+        "burger.sync": "PLU-1:true:2026-11-20T14:00:00+00:00:false",
     }
 
 

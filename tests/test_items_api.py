@@ -53,6 +53,9 @@ def test_create_item(client: FlaskClient, diner: int, key: dict[str, str]) -> No
         "tags": [],
         "allergens": [],
         "calories": None,
+        "external_id": None,
+        "sold_out": False,
+        "sold_out_until": None,
         "modifiers": [],
         "position": 0,
     }

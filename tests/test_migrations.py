@@ -483,3 +483,52 @@ def json_of(response: Any) -> Any:
     body = response.get_json()
     assert body is not None, response.status
     return body
+
+
+# The revision before external ids (and sold out until).
+BEFORE_EXTERNAL_IDS = "0f67e7545fa7"
+
+
+def test_upgrading_to_external_ids_keeps_the_data(empty_url: str) -> None:
+    migrate.upgrade(empty_url, BEFORE_EXTERNAL_IDS)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO restaurant (name, currency) VALUES ('D', 'EUR')")
+            )
+            for name in ("Burger", "Fries"):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO item (restaurant_id, name, description, price, available,"
+                        " standalone, min_choices, position) VALUES (1, :name, '', 5, true, true,"
+                        " 0, 0)"
+                    ),
+                    {"name": name},
+                )
+
+        migrate.upgrade(empty_url)
+
+        assert differences(empty_url) == []
+        client = create_app(Settings(database_url=empty_url), engine=engine).test_client()
+        menu = client.get("/restaurant/1/item").get_json()
+        assert [(item["name"], item["external_id"], item["sold_out"]) for item in menu] == [
+            ("Burger", None, False),
+            ("Fries", None, False),
+        ]
+        assert client.get("/restaurant/1").get_json()["external_id"] is None
+        # Two items of a restaurant cannot share an external id, even by plain SQL.
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE item SET external_id = 'P1' WHERE id = 1"))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(sa.text("UPDATE item SET external_id = 'P1' WHERE id = 2"))
+
+        migrate.downgrade(empty_url, BEFORE_EXTERNAL_IDS)
+
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT name FROM item ORDER BY id")).all() == [
+                ("Burger",),
+                ("Fries",),
+            ]
+    finally:
+        engine.dispose()

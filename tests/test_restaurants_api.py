@@ -26,7 +26,13 @@ def test_create_and_read_a_restaurant(client: FlaskClient, admin: dict[str, str]
 
     assert response.status_code == 201
     body = response.get_json()
-    assert body == {"id": body["id"], "name": "Sakura", "currency": "JPY", "timezone": "UTC"}
+    assert body == {
+        "id": body["id"],
+        "name": "Sakura",
+        "currency": "JPY",
+        "timezone": "UTC",
+        "external_id": None,
+    }
     assert response.headers["Location"] == f"/restaurant/{body['id']}"
     assert response.headers["ETag"] == '"r1"'
     fetched = client.get(response.headers["Location"])

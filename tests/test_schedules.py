@@ -26,7 +26,7 @@ from presto.serving.generations import MenuGenerations
 from tests.helpers.clock import FakeClock
 from tests.helpers.data import add_key, bearer, snapshot
 from tests.helpers.problems import assert_problem
-from tests.helpers.responses import as_response
+from tests.helpers.responses import FlaskAsWSGI, as_response
 from tests.helpers.server_process import ServerProcess
 
 WEEKEND = ["sat", "sun"]
@@ -318,29 +318,6 @@ def test_a_cheap_304_holds_until_the_boundary(
     assert len(statements) == 1 + 5
     assert after.status_code == 200
     assert after.get_json()[0]["available"] is False
-
-
-class FlaskAsWSGI:
-    """The Flask app behind the fast path, as the WSGI bridge would call it."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-        self.calls = 0
-
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        self.calls += 1
-        response = self.client.get(request.path_qs, headers=dict(request.headers))
-        headers = {
-            name: value
-            for name, value in response.headers.items()
-            if name not in ("Content-Type", "Content-Length")
-        }
-        return web.Response(
-            status=response.status_code,
-            body=response.get_data(),
-            headers=headers,
-            content_type=response.mimetype,
-        )
 
 
 def test_the_warm_path_switches_at_a_boundary_without_a_write(

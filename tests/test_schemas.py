@@ -29,6 +29,9 @@ ITEM_KEYS = [
     "tags",
     "allergens",
     "calories",
+    "external_id",
+    "sold_out",
+    "sold_out_until",
     "modifiers",
 ]
 
@@ -64,6 +67,9 @@ def test_item_shape(session: Session) -> None:
         "tags": [],
         "allergens": [],
         "calories": None,
+        "external_id": None,
+        "sold_out": False,
+        "sold_out_until": None,
         "modifiers": [dumped[1]],
     }
     assert dumped[1]["modifiers"] == []

@@ -19,7 +19,7 @@ from marshmallow import Schema
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from presto.api import auth
+from presto.api import auth, idempotency
 from presto.api.json_body import parse_json_body
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -28,6 +28,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 BEARER_SCHEME = "bearerKey"
 # Keys of presto's own entries in a view's flask-smorest doc info.
 _CONDITIONAL = "presto_conditional"
+_IDEMPOTENT = "presto_idempotent"
 
 
 class RequestParser(FlaskParser):
@@ -74,6 +75,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._prepare_doc_cbks.append(self._prepare_conditional_doc)
+        self._prepare_doc_cbks.append(self._prepare_idempotency_doc)
 
     def problems(self, *statuses: int) -> Callable[[View], View]:
         """Document the problem responses a view can answer with."""
@@ -96,12 +98,16 @@ class ApiBlueprint(flask_smorest.Blueprint):
         return decorator
 
     def write(self, *, admin_only: bool = False) -> Callable[[View], View]:
-        """Guard a view with a bearer key (presto.api.auth) and document it so."""
+        """Guard a view with a bearer key (presto.api.auth), honour `Idempotency-Key` on it
+        (presto.api.idempotency), and document both."""
 
         def decorator(view: View) -> View:
-            view = self.problems(401, 403)(view)
+            view = self.problems(401, 403, 409, 422)(view)
             view = self.doc(security=[{BEARER_SCHEME: []}])(view)
-            return auth.key_required(admin_only=admin_only)(view)
+            docs = dict(getattr(view, "_apidoc", {}))
+            docs[_IDEMPOTENT] = True
+            view._apidoc = docs  # type: ignore[attr-defined]
+            return auth.key_required(admin_only=admin_only)(idempotency.idempotent(view))
 
         return decorator
 
@@ -132,4 +138,12 @@ class ApiBlueprint(flask_smorest.Blueprint):
         for status, response in responses.items():
             if isinstance(response, dict) and str(status) in {"200", "201"}:
                 response.setdefault("headers", {})["ETag"] = "ETag"
+        return doc
+
+    @staticmethod
+    def _prepare_idempotency_doc(
+        doc: dict[str, Any], doc_info: dict[str, Any], **_kwargs: Any
+    ) -> dict[str, Any]:
+        if doc_info.get(_IDEMPOTENT):
+            doc.setdefault("parameters", []).append("IdempotencyKey")
         return doc

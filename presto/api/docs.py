@@ -17,6 +17,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from swagger_ui_bundle import swagger_ui_path
 
+from presto.api import idempotency
 from presto.api.blueprint import BEARER_SCHEME
 from presto.errors import PROBLEM_JSON
 from presto.schemas import ItemSchema, NormalizedMenuSchema
@@ -42,6 +43,15 @@ class ProblemSchema(Schema):
         fields.Integer(), metadata={"description": "409: a chain of links nested too deep."}
     )
     etag = fields.String(metadata={"description": "412: the current entity tag."})
+    item_id = fields.Integer(
+        metadata={"description": "409: the item that already has the external id."}
+    )
+    restaurant_id = fields.Integer(
+        metadata={"description": "409: the restaurant that already has the external id."}
+    )
+    index = fields.Integer(
+        metadata={"description": "Batch changes (409, 422): the entry at fault, from 0."}
+    )
 
 
 class PrestoApi(flask_smorest.Api):
@@ -123,6 +133,19 @@ def _add_components(api: PrestoApi) -> None:
             "name": "If-Match",
             "description": "Change only if the current entity tag is one of these (else 412).",
             "schema": {"type": "string"},
+        },
+    )
+    components.parameter(
+        "IdempotencyKey",
+        "header",
+        {
+            "name": "Idempotency-Key",
+            "description": 'A Structured Field string naming this write, e.g. "8e03978e-40d5-'
+            '43e8-bc93-6894a57f9324" (a bare token without quotes is taken too): a retry with '
+            "the same key and request gets the first answer again (with `Idempotent-Replayed: "
+            "true`) instead of writing twice; 409 while the first is in flight, 422 for the "
+            "same key with another request. Kept 24 h (`--idempotency-retention`).",
+            "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN},
         },
     )
     components.parameter(

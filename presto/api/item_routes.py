@@ -53,12 +53,24 @@ def get_item(restaurant_id: int, item_id: int) -> ResponseValue:
     return not_modified(tree.etag) or _item_response(tree)
 
 
+@bp.route("/restaurant/<int:restaurant_id>/item/external/<external_id>", methods=["GET"])
+@bp.conditional(read=True)
+@bp.response(200, ItemDetailSchema)
+@bp.problems(404)
+def get_item_by_external_id(restaurant_id: int, external_id: str) -> ResponseValue:
+    """One item named by its external id, with its modifiers nested to any depth."""
+    session = db_session()
+    item_id = items.find_by_external_id(session, restaurant_id, external_id)
+    tree = items.get_item(session, restaurant_id, item_id)
+    return not_modified(tree.etag) or _item_response(tree)
+
+
 @bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["PATCH"])
 @bp.write()
 @bp.conditional(read=False)
 @bp.body(ItemPatchSchema)
 @bp.response(200, ItemDetailSchema)
-@bp.problems(404)
+@bp.problems(404, 409)
 def update_item(changes: dict[str, Any], restaurant_id: int, item_id: int) -> ResponseValue:
     """Change some of an item's fields."""
     tree = items.update_item(db_session(), restaurant_id, item_id, changes, if_match())

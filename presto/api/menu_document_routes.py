@@ -9,8 +9,9 @@ from flask import Response
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import MenuDocumentSchema
-from presto.services import menu_documents
+from presto.schemas import MenuDocumentSchema, MenuImportQuerySchema, MenuImportResultSchema
+from presto.services import menu_documents, menu_sync
+from presto.services.menu_documents import ImportCounts
 
 bp = ApiBlueprint("menu document", __name__, description="Export and import a whole menu at once.")
 
@@ -30,19 +31,39 @@ def export_menu(restaurant_id: int) -> ResponseValue:
 @bp.route("/restaurant/<int:restaurant_id>/menu", methods=["PUT"])
 @bp.write()
 @bp.conditional(read=False)
+@bp.arguments(MenuImportQuerySchema(), location="query")
 @bp.body(MenuDocumentSchema)
-@bp.response(200, MenuDocumentSchema)
+@bp.response(200, MenuImportResultSchema)
 @bp.problems(404, 409)
-def import_menu(document: dict[str, Any], restaurant_id: int) -> ResponseValue:
-    """Replace the whole menu with the document's items, all or nothing.
+def import_menu(
+    query: dict[str, Any], document: dict[str, Any], restaurant_id: int
+) -> ResponseValue:
+    """Replace the whole menu with the document's items, all or nothing; with
+    `match=external_id`, bring the stored menu in line with it instead.
 
-    The document's ids only link its items to each other; the items get new ids, which
-    the response shows.
+    Replacing, the document's ids only link its items to each other and the items get new
+    ids. Matching, stored items keep their ids, and a document equal to the stored menu
+    changes nothing. The response shows the menu as stored and counts what changed.
     """
-    imported = menu_documents.import_menu(
-        db_session(), restaurant_id, document["items"], if_match()
-    )
-    return _document_response(imported)
+    session = db_session()
+    if "match" in query:
+        counts: ImportCounts = menu_sync.sync_menu(
+            session, restaurant_id, document["items"], if_match(), prune=query.get("prune", True)
+        )
+    else:
+        counts = menu_documents.import_menu(session, restaurant_id, document["items"], if_match())
+    document_now = menu_documents.export_menu(session, restaurant_id)
+    return {"items": document_now.items, **_counts(counts)}, etag_header(document_now.etag)
+
+
+def _counts(counts: ImportCounts) -> dict[str, int]:
+    """The counts an import answers with."""
+    return {
+        "created": counts.created,
+        "updated": counts.updated,
+        "deleted": counts.deleted,
+        "unchanged": counts.unchanged,
+    }
 
 
 def _document_response(

@@ -67,6 +67,7 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
             query.get("category"),
             query.get("tags", ()),
             query.get("exclude_allergens", ()),
+            query.get("external_id"),
         ),
         at=at,
     )
@@ -91,6 +92,7 @@ def published_variant(query: dict[str, Any]) -> str | None:
         query.get("at") is not None
         or query.get("available") is not None
         or query.get("category") is not None
+        or query.get("external_id") is not None
         or query.get("tags")
         or query.get("exclude_allergens")
     ):

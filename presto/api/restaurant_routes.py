@@ -33,6 +33,7 @@ def list_restaurants(query: dict[str, int]) -> tuple[list[Restaurant], dict[str,
 @bp.write(admin_only=True)
 @bp.body(RestaurantSchema)
 @bp.response(201, RestaurantSchema)
+@bp.problems(409)
 def create_restaurant(fields: dict[str, Any]) -> ResponseValue:
     """Create a restaurant with an empty menu (admin key only)."""
     restaurant = restaurants.create_restaurant(db_session(), fields)
@@ -56,7 +57,7 @@ def get_restaurant(restaurant_id: int) -> ResponseValue:
 @bp.conditional(read=False)
 @bp.body(RestaurantPatchSchema)
 @bp.response(200, RestaurantSchema)
-@bp.problems(404)
+@bp.problems(404, 409)
 def update_restaurant(changes: dict[str, Any], restaurant_id: int) -> ResponseValue:
     """Change a restaurant's name or currency."""
     restaurant = restaurants.update_restaurant(db_session(), restaurant_id, changes, if_match())

@@ -1,8 +1,10 @@
 """Write latency on a large menu: what one change to a 2,000-item menu costs its writer.
 
-Three kinds of write, each repeated one at a time: a menu entry's name (`PATCH`), the price
-of a leaf shared by many parents (`PATCH`: every parent's tree changes), and the order of an
-item's modifiers (`PUT .../modifiers`: the graph rules run over the whole restaurant).
+Five kinds of write, each repeated one at a time: a menu entry's name (`PATCH`), the price
+of a leaf shared by many parents (`PATCH`: every parent's tree changes), the order of an
+item's modifiers (`PUT .../modifiers`: the graph rules run over the whole restaurant), a
+POS's price list of `BATCH_SIZE` items in one batch (`PATCH .../items`: one transaction,
+one version), and a sold-out mark (`PUT .../sold-out`, the POS's most frequent edit).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import aiohttp
 import orjson
 
 from presto.bench.load import percentile
+
+# Prices changed by one batch write: a POS's price update.
+BATCH_SIZE = 300
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ async def measure_writes(
     async with aiohttp.ClientSession(timeout=timeout) as session:
         async with session.get(f"{restaurant}/menu") as response:
             response.raise_for_status()
-            entry, leaf, group, modifiers = pick_targets(orjson.loads(await response.read()))
+            document = orjson.loads(await response.read())
+            targets = pick_targets(document)
 
         async def timed(label: str, method: str, path: str, bodies: list[Any]) -> WriteLatency:
             latencies, errors = [], 0
@@ -74,19 +80,40 @@ async def measure_writes(
                 percentile(latencies, 0.99),
             )
 
-        orders = [modifiers[::-1] if n % 2 == 0 else modifiers for n in range(repeats)]
+        ids = [item["id"] for item in document["items"]][:BATCH_SIZE]
         return [
-            await timed(
-                "PATCH a menu entry's name",
-                "PATCH",
-                f"/item/{entry}",
-                [{"name": f"Renamed dish {n}"} for n in range(repeats)],
-            ),
-            await timed(
-                "PATCH a shared leaf's price",
-                "PATCH",
-                f"/item/{leaf}",
-                [{"price": 100 + n} for n in range(repeats)],
-            ),
-            await timed("PUT an item's modifiers", "PUT", f"/item/{group}/modifiers", orders),
+            await timed(label, method, path, bodies)
+            for label, method, path, bodies in write_kinds(targets, ids, repeats)
         ]
+
+
+def write_kinds(
+    targets: tuple[int, int, int, list[int]], ids: list[int], repeats: int
+) -> list[tuple[str, str, str, list[Any]]]:
+    """Each kind of write: its label, method, path under the restaurant, and `repeats`
+    bodies, each changing something (so every one is a new menu version)."""
+    entry, leaf, group, modifiers = targets
+    orders = [modifiers[::-1] if n % 2 == 0 else modifiers for n in range(repeats)]
+    batches = [
+        {"items": [{"id": item_id, "price": 1_000_000 + n} for item_id in ids]}
+        for n in range(repeats)
+    ]
+    # Sold out until a different instant each time, all far ahead.
+    until = [{"until": f"2999-01-01T00:00:{n % 60:02d}Z"} for n in range(repeats)]
+    return [
+        (
+            "PATCH a menu entry's name",
+            "PATCH",
+            f"/item/{entry}",
+            [{"name": f"Renamed dish {n}"} for n in range(repeats)],
+        ),
+        (
+            "PATCH a shared leaf's price",
+            "PATCH",
+            f"/item/{leaf}",
+            [{"price": 100 + n} for n in range(repeats)],
+        ),
+        ("PUT an item's modifiers", "PUT", f"/item/{group}/modifiers", orders),
+        (f"PATCH {len(ids)} prices in one batch", "PATCH", "/items", batches),
+        ("PUT an item's sold-out", "PUT", f"/item/{entry}/sold-out", until),
+    ]

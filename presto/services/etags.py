@@ -28,7 +28,12 @@ def restaurant_etag(restaurant: Restaurant) -> str:
 
 def menu_etag(restaurant: Restaurant) -> str:
     """The entity tag of a restaurant's whole menu document."""
-    return f"m{restaurant.menu_version}"
+    return menu_version_etag(restaurant.menu_version)
+
+
+def menu_version_etag(menu_version: int) -> str:
+    """The entity tag of the menu document at `menu_version`."""
+    return f"m{menu_version}"
 
 
 def item_etag(restaurant: Restaurant, item: Item) -> str:

@@ -22,7 +22,7 @@ from presto.services.etags import Precondition, item_etag
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.services.menu_view import link_terms
 from presto.services.menus import load_menu, modifier_graph
-from presto.services.restaurants import bump_menu_version, lock_restaurant
+from presto.services.restaurants import bump_menu_version, get_restaurant, lock_restaurant
 from presto.storage.links import ModifierLink, as_link, replace_links, select_links
 from presto.storage.models import Item, item_modifier
 
@@ -60,12 +60,52 @@ def get_item(session: Session, restaurant_id: int, item_id: int) -> ItemTree:
     raise NotFoundError(f"Restaurant {restaurant_id} has no item {item_id}.")
 
 
+def external_id_taken(
+    session: Session, restaurant_id: int, external_id: str | None, item_id: int | None = None
+) -> ConflictError | None:
+    """The 409 of giving an item (`item_id`, or a new one) an external id that another item
+    of the restaurant has, naming that item; None when it is free."""
+    if external_id is None:
+        return None
+    other = session.scalar(
+        sa.select(Item.id).where(
+            Item.restaurant_id == restaurant_id,
+            Item.external_id == external_id,
+            Item.id != (item_id or 0),
+        )
+    )
+    if other is None:
+        return None
+    return ConflictError(
+        f"Item {other} of restaurant {restaurant_id} already has external_id {external_id!r}.",
+        item_id=other,
+    )
+
+
+def find_by_external_id(session: Session, restaurant_id: int, external_id: str) -> int:
+    """The id of the restaurant's item with this external id, or `NotFoundError`."""
+    item_id = session.scalar(
+        sa.select(Item.id).where(
+            Item.restaurant_id == restaurant_id, Item.external_id == external_id
+        )
+    )
+    if item_id is None:
+        get_restaurant(session, restaurant_id)
+        raise NotFoundError(
+            f"Restaurant {restaurant_id} has no item with external_id {external_id!r}."
+        )
+    return item_id
+
+
 def create_item(session: Session, restaurant_id: int, fields: dict[str, Any]) -> ItemTree:
     """Add an item without modifiers; it goes last in menu order unless given a position.
 
     It is one more object of the nested menu, so a menu at `MAX_MENU_OBJECTS` takes none.
     """
     lock_restaurant(session, restaurant_id)
+    taken = external_id_taken(session, restaurant_id, fields.get("external_id"))
+    if taken:
+        raise taken
     count = session.scalar(
         sa.select(sa.func.count()).select_from(Item).where(Item.restaurant_id == restaurant_id)
     )
@@ -113,6 +153,9 @@ def update_item(
     broken = defaults_rule_broken(new_max, current_links(item))
     if broken:
         raise ValidationError({"max_choices": [broken]})
+    taken = external_id_taken(session, restaurant_id, changes.get("external_id"), item_id)
+    if taken:
+        raise taken
     if apply_changes(item, changes):
         session.flush()
         bump_menu_version(session, restaurant.id)

@@ -27,3 +27,6 @@ MAX_JSON_DEPTH = 32
 # 9 layers of 10 items, each linking the whole next layer, pass every other limit and
 # would nest 10^8 copies of the bottom layer under each entry.
 MAX_MENU_OBJECTS = 50_000
+# Changes one batch write (`PATCH /restaurant/<id>/items`) may carry: a POS's whole price
+# list, in one transaction.
+MAX_BATCH_CHANGES = 1000

@@ -19,7 +19,7 @@ from presto.services.etags import Precondition, menu_etag
 from presto.services.items import current_links, defaults_rule_broken
 from presto.services.menus import load_menu
 from presto.services.restaurants import bump_menu_version, lock_restaurant
-from presto.storage.links import insert_links, link_rows
+from presto.storage.links import ModifierLink, insert_links, link_rows
 from presto.storage.models import ITEM_FIELDS, Item
 
 
@@ -29,6 +29,20 @@ class MenuDocument:
 
     items: list[dict[str, Any]]
     etag: str
+
+
+@dataclass
+class ImportCounts:
+    """How many items an import created, updated, deleted and left unchanged."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    def changed(self) -> bool:
+        """Whether the menu changed at all."""
+        return bool(self.created or self.updated or self.deleted)
 
 
 def export_menu(session: Session, restaurant_id: int) -> MenuDocument:
@@ -50,7 +64,7 @@ def import_menu(
     restaurant_id: int,
     document_items: list[dict[str, Any]],
     precondition: Precondition,
-) -> MenuDocument:
+) -> ImportCounts:
     """Replace the restaurant's whole menu with the document's, all or nothing.
 
     The document must already be valid (presto.schemas.MenuDocumentSchema: ids unique,
@@ -62,13 +76,16 @@ def import_menu(
     precondition(lambda: menu_etag(restaurant))
     _check_defaults(document_items)
     graph.check_graph(
-        {item["id"]: [link.modifier_id for link in item["modifiers"]] for item in document_items}
+        {item["id"]: [link.modifier_id for link in document_links(item)] for item in document_items}
     )
     # Links go with their items (ON DELETE CASCADE).
-    session.execute(
-        sa.delete(Item)
-        .where(Item.restaurant_id == restaurant_id)
-        .execution_options(synchronize_session=False)
+    deleted = len(
+        session.scalars(
+            sa.delete(Item)
+            .where(Item.restaurant_id == restaurant_id)
+            .returning(Item.id)
+            .execution_options(synchronize_session=False)
+        ).all()
     )
     items = [
         Item(
@@ -84,7 +101,7 @@ def import_menu(
     bump_menu_version(session, restaurant_id)
     session.commit()
     session.expunge_all()
-    return export_menu(session, restaurant_id)
+    return ImportCounts(created=len(items), deleted=deleted)
 
 
 def _insert_document_links(
@@ -102,18 +119,24 @@ def _insert_document_links(
                 new_ids[spec["id"]],
                 (
                     replace(link, modifier_id=new_ids[link.modifier_id])
-                    for link in spec["modifiers"]
+                    for link in document_links(spec)
                 ),
             )
         ],
     )
 
 
+def document_links(spec: dict[str, Any]) -> list[ModifierLink]:
+    """A document item's modifiers, by document id (none when left out)."""
+    links: list[ModifierLink] = spec.get("modifiers", [])
+    return links
+
+
 def _check_defaults(document_items: list[dict[str, Any]]) -> None:
     """Raise a `ValidationError` naming each item whose defaults exceed its max_choices."""
     errors = {}
     for index, spec in enumerate(document_items):
-        broken = defaults_rule_broken(spec.get("max_choices"), spec["modifiers"])
+        broken = defaults_rule_broken(spec.get("max_choices"), document_links(spec))
         if broken:
             errors[index] = {"modifiers": [broken]}
     if errors:

@@ -6,16 +6,21 @@ The menu service attaches a `ItemView` to every loaded item; the schemas read it
 fields. A modifier's price and default belong to the link from its parent: bacon is one
 item, +2.00 on a burger and +1.50 on a salad.
 
-A modifier outside its schedule is shown with `available: false` where it appears, and
+An item sold out ("86") until an instant is shown unavailable until then, and the menu's
+view changes at that instant exactly as it does at a schedule boundary: the instant
+joins the boundaries `attach_views` returns, so every cache of the menu ends there.
+
+A modifier outside its schedule (or sold out) is shown with `available: false` where it appears, and
 its parent is not affected: the guest cannot pick that choice now, the rest of the item
 stays orderable. Only the item's own flag and windows decide its `available`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from presto.services import dietary, schedules
 from presto.storage.links import ModifierLink
@@ -32,6 +37,7 @@ class ItemView:
 
     available: bool
     links: dict[int, ModifierLink] = field(default_factory=dict)
+    sold_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class MenuFilter:
     category: str | None = None
     tags: Collection[str] = ()
     exclude_allergens: Collection[str] = ()
+    external_id: str | None = None
 
 
 def attach_views(
@@ -54,10 +61,31 @@ def attach_views(
     """Attach each item's `ItemView` at `moment` (`terms`: each parent's link terms by
     modifier id) and return the next instant the menu changes with time (None: never)."""
     tz = schedules.zone(restaurant.timezone)
+    # When each item sold out at `moment` is offered again: boundaries like a window's.
+    sold_out_ends: list[datetime] = []
     for item in items:
-        available = item.available and schedules.in_schedule(item.schedule, moment, tz)
-        setattr(item, _VIEW, ItemView(available, terms.get(item.id, {})))
-    return schedules.next_boundary((item.schedule for item in items), tz, moment)
+        sold_out = is_sold_out(item, moment)
+        if sold_out and item.sold_out_until is not None:
+            sold_out_ends.append(item.sold_out_until)
+        available = (
+            item.available and not sold_out and schedules.in_schedule(item.schedule, moment, tz)
+        )
+        setattr(item, _VIEW, ItemView(available, terms.get(item.id, {}), sold_out))
+    boundary = schedules.next_boundary((item.schedule for item in items), tz, moment)
+    return min([*sold_out_ends, *([boundary] if boundary else [])], default=None)
+
+
+def is_sold_out(item: Item, moment: datetime) -> bool:
+    """Whether the item is sold out at `moment`: its `sold_out_until` is later."""
+    return item.sold_out_until is not None and moment < item.sold_out_until
+
+
+def shown_sold_out(item: Item) -> bool:
+    """Whether the item is sold out at its menu's moment (now when loaded otherwise)."""
+    view: ItemView | None = getattr(item, _VIEW, None)
+    if view is None:
+        return is_sold_out(item, datetime.fromtimestamp(time.time(), UTC))
+    return view.sold_out
 
 
 def shown_available(item: Item) -> bool:
@@ -89,6 +117,7 @@ def select_entries(items: Sequence[Item], menu_filter: MenuFilter) -> list[Item]
         if (menu_filter.include_all or item.standalone)
         and (menu_filter.available is None or shown_available(item) == menu_filter.available)
         and (menu_filter.category is None or item.category == menu_filter.category)
+        and (menu_filter.external_id is None or item.external_id == menu_filter.external_id)
         and dietary.has_tags(item, menu_filter.tags)
         and (
             not menu_filter.exclude_allergens

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from presto.errors import NotFoundError
+from presto.errors import ConflictError, NotFoundError
 from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, restaurant_etag
 from presto.storage.engine import CHANGED_MENUS, NOTIFY_CHANNEL
@@ -93,8 +93,30 @@ def list_restaurants(session: Session, *, offset: int, limit: int) -> Restaurant
     return RestaurantPage(list(restaurants), total)
 
 
+def external_id_taken(
+    session: Session, external_id: str | None, restaurant_id: int | None = None
+) -> ConflictError | None:
+    """The 409 of giving a restaurant (`restaurant_id`, or a new one) an external id that
+    another restaurant has, naming it; None when it is free."""
+    if external_id is None:
+        return None
+    other = session.scalar(
+        sa.select(Restaurant.id).where(
+            Restaurant.external_id == external_id, Restaurant.id != (restaurant_id or 0)
+        )
+    )
+    if other is None:
+        return None
+    return ConflictError(
+        f"Restaurant {other} already has external_id {external_id!r}.", restaurant_id=other
+    )
+
+
 def create_restaurant(session: Session, fields: dict[str, Any]) -> Restaurant:
     """Add a restaurant with an empty menu."""
+    taken = external_id_taken(session, fields.get("external_id"))
+    if taken:
+        raise taken
     restaurant = Restaurant(**fields)
     session.add(restaurant)
     session.commit()
@@ -108,6 +130,9 @@ def update_restaurant(
     changes the menu call."""
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: restaurant_etag(restaurant))
+    taken = external_id_taken(session, changes.get("external_id"), restaurant_id)
+    if taken:
+        raise taken
     changed = apply_changes(restaurant, changes)
     session.flush()
     if "currency" in changed or "timezone" in changed:

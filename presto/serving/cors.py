@@ -14,8 +14,10 @@ from aiohttp import web
 READ_METHODS = "GET, HEAD, OPTIONS"
 WRITE_METHODS = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
 READ_HEADERS = "If-None-Match, X-Request-ID"
-WRITE_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
-EXPOSED_HEADERS = "ETag, Location, X-Request-ID"
+WRITE_HEADERS = (
+    "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, X-Request-ID"
+)
+EXPOSED_HEADERS = "ETag, Idempotent-Replayed, Location, X-Request-ID"
 # Seconds a browser may reuse a preflight answer (Chromium caps it at two hours).
 MAX_AGE = "7200"
 

@@ -9,7 +9,7 @@ restaurant's links load with one indexed query.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,8 +29,31 @@ KEY_PREFIX_LENGTH = 16
 TIMEZONE_LENGTH = 64
 # Longest image URL kept (the practical limit of browsers and CDNs).
 IMAGE_URL_LENGTH = 2048
+# Longest external id kept: a POS's or aggregator's own key of a row (PLU, SKU, GUID).
+EXTERNAL_ID_LENGTH = 255
+# Longest `Idempotency-Key` kept (the draft leaves it open; a UUID is 36).
+IDEMPOTENCY_KEY_LENGTH = 255
 # A JSON list column: `jsonb` on PostgreSQL (comparable, compact), JSON text on SQLite.
 JSON_LIST = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An instant, stored in UTC and read back time-zone aware on both backends (SQLite's
+    `DATETIME` keeps no offset, so it holds the UTC wall time)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -71,6 +94,10 @@ class Restaurant(Base):
     )
     # Bumped by every change to the restaurant's own fields; its ETag.
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The restaurant's id in an integrator's system (a POS location id); unique overall.
+    external_id: Mapped[str | None] = mapped_column(
+        sa.String(EXTERNAL_ID_LENGTH), index=True, unique=True
+    )
 
     items: Mapped[list[Item]] = relationship(
         back_populates="restaurant", cascade="all, delete-orphan", passive_deletes=True
@@ -125,6 +152,8 @@ ITEM_FIELDS = (
     "tags",
     "allergens",
     "calories",
+    "external_id",
+    "sold_out_until",
 )
 
 
@@ -149,6 +178,8 @@ class Item(Base):
         ),
         # The hot query: a restaurant's items in menu order.
         sa.Index("ix_item_restaurant_position", "restaurant_id", "position", "id"),
+        # An integrator's key of an item (PLU, SKU) names one item of its restaurant.
+        sa.Index("ix_item_restaurant_external_id", "restaurant_id", "external_id", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -178,6 +209,11 @@ class Item(Base):
     )
     # Energy in kcal; null: not stated.
     calories: Mapped[int | None] = mapped_column()
+    # The item's id in an integrator's system (a POS PLU or SKU); unique per restaurant.
+    external_id: Mapped[str | None] = mapped_column(sa.String(EXTERNAL_ID_LENGTH))
+    # Sold out ("86") until this instant: shown unavailable before it, available again from
+    # it on with no write. Null: not sold out.
+    sold_out_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Order of the item in its restaurant's menu (ties broken by id).
     position: Mapped[int] = mapped_column(default=0)
     # Bumped by every change to the item's fields or to its list of modifiers.
@@ -226,6 +262,32 @@ class ApiKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """A write made with an `Idempotency-Key`: what it was (a fingerprint of method, path
+    and body) and, once answered, its outcome, so a retry gets that answer again.
+
+    The row is inserted before the write runs (the key is then in flight), marked
+    `committed` in the write's own transaction, and given the response right after; rows
+    older than the retention are purged (presto.services.idempotency).
+    """
+
+    __tablename__ = "idempotency_record"
+
+    api_key_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("api_key.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(IDEMPOTENCY_KEY_LENGTH), primary_key=True)
+    # SHA-256 (hex) of the method, path with query and body of the first request.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # Set in the write's transaction: the write happened.
+    committed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The response, once stored: status, the headers that matter (JSON object), body.
+    status: Mapped[int | None] = mapped_column()
+    headers: Mapped[dict[str, str] | None] = mapped_column(sa.JSON())
+    body: Mapped[bytes | None] = mapped_column(sa.LargeBinary())
 
 
 class PublishedMenu(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from flask.testing import FlaskClient
 
 from presto.serving.prepared import PreparedResponse
 
@@ -17,3 +18,26 @@ def as_response(response: web.StreamResponse) -> web.Response:
         return web.Response(status=200, body=response.body, headers=headers)
     assert isinstance(response, web.Response)
     return response
+
+
+class FlaskAsWSGI:
+    """The Flask app behind the fast path, as the WSGI bridge would call it; counts calls."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self.calls = 0
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.calls += 1
+        response = self.client.get(request.path_qs, headers=dict(request.headers))
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("Content-Type", "Content-Length")
+        }
+        return web.Response(
+            status=response.status_code,
+            body=response.get_data(),
+            headers=headers,
+            content_type=response.mimetype,
+        )

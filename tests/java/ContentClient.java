@@ -1,5 +1,5 @@
 // A front end that knows the menu content fields: prices and defaults in context, tags,
-// allergens, calories, image and schedule. Reads the menu call's body on standard input;
+// allergens, calories, image and schedule, and the sync fields: external id, sold out. Reads the menu call's body on standard input;
 // prints what it parsed, one fact per line.
 import com.google.gson.Gson;
 import com.google.gson.annotations.SerializedName;
@@ -28,6 +28,10 @@ public class ContentClient {
         List<String> tags;
         List<String> allergens;
         Integer calories;
+        @SerializedName("external_id") String externalId;
+        @SerializedName("sold_out") boolean soldOut;
+        // RFC 3339 text; a client parses it with java.time.OffsetDateTime.
+        @SerializedName("sold_out_until") String soldOutUntil;
         List<Item> modifiers;
     }
 
@@ -58,5 +62,6 @@ public class ContentClient {
         System.out.println("side_salad.tags=" + named(menu, "Side Salad").tags);
         System.out.println("pancakes=" + pancakes.available + ":" + window.days.size() + ":" + window.start + "-" + window.end);
         System.out.println("cheesecake.calories=" + named(menu, "New York Cheesecake").calories);
+        System.out.println("burger.sync=" + burger.externalId + ":" + burger.soldOut + ":" + burger.soldOutUntil + ":" + burger.available);
     }
 }
