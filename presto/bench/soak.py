@@ -15,7 +15,8 @@ with). During the run it kills a worker, kills the publisher process and termina
 presto's database connections (`pg_terminate_backend`, PostgreSQL only), and times how
 long each killed process takes to be back. It prints requests by status, every 5xx with
 its request id, stale reads, recovery times and RSS per worker, and exits 1 on any 5xx,
-stale read or process not back within `RECOVERY_SECONDS`.
+stale read, 429 (the load stays within presto's default limits) or process not back within
+`RECOVERY_SECONDS`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ READ_VARIANTS = ("", "all=true", "shape=normalized", "available=true", "category
 # the pause between one writer's writes.
 READERS = 16
 READ_PAUSE = 0.01
+# Seconds between two previews (`at=`): under the default per-client limit (60 a minute
+# per worker), since every reader here is one client.
+PREVIEW_PAUSE = 1.5
 WRITE_PAUSE = 0.5
 # Prices set by the writers start above every demo price, so each write changes the menu.
 FIRST_PRICE = 100_000
@@ -105,6 +109,7 @@ class Soak:
         self.tracked = tracked
         self.tally = Tally()
         self.rng = random.Random(7)
+        self.last_preview = 0.0
 
     async def request(
         self, method: str, path: str, **kwargs: Any
@@ -128,7 +133,10 @@ class Soak:
     async def read(self, tracked: Tracked, variant: str, last_tag: dict[int, str]) -> None:
         floor = tracked.acknowledged
         path = f"/restaurant/{tracked.restaurant_id}/item"
+        if variant == "at=" and time.monotonic() - self.last_preview < PREVIEW_PAUSE:
+            variant = ""
         if variant == "at=":
+            self.last_preview = time.monotonic()
             variant = "at=" + time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         headers = {"Accept-Encoding": "gzip"} if self.rng.random() < 0.5 else {}
         tag = last_tag.get(tracked.restaurant_id) if not variant else None
@@ -313,7 +321,9 @@ def report(tally: Tally, rss: str) -> bool:
     for line in tally.stale[:50]:
         print(f"  {line}")
     slow = [what for what, seconds in tally.recovery.items() if seconds > RECOVERY_SECONDS]
-    return not tally.server_errors and not tally.stale and not slow
+    limited = tally.statuses[429]
+    print(f"429: {limited}")
+    return not tally.server_errors and not tally.stale and not slow and not limited
 
 
 def main(argv: Sequence[str] | None = None) -> int:
