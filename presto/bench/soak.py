@@ -54,13 +54,13 @@ PUBLISHER_LINE = re.compile(r"publisher started \(pid (\d+)\)")
 READ_VARIANTS = ("", "all=true", "shape=normalized", "available=true", "category=Mains", "at=")
 # The connections that read, each pausing between two reads (some 1,500 reads a second in
 # all: a steady load that leaves the machine room to restart what the chaos kills), and
-# the pause between one writer's writes.
+# the pause between one writer's writes (under the default write limit of 120 a minute).
 READERS = 16
 READ_PAUSE = 0.01
 # Seconds between two previews (`at=`): under the default per-client limit (60 a minute
 # per worker), since every reader here is one client.
 PREVIEW_PAUSE = 1.5
-WRITE_PAUSE = 0.5
+WRITE_PAUSE = 0.75
 # Prices set by the writers start above every demo price, so each write changes the menu.
 FIRST_PRICE = 100_000
 
