@@ -304,7 +304,7 @@ def rss_after(server: Server, seconds: float) -> dict[int, float]:
     return worker_rss(server)
 
 
-def report(tally: Tally, rss: str) -> bool:
+def report(tally: Tally, rss: str, recovery_seconds: float = RECOVERY_SECONDS) -> bool:
     """Print what the run saw; True when it passed."""
     print(
         "requests by status: " + ", ".join(f"{s}: {n}" for s, n in sorted(tally.statuses.items()))
@@ -320,7 +320,7 @@ def report(tally: Tally, rss: str) -> bool:
     print(f"stale reads: {len(tally.stale)}")
     for line in tally.stale[:50]:
         print(f"  {line}")
-    slow = [what for what, seconds in tally.recovery.items() if seconds > RECOVERY_SECONDS]
+    slow = [what for what, seconds in tally.recovery.items() if seconds > recovery_seconds]
     limited = tally.statuses[429]
     print(f"429: {limited}")
     return not tally.server_errors and not tally.stale and not slow and not limited
@@ -330,6 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="how long (default: 2)")
     parser.add_argument("--workers", type=int, default=2, help="presto workers (default: 2)")
+    parser.add_argument(
+        "--recovery-seconds",
+        type=float,
+        default=RECOVERY_SECONDS,
+        help=f"seconds a killed process may take to be back (default: {RECOVERY_SECONDS:g})",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("PRESTO_DATABASE_URL"),
@@ -348,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tally, rss = asyncio.run(drive(server, args.database_url, args.minutes * 60))
     finally:
         server.stop()
-    passed = report(tally, rss)
+    passed = report(tally, rss, args.recovery_seconds)
     print("soak passed" if passed else "soak FAILED")
     return 0 if passed else 1
 
