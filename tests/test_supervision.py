@@ -115,3 +115,27 @@ def process_state(pid: int) -> str | None:
             return stat.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return None
+
+
+def test_a_publisher_ends_with_presto_serve_even_when_it_is_killed(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The publisher is forked by a fork server, not by `presto serve`, yet it watches
+    `presto serve` itself: killed outright, it leaves no publisher behind."""
+    server = ServerProcess(
+        "--port", str(free_port()), "--workers", "2", "--database-url", db_url, "--reset-db",
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        server.wait_until_listening(workers=2)
+        [first] = server.wait_for_line(PUBLISHER_STARTED)
+        publisher = int(re.findall(r"\d+", first)[-1])
+        assert process_state(publisher) not in (None, "Z")
+        server.process.kill()
+        wait_until(
+            lambda: process_state(publisher) in (None, "Z"),
+            10,
+            "the publisher outlived the presto serve that started it",
+        )
+    finally:
+        server.stop()

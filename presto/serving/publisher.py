@@ -19,6 +19,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 
@@ -60,6 +61,7 @@ class PublisherProcess:
         self.settings = settings
         self.configure_logging = configure_logging
         self.context = multiprocessing.get_context("spawn")
+        self.processes = publisher_context()
         self.link = PublisherLink(self.context.Queue(), ProcessStates(self.context))
         self.inbox: Changes = self.context.Queue()
         self.supervised = Supervised("publisher", self._spawn, self.link.states)
@@ -91,9 +93,9 @@ class PublisherProcess:
         """Start a publisher process with a queue of its own."""
         if restarted:
             self.inbox = self.context.Queue()
-        process = self.context.Process(
+        process = self.processes.Process(
             target=run_publisher,
-            args=(self.settings, self.inbox, self.configure_logging, os.getpid(), restarted),
+            args=(self.settings, self.inbox, self.configure_logging, restarted),
             name="presto-publisher",
             daemon=True,
         )
@@ -104,6 +106,19 @@ class PublisherProcess:
         """Hand each change the workers send to the publisher process of the moment."""
         while (restaurant_id := self.link.changes.get()) is not None:
             self.inbox.put(restaurant_id)
+
+
+def publisher_context() -> ForkServerContext:
+    """Where publisher processes come from: a fork server that imported this module once.
+
+    A restart then forks a process with presto already imported, instead of spawning an
+    interpreter that spends seconds importing it while the workers hold the cores. The
+    fork server is a clean process of its own (no threads, no connections), so forking
+    it carries nothing of the supervisor's state.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def sender(changes: Changes) -> Callable[[int], None]:
@@ -117,11 +132,13 @@ def run_publisher(
     settings: Settings,
     changes: Changes,
     configure_logging: Callable[[Settings], None],
-    parent: int,
     restarted: bool = False,
 ) -> None:
     """Entry point of the publisher process: publish each changed menu until told to stop
     or orphaned; a `restarted` one first catches up on menus left unpublished."""
+    # `presto serve`, which made this process (through the fork server): once it is gone,
+    # so is this one.
+    parent = multiprocessing.parent_process()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor says when to stop
     configure_logging(settings)
     engine = make_engine(
@@ -144,14 +161,14 @@ def run_publisher(
         engine.dispose()
 
 
-def next_changes(changes: Changes, parent: int) -> set[int] | None:
+def next_changes(changes: Changes, parent: BaseProcess | None) -> set[int] | None:
     """The restaurants changed since the last call (waiting for one); None: stop."""
     while True:
         try:
             first = changes.get(timeout=POLL_SECONDS)
             break
         except queue.Empty:
-            if os.getppid() != parent:
+            if parent is not None and not parent.is_alive():
                 return None
     if first is None:
         return None
