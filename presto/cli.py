@@ -210,8 +210,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from presto.serving.server import configure_logging, run
 
     settings = settings_from_args(args)
-    if settings.port == 0 and settings.workers > 1:
-        raise SettingsError("--port 0 needs --workers 1 (each would get its own port)")
     if args.force and not args.reset_db:
         raise SettingsError("--force goes only with --reset-db")
     check_host_resolves(settings.host)

@@ -36,6 +36,7 @@ from presto.bench.report import Row, check_targets, format_table
 from presto.services.keys import authenticate
 from presto.storage.engine import make_sessionmaker
 from presto.storage.models import Restaurant
+from tests.helpers.ports import released_port
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:5005/restaurant/1/item
@@ -75,6 +76,8 @@ def rows_of(results: dict[str, Any], case: str) -> list[dict[str, Any]]:
     return [row for row in results["rows"] if row["case"] == case]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_measures_every_server_at_each_worker_count(
     quick_run: tuple[str, dict[str, Any]],
 ) -> None:
@@ -97,6 +100,8 @@ def test_quick_run_measures_every_server_at_each_worker_count(
         assert all(mib > 10 for mib in rss)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_measures_the_cold_path(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     measured = [row for row in rows_of(results, "d") if "statements" in row["details"]]
@@ -112,6 +117,8 @@ def test_quick_run_measures_the_cold_path(quick_run: tuple[str, dict[str, Any]])
         assert row["ratio"] > 0
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_states_the_cost_of_a_refusal_beside_a_hit(
     quick_run: tuple[str, dict[str, Any]],
 ) -> None:
@@ -137,6 +144,8 @@ def test_quick_run_states_the_cost_of_a_refusal_beside_a_hit(
     assert "us CPU per answer" in table
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_reads_the_catalog_at_random(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     for case in "gh":
@@ -155,6 +164,8 @@ def test_quick_run_reads_the_catalog_at_random(quick_run: tuple[str, dict[str, A
     assert rows_of(results, "h")[0]["details"]["cache_bytes"] == 256 * 1024
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_compares_the_gzip_path_with_the_ceiling(
     quick_run: tuple[str, dict[str, Any]],
 ) -> None:
@@ -172,6 +183,8 @@ def test_quick_run_compares_the_gzip_path_with_the_ceiling(
     assert "menu on the wire >= 20x smaller with gzip" in table
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_times_each_kind_of_write(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     rows = rows_of(results, "j")
@@ -257,6 +270,8 @@ def test_spread_script_draws_menu_paths_in_range() -> None:
     assert paths == {f"/restaurant/{n}/item" for n in range(4, 10)}
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]]) -> None:
     _table, results = quick_run
     (row,) = rows_of(results, "e")
@@ -273,6 +288,8 @@ def test_quick_run_reports_the_mixed_load(quick_run: tuple[str, dict[str, Any]])
     assert "stale of" in row["notes"]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_measures_memory_with_the_cache_full(
     quick_run: tuple[str, dict[str, Any]],
 ) -> None:
@@ -294,6 +311,8 @@ def test_quick_run_measures_memory_with_the_cache_full(
     assert "over baseline" in full["notes"]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_quick_run_prints_the_table_and_targets(quick_run: tuple[str, dict[str, Any]]) -> None:
     table, results = quick_run
     lines = table.splitlines()
@@ -333,6 +352,7 @@ def ceiling(tmp_path: Path) -> Iterator[servers.Server]:
     assert server.process.returncode == 0
 
 
+@pytest.mark.e2e
 def test_the_fallback_load_generator_counts_requests(ceiling: servers.Server) -> None:
     result = run_load(ceiling.url("/"), duration=0.5, connections=4, generator="aiohttp")
 
@@ -344,7 +364,7 @@ def test_the_fallback_load_generator_counts_requests(ceiling: servers.Server) ->
 
 
 def test_the_fallback_load_generator_counts_errors() -> None:
-    url = f"http://127.0.0.1:{servers.free_port()}/"  # nothing listens there
+    url = f"http://127.0.0.1:{released_port()}/"  # nothing listens there
 
     result = run_load(url, duration=0.3, connections=2, generator="aiohttp")
 

@@ -39,7 +39,11 @@ FLAGS = [
     "--virtual-time-budget=15000",
 ]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
+    pytest.mark.e2e,
+    pytest.mark.slow,
+]
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>menu front end</title></head>

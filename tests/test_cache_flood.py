@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers.http import request, running_presto
 
+pytestmark = pytest.mark.e2e
+
 # Filtered entries of the demo menu take some 1.4 KB each, so 8,000 overflow the share of
 # the default 64 MiB budget (8 MiB) and push older ones out; before the share, some 46,000
 # pushed every menu out. PRESTO_TEST_FLOOD_READS=50000 runs the full flood.

@@ -64,13 +64,6 @@ def test_counts_must_be_positive(argv: list[str], capsys: pytest.CaptureFixture[
     assert "is not at least 1" in capsys.readouterr().err
 
 
-def test_port_zero_needs_one_worker(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--port", "0", "--workers", "2"]) == 2
-    assert capsys.readouterr().err == (
-        "presto serve: --port 0 needs --workers 1 (each would get its own port)\n"
-    )
-
-
 def test_prepare_database_resets_to_the_demo(db_url: str) -> None:
     prepare_database(db_url, reset=True)
     engine = make_engine(db_url)

@@ -165,6 +165,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         process.stop()
 
 
+@pytest.mark.e2e
 def test_a_client_that_decompresses_reads_the_same_menu(server: ServerProcess) -> None:
     """As OkHttp does for an Android app: ask for gzip, decompress transparently."""
     host, port = server.wait_until_listening()

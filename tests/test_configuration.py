@@ -224,10 +224,6 @@ CONFIGURATION_MISTAKES = [
         ["--database-url", "sqlite:///no/such/directory/menus.db"],
         "presto serve: directory no/such/directory of the SQLite database does not exist",
     ),
-    (
-        ["--port", "0", "--workers", "2"],
-        "presto serve: --port 0 needs --workers 1 (each would get its own port)",
-    ),
 ]
 
 

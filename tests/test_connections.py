@@ -54,6 +54,7 @@ def presto(db_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
         yield address
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("data", "status"),
     [
@@ -77,6 +78,7 @@ def test_parse_errors_are_problem_documents(
     assert request(presto, "GET", MENU).status == 200
 
 
+@pytest.mark.e2e
 def test_an_incomplete_request_is_closed_after_the_header_timeout(
     presto: tuple[str, int],
 ) -> None:
@@ -89,18 +91,22 @@ def test_an_incomplete_request_is_closed_after_the_header_timeout(
         assert 0.9 < time.monotonic() - started < 2.5
 
 
+@pytest.mark.e2e
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
     presto: tuple[str, int],
 ) -> None:
     with socket.create_connection(presto, timeout=5) as sock:
         sock.sendall(b"GET /restaurant/1/item HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        answered = time.monotonic()
         while sock.recv(65536):  # the rest of the body, until the server closes
             pass
-        started = time.monotonic()
-    assert time.monotonic() - started < 2.5
+        closed = time.monotonic()
+    # Kept open while idle for the 1 s timeout, not longer, and not closed with the answer.
+    assert 0.8 < closed - answered < 2.5
 
 
+@pytest.mark.e2e
 def test_at_the_cap_a_connection_is_refused_only_when_every_one_is_busy(
     presto: tuple[str, int],
 ) -> None:
@@ -121,6 +127,7 @@ def test_at_the_cap_a_connection_is_refused_only_when_every_one_is_busy(
     assert request(presto, "GET", MENU).status == 200
 
 
+@pytest.mark.e2e
 def test_at_the_cap_the_oldest_connection_awaiting_a_head_makes_room(
     presto: tuple[str, int],
 ) -> None:
@@ -144,6 +151,7 @@ def test_at_the_cap_the_oldest_connection_awaiting_a_head_makes_room(
             sock.close()
 
 
+@pytest.mark.e2e
 def test_at_the_cap_idle_connections_make_room_when_no_head_is_awaited(
     presto: tuple[str, int],
 ) -> None:
@@ -163,6 +171,7 @@ def test_at_the_cap_idle_connections_make_room_when_no_head_is_awaited(
             sock.close()
 
 
+@pytest.mark.e2e
 def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
     presto: tuple[str, int],
 ) -> None:
@@ -221,6 +230,8 @@ def trickle(sockets: list[socket.socket], data: bytes) -> None:
             sock.sendall(data)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize("slow_connections", [1000, 3000])
 def test_slow_clients_do_not_keep_others_out_with_the_default_settings(
     db_url: str, tmp_path: Path, slow_connections: int

@@ -70,6 +70,7 @@ def preflight(port: int, origin: str, method: str) -> tuple[int, http.client.HTT
     )
 
 
+@pytest.mark.e2e
 def test_cors_reads_from_anywhere_writes_from_configured_origins(start: Start) -> None:
     _process, port = start("--cors-origins", WRITER)
 
@@ -121,6 +122,7 @@ def json_lines(process: ServerProcess, logger: str) -> list[dict[str, object]]:
     return [entry for entry in objects if entry["logger"] == logger]
 
 
+@pytest.mark.e2e
 def test_json_log_lines_with_forwarded_client(start: Start) -> None:
     process, port = start("--log-format", "json", "--trusted-proxies", "127.0.0.1,10.0.0.0/8")
     forwarded = {"X-Forwarded-For": "192.0.2.1, 198.51.100.9, 10.1.2.3", "User-Agent": "menu-app/2"}
@@ -150,6 +152,7 @@ def test_json_log_lines_with_forwarded_client(start: Start) -> None:
     assert (access[1]["client"], access[1]["status"]) == ("127.0.0.1", 404)
 
 
+@pytest.mark.e2e
 def test_health_checks_logged_when_asked(start: Start) -> None:
     process, port = start("--log-health-checks")
     call(port, "GET", "/healthz", {"X-Request-ID": "h-1"})
@@ -230,6 +233,7 @@ HOSTILE_HEAD = (
 )
 
 
+@pytest.mark.e2e
 def test_a_user_agent_not_utf8_keeps_its_json_line(start: Start) -> None:
     process, port = start("--log-format", "json")
     assert raw_request(port, HOSTILE_HEAD % b"bad-1").startswith(b"HTTP/1.1 422")
@@ -239,6 +243,7 @@ def test_a_user_agent_not_utf8_keeps_its_json_line(start: Start) -> None:
     assert (entry["path"], entry["status"]) == ("/restaurant/1/item?q=%22x%22", 422)
 
 
+@pytest.mark.e2e
 def test_a_quote_in_a_user_agent_forges_no_text_field(start: Start) -> None:
     process, port = start()
     assert raw_request(port, HOSTILE_HEAD % b"bad-2").startswith(b"HTTP/1.1 422")

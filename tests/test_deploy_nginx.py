@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from presto.bench.servers import free_port
 from presto.config import Settings
 from presto.services import keys
 from presto.storage.engine import make_sessionmaker
+from tests.helpers.ports import released_port
 from tests.helpers.server_process import ServerProcess
 from tests.test_overload import bearer, create_key
 
@@ -42,7 +42,11 @@ CLIENTS = 32
 LOAD_BEFORE = 1.0
 LOAD_AFTER = 2.5
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+pytestmark = [
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed"),
+    pytest.mark.e2e,
+    pytest.mark.slow,
+]
 
 
 def nginx_config(prefix: Path, port: int, upstreams: tuple[int, int]) -> Path:
@@ -77,13 +81,16 @@ http {{
     return config
 
 
-def wait_for_port(port: int, timeout: float = 15) -> None:
-    """Wait until something accepts connections on the port."""
+def serves_on(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> bool:
+    """Wait until `process` accepts connections on the port; False if it ended first
+    (the port was taken meanwhile)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            return True
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"nothing listens on port {port}")
@@ -97,15 +104,20 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[tuple[int, int]], int]]:
     def start(upstreams: tuple[int, int]) -> int:
         prefix = tmp_path / "nginx"
         prefix.mkdir()
-        port = free_port()
-        config = nginx_config(prefix, port, upstreams)
-        assert NGINX is not None
-        command = [NGINX, "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]
-        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-        assert checked.returncode == 0, checked.stderr
-        processes.append(subprocess.Popen(command, stdin=subprocess.DEVNULL))
-        wait_for_port(port)
-        return port
+        # nginx cannot say which port it got: try ports the OS just handed out until one
+        # is still free when nginx binds it.
+        for _ in range(5):
+            port = released_port()
+            config = nginx_config(prefix, port, upstreams)
+            assert NGINX is not None
+            command = [NGINX, "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]
+            checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+            assert checked.returncode == 0, checked.stderr
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+            processes.append(process)
+            if serves_on(port, process):
+                return port
+        raise AssertionError("nginx found no free port in 5 tries")
 
     try:
         yield start
@@ -195,13 +207,13 @@ class Load:
         client.close()
 
 
-def start_presto(url: str, tmp_path: Path, port: int, *extra: str) -> ServerProcess:
+def start_presto(url: str, tmp_path: Path, *extra: str) -> tuple[ServerProcess, int]:
+    """A presto instance on a port the OS picks, and that port."""
     process = ServerProcess(
-        "--port", str(port), "--database-url", url, "--trusted-proxies", "127.0.0.1", *extra,
+        "--port", "0", "--database-url", url, "--trusted-proxies", "127.0.0.1", *extra,
         cwd=tmp_path,
     )  # fmt: skip
-    process.wait_until_listening()
-    return process
+    return process, process.wait_until_listening()[1]
 
 
 def assert_logged_by_either(instances: tuple[ServerProcess, ...], pattern: str) -> None:
@@ -219,10 +231,10 @@ def test_two_instances_behind_nginx(
 ) -> None:
     """Two hosts share a PostgreSQL database (SQLite has no NOTIFY between hosts)."""
     db_url = postgres_engine.url.render_as_string(hide_password=False)
-    ports = (free_port(), free_port())
     # The shared test database may hold an earlier test's rows: reset it whatever it holds.
-    first = start_presto(db_url, tmp_path, ports[0], "--reset-db", "--force")
-    second = start_presto(db_url, tmp_path, ports[1])
+    first, first_port = start_presto(db_url, tmp_path, "--reset-db", "--force")
+    second, second_port = start_presto(db_url, tmp_path)
+    ports = (first_port, second_port)
     clients: list[Client] = []
     try:
         with make_sessionmaker(postgres_engine)() as session, session.begin():
@@ -285,8 +297,7 @@ def test_bad_keys_from_one_client_do_not_lock_out_another_behind_nginx(
     """With the default failed-authentication limit, behind the shipped site: the client
     at 127.0.0.2 spends it with bad keys (claiming to be 127.0.0.3 in `X-Forwarded-For`,
     which nginx appends the real address to); the client at 127.0.0.3 still writes."""
-    port = free_port()
-    presto = start_presto(db_url, tmp_path, port, "--reset-db")
+    presto, port = start_presto(db_url, tmp_path, "--reset-db")
     try:
         key = create_key(db_url)
         through_nginx = nginx((port, port))

@@ -99,6 +99,7 @@ def check_refused(write: Callable[[], None]) -> dict[str, Any]:
     raise AssertionError("not refused")
 
 
+@pytest.mark.slow
 def test_the_layered_graph_cannot_be_built_link_by_link(
     client: FlaskClient, session: Session, engine: Engine
 ) -> None:
@@ -262,6 +263,8 @@ def test_writes_can_shrink_a_menu_past_the_bound(
     assert nested_objects(menu.get_json()) == 10 * (1_111 + 111 + 11 + 1)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_server_holding_such_a_graph_serves_everyone_else(db_url: str, tmp_path: Path) -> None:
     server = ServerProcess("--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path)
     try:

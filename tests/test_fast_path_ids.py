@@ -29,6 +29,7 @@ def test_an_id_of_the_routes_is_a_menu_call(restaurant: str, key: int) -> None:
     assert menu_call(make_mocked_request("GET", target)) == (key, "all=true")
 
 
+@pytest.mark.e2e
 def test_a_server_answers_404_without_the_database(db_url: str, tmp_path: Path) -> None:
     server = ServerProcess("--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path)
     try:

@@ -21,6 +21,8 @@ from presto.demo import IMAGES
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import running_presto
 
+pytestmark = pytest.mark.slow
+
 GSON_JAR = Path("/usr/share/java/gson.jar")
 SOURCES = [
     Path(__file__).parent / "java" / name

@@ -125,6 +125,8 @@ def ready_within(port: int, seconds: float) -> bool:
     return False
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Path) -> None:
     """PostgreSQL behind a proxy the test takes down (SQLite has no server to lose)."""
     url = postgres_engine.url

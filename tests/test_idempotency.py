@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from presto import cli
 from presto.api.idempotency import KEY_PATTERN, parse_key
 from presto.app import create_app
-from presto.bench.servers import free_port
 from presto.config import Settings
 from presto.services import idempotency
 from presto.storage.models import ApiKey, IdempotencyRecord, Item
@@ -284,15 +283,14 @@ def test_an_escaped_quote_is_part_of_the_key(
     assert records(engine) == [('say "hi" \\ now', True, 201)]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_concurrent_retries_on_two_workers_create_one_row(db_url: str, tmp_path: Path) -> None:
-    port = free_port()
     server = ServerProcess(
-        "--port", str(port), "--workers", "2", "--database-url", db_url, "--reset-db",
-        cwd=tmp_path,
+        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db", cwd=tmp_path
     )  # fmt: skip
     try:
-        server.wait_for_line(r"presto listening", count=2)
-        address = ("127.0.0.1", port)
+        address = server.wait_until_listening(workers=2)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
             assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0

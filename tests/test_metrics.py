@@ -20,7 +20,6 @@ from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
 from presto import metrics
-from presto.bench.servers import free_port
 from tests.helpers.server_process import ServerProcess
 
 MENU_ROUTE = "/restaurant/<int:restaurant_id>/item"
@@ -60,13 +59,12 @@ def total(
 
 @pytest.fixture
 def two_workers(db_url: str, tmp_path: Path) -> Iterator[int]:
-    port = free_port()
     process = ServerProcess(
-        "--port", str(port), "--workers", "2", "--threads", str(THREADS),
+        "--port", "0", "--workers", "2", "--threads", str(THREADS),
         "--database-url", db_url, "--reset-db", cwd=tmp_path,
     )  # fmt: skip
     try:
-        process.wait_until_listening(workers=2)
+        _, port = process.wait_until_listening(workers=2)
         if db_url.startswith("postgresql"):
             # Until its listener is connected a worker bypasses its cache: wait for both.
             process.wait_for_line("listening for menu changes", count=2)
@@ -75,6 +73,8 @@ def two_workers(db_url: str, tmp_path: Path) -> Iterator[int]:
         process.stop()
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_counts_add_up_across_two_workers(two_workers: int) -> None:
     port = two_workers
     sent = (
@@ -122,6 +122,7 @@ def test_counts_add_up_across_two_workers(two_workers: int) -> None:
     assert total(found, "presto_db_pool_waits_total") == 0
 
 
+@pytest.mark.e2e
 def test_metrics_refuses_other_methods(two_workers: int) -> None:
     status, _worker, body = fetch(two_workers, "POST", "/metrics")
     assert status == 405
@@ -205,14 +206,14 @@ def test_protections_and_the_breaker_are_counted(multiprocess_dir: Path) -> None
     assert total(found, "presto_database_breaker_openings_total") == 1
 
 
+@pytest.mark.e2e
 def test_a_write_burst_shows_in_the_scrape(db_url: str, tmp_path: Path) -> None:
-    port = free_port()
     process = ServerProcess(
-        "--port", str(port), "--database-url", db_url, "--reset-db",
+        "--port", "0", "--database-url", db_url, "--reset-db",
         "--write-rate-limit", "2", cwd=tmp_path,
     )  # fmt: skip
     try:
-        process.wait_until_listening()
+        _, port = process.wait_until_listening()
         statuses = []
         for _ in range(4):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from presto import cli
-from presto.bench.servers import free_port
 from tests.helpers.http import request as send
 from tests.helpers.server_process import ServerProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WORKERS = 2
 MENU = "/restaurant/1/item"
@@ -95,14 +96,12 @@ class Presto:
 @pytest.fixture
 def presto(db_url: str, tmp_path: Path) -> Iterator[Presto]:
     """`presto serve --workers 2` on the demo menus, with a key for restaurant 1."""
-    port = free_port()
     server = ServerProcess(
-        "--port", str(port), "--workers", str(WORKERS), "--database-url", db_url,
-        "--reset-db",
+        "--port", "0", "--workers", str(WORKERS), "--database-url", db_url, "--reset-db",
         cwd=tmp_path,
     )  # fmt: skip
     try:
-        server.wait_for_line(r"presto listening", count=WORKERS)
+        _, port = server.wait_until_listening(workers=WORKERS)
         # `presto keys create` in this process: it saves starting an interpreter.
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):

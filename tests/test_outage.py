@@ -24,10 +24,11 @@ import pytest
 import sqlalchemy as sa
 
 from presto import cli
-from presto.bench.servers import free_port
 from tests.helpers.http import request as send
 from tests.helpers.server_process import ServerProcess
 from tests.helpers.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WORKERS = 2
 MENU = "/restaurant/1/item"
@@ -102,9 +103,8 @@ def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, ServerProce
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.start()
     proxied_url = url.set(port=proxy.port).render_as_string(hide_password=False)
-    port = free_port()
     server = ServerProcess(
-        "--port", str(port), "--workers", str(WORKERS), "--database-url", proxied_url,
+        "--port", "0", "--workers", str(WORKERS), "--database-url", proxied_url,
         "--reset-db", "--write-rate-limit", "0",
         cwd=tmp_path,
     )  # fmt: skip

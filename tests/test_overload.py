@@ -71,6 +71,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_load_past_saturation_is_shed_with_quick_503s(db_url: str, tmp_path: Path) -> None:
     # One thread, two waiting at most, no cache: every menu call needs the thread.
     options = ("--threads", "1", "--max-queue", "2", "--cache-bytes", "0")
@@ -98,6 +100,7 @@ def test_load_past_saturation_is_shed_with_quick_503s(db_url: str, tmp_path: Pat
     )
 
 
+@pytest.mark.e2e
 def test_a_write_burst_gets_429_with_retry_after_and_ratelimit_fields(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -127,6 +130,7 @@ def test_a_write_burst_gets_429_with_retry_after_and_ratelimit_fields(
     assert other.status == 200  # another key has its own budget
 
 
+@pytest.mark.e2e
 def test_repeated_failed_authentications_get_429(db_url: str, tmp_path: Path) -> None:
     options = ("--auth-failure-limit", "2", "--auth-failure-window", "60")
     with running_presto(db_url, tmp_path, *options) as address:
@@ -147,6 +151,7 @@ def test_repeated_failed_authentications_get_429(db_url: str, tmp_path: Path) ->
     assert read.status == 200  # reads need no credentials and are not limited
 
 
+@pytest.mark.e2e
 def test_every_spelling_of_a_key_shares_its_write_budget(db_url: str, tmp_path: Path) -> None:
     options = ("--write-rate-limit", "3", "--write-rate-window", "60")
     with running_presto(db_url, tmp_path, *options) as address:
@@ -166,6 +171,7 @@ def test_every_spelling_of_a_key_shares_its_write_budget(db_url: str, tmp_path: 
     ]
 
 
+@pytest.mark.e2e
 def test_failed_authentications_never_refuse_a_request_that_needs_no_key(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -291,6 +297,8 @@ def preview(address: tuple[str, int], source: str, at: str) -> http.client.HTTPR
     return response
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_menu_previews_are_limited_per_client_with_the_default_limit(
     db_url: str, tmp_path: Path
 ) -> None:

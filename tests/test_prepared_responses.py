@@ -89,6 +89,7 @@ def get(path: str = MENU, version: str = "1.1", **headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("encoding", [{}, {"Accept_Encoding": "gzip"}])
 def test_a_hit_sends_what_the_miss_sent(address: tuple[str, int], encoding: dict[str, str]) -> None:
     (miss_status, miss, miss_body), (hit_status, hit, hit_body) = exchange(
@@ -115,6 +116,7 @@ def test_a_hit_sends_what_the_miss_sent(address: tuple[str, int], encoding: dict
     assert body.startswith(b"[{") and body.endswith(b"}]")
 
 
+@pytest.mark.e2e
 def test_pipelined_hits_come_back_whole_and_in_order(address: tuple[str, int]) -> None:
     ids = [f"p-{n}" for n in range(8)]
     answers = list(exchange(address, *(get(X_Request_ID=i) for i in ids)))
@@ -122,6 +124,7 @@ def test_pipelined_hits_come_back_whole_and_in_order(address: tuple[str, int]) -
     assert len({body for _status, _headers, body in answers}) == 1
 
 
+@pytest.mark.e2e
 def test_connection_close_is_answered_and_honoured(address: tuple[str, int]) -> None:
     list(exchange(address, get()))  # cached now
     with socket.create_connection(address, timeout=30) as sock:
@@ -134,6 +137,7 @@ def test_connection_close_is_answered_and_honoured(address: tuple[str, int]) -> 
     assert body.startswith(b"[{")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("connection", "kept"), [({}, False), ({"Connection": "keep-alive"}, True)]
 )
@@ -155,6 +159,7 @@ def test_an_http_10_client_gets_the_menu_with_its_own_version(
             assert reader.closed()
 
 
+@pytest.mark.e2e
 def test_a_cross_origin_hit_carries_the_cors_headers(address: tuple[str, int]) -> None:
     origin = {"Origin": "https://shop.example"}
     (_, miss, _), (_, hit, _) = exchange(address, get(**origin), get(**origin))
@@ -162,6 +167,7 @@ def test_a_cross_origin_hit_carries_the_cors_headers(address: tuple[str, int]) -
     assert hit["access-control-expose-headers"] == miss["access-control-expose-headers"]
 
 
+@pytest.mark.e2e
 def test_a_slow_reader_gets_every_byte(address: tuple[str, int]) -> None:
     (_, _, expected), *_ = exchange(address, get(), get())
     count = 40  # some 1.5 MB of answers, far more than the socket buffers hold
@@ -210,6 +216,7 @@ def patch(path: str, version: str = "1.1", **headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+@pytest.mark.e2e
 def test_a_refusal_is_a_whole_problem_from_a_prepared_head(db_url: str, tmp_path: Path) -> None:
     """A 429 (`PreparedProblem`): status line, fixed fields once, per-answer fields, the
     problem with its path; pipelined with more answers; HTTP/1.0 gets its own version."""

@@ -24,7 +24,6 @@ from presto.api import menu_publishing
 from presto.api.menu_publishing import EXTENSION, MenuPublisher, render_menu
 from presto.app import create_app
 from presto.bench.generated_menus import generate_menu
-from presto.bench.servers import free_port
 from presto.cli import main
 from presto.config import Settings
 from presto.demo import load_demo
@@ -366,10 +365,12 @@ def test_a_write_publishes_only_its_own_restaurant(
     assert (again.menu_version, again.body_gzip) == (other_row.menu_version, other_row.body_gzip)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_the_server_publishes_in_a_process_of_its_own(db_url: str, tmp_path: Path) -> None:
     """`presto serve` renders a written menu in its publisher process, not in a worker."""
     server = ServerProcess(
-        "--port", str(free_port()), "--workers", "2", "--database-url", db_url, "--reset-db",
+        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
         cwd=tmp_path,
     )  # fmt: skip
     engine = make_engine(db_url, pool_size=1)

@@ -409,6 +409,8 @@ def test_availability_changes_only_at_the_boundaries_it_announces(
         assert flips >= 2
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize("cache_bytes", ["0", "1000000"])
 def test_over_http_the_validity_header_stays_inside(
     db_url: str, tmp_path: Path, cache_bytes: str

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 
 from tests.helpers.server_process import ServerProcess
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 # Seconds of fuzzing; `PRESTO_SCHEMATHESIS_SECONDS` shortens it for a quick local run.
 SCHEMATHESIS_SECONDS = int(os.environ.get("PRESTO_SCHEMATHESIS_SECONDS", "180"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from presto.bench.servers import free_port
 from presto.storage.engine import make_engine
 from tests.helpers.server_process import ServerProcess
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -94,6 +95,7 @@ def test_a_body_over_the_cap_is_413(server: ServerProcess) -> None:
     assert problem["instance"] == "/restaurant/1/item"
 
 
+@pytest.mark.slow
 def test_sigterm_lets_an_in_flight_request_finish(server: ServerProcess) -> None:
     address = server.wait_until_listening()
     with socket.create_connection(address, timeout=30) as sock:
@@ -118,23 +120,26 @@ def test_sigterm_lets_an_in_flight_request_finish(server: ServerProcess) -> None
     assert "stopped" in server.output
 
 
+@pytest.mark.slow
 def test_sigint_stops_an_idle_server(server: ServerProcess) -> None:
     server.wait_until_listening()
     server.terminate(signal.SIGINT)
     assert server.wait() == 0
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
-    port = free_port()
+    """With `--port 0` the OS picks one port, and both workers listen on it."""
     server = ServerProcess(
-        "--port", str(port), "--workers", "2", "--database-url", db_url, "--reset-db",
-        cwd=tmp_path,
+        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db", cwd=tmp_path
     )  # fmt: skip
     try:
-        server.wait_until_listening(workers=2)
+        _, port = server.wait_until_listening(workers=2)
         listening = server.wait_for_line("presto listening", count=2)
         pids = {line.rsplit("pid ", 1)[1] for line in listening}
         assert len(pids) == 2
+        assert port != 0
+        assert all(f"http://127.0.0.1:{port} " in line for line in listening)
         for _ in range(20):
             response, body = request(("127.0.0.1", port), "GET", "/restaurant/2/item")
             assert response.status == 200
@@ -169,6 +174,7 @@ def test_repeated_menu_calls_and_304_over_http(server: ServerProcess) -> None:
     assert not_modified.getheader("Cache-Control") == "public, no-cache"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cache_bytes", "sees_the_change"), [("0", True), ("1000000", False)])
 def test_the_cache_can_be_turned_off(
     db_url: str, tmp_path: Path, cache_bytes: str, sees_the_change: bool
@@ -198,6 +204,7 @@ def test_the_cache_can_be_turned_off(
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_a_clear_error(server: ServerProcess, db_url: str, tmp_path: Path) -> None:
     _, port = server.wait_until_listening()
     second = ServerProcess("--port", str(port), "--database-url", db_url, cwd=tmp_path)

@@ -11,8 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from presto.config import Settings
 from tests.helpers.http import request, running_presto
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEFAULTS = Settings()
 # More than the threads and the queue together: before the fix, enough to refuse everyone.

@@ -335,6 +335,8 @@ def test_the_warm_path_offers_the_item_again_at_the_instant_without_a_write(
 WRITES = {"INSERT", "UPDATE", "DELETE"}
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_on_a_real_server_the_item_comes_back_at_the_instant(db_url: str, tmp_path: Path) -> None:
     with running_presto(db_url, tmp_path) as address:
         printed = io.StringIO()

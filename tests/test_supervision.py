@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from presto.bench.servers import free_port
 from presto.serving import supervision
 from presto.serving.supervision import ProcessStates, Supervised
 from presto.storage.engine import make_engine, make_sessionmaker
@@ -23,6 +22,8 @@ from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
 from tests.helpers.server_process import ServerProcess
 from tests.test_publishing import menu_version, stored
+
+pytestmark = pytest.mark.slow
 
 PUBLISHER_STARTED = r"publisher started \(pid (\d+)\)"
 
@@ -64,11 +65,12 @@ def test_a_process_that_keeps_dying_is_restarted_with_backoff_then_reported(
     assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2
 
 
+@pytest.mark.e2e
 def test_a_killed_publisher_is_back_within_seconds_and_catches_up(
     db_url: str, tmp_path: Path
 ) -> None:
     server = ServerProcess(
-        "--port", str(free_port()), "--workers", "2", "--database-url", db_url, "--reset-db",
+        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
         cwd=tmp_path,
     )  # fmt: skip
     engine = make_engine(db_url, pool_size=1)
@@ -117,13 +119,14 @@ def process_state(pid: int) -> str | None:
         return None
 
 
+@pytest.mark.e2e
 def test_a_publisher_ends_with_presto_serve_even_when_it_is_killed(
     db_url: str, tmp_path: Path
 ) -> None:
     """The publisher is forked by a fork server, not by `presto serve`, yet it watches
     `presto serve` itself: killed outright, it leaves no publisher behind."""
     server = ServerProcess(
-        "--port", str(free_port()), "--workers", "2", "--database-url", db_url, "--reset-db",
+        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
         cwd=tmp_path,
     )  # fmt: skip
     try:

@@ -37,6 +37,7 @@ def raw_request(address: tuple[str, int], head: bytes) -> tuple[int, dict[str, s
     return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
 
 
+@pytest.mark.e2e
 def test_a_path_outside_latin_1_is_404(address: tuple[str, int]) -> None:
     status, headers, body = raw_request(
         address, b"DELETE /restaurant/Li%F4%84%B7%9D%C3%A4o HTTP/1.1\r\nHost: x\r\n"
@@ -48,6 +49,7 @@ def test_a_path_outside_latin_1_is_404(address: tuple[str, int]) -> None:
     assert problem["instance"] == "/restaurant/Li\U00104ddd\u00e4o"
 
 
+@pytest.mark.e2e
 def test_a_header_outside_latin_1_is_read_as_its_bytes(address: tuple[str, int]) -> None:
     key = "Bearer \u20ac\U0001f354".encode()
     status, headers, body = raw_request(
@@ -61,6 +63,7 @@ def test_a_header_outside_latin_1_is_read_as_its_bytes(address: tuple[str, int])
     assert json.loads(body)["detail"] == "The API key is unknown or revoked."
 
 
+@pytest.mark.e2e
 def test_invalid_utf8_in_a_header_is_read_as_its_bytes(address: tuple[str, int]) -> None:
     status, headers, _ = raw_request(
         address, b"GET /restaurant/1/item HTTP/1.1\r\nHost: x\r\nIf-None-Match: \xff\xfe\r\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import itertools
 import logging
@@ -18,8 +19,9 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_processes
@@ -474,9 +476,24 @@ def supervise(settings: Settings, publisher: PublisherLink | None = None) -> int
     """Run `settings.workers` worker processes until SIGINT/SIGTERM; 1 if any failed."""
     generations_path = MenuGenerations.create_file()
     try:
-        return Supervisor(settings, generations_path, publisher).run()
+        with reserved_port(settings) as settings:
+            return Supervisor(settings, generations_path, publisher).run()
     finally:
         os.unlink(generations_path)
+
+
+@contextlib.contextmanager
+def reserved_port(settings: Settings) -> Iterator[Settings]:
+    """`settings` with a port every worker can share: with `--port 0`, one the OS picks,
+    held by a bound socket (not listening, so it takes no connection) for the whole run."""
+    if settings.port != 0:
+        yield settings
+        return
+    family, kind, _, _, address = socket.getaddrinfo(settings.host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        yield dataclasses.replace(settings, port=sock.getsockname()[1])
 
 
 class Supervisor:
