@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from presto.schemas import ItemSchema
+from presto.schemas.output import ItemSchema
 from presto.services.limits import MAX_MODIFIER_DEPTH
 from presto.services.menus import load_menu
 from tests.helpers.data import add_items, add_restaurant, link

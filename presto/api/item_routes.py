@@ -12,13 +12,9 @@ from flask import Response, url_for
 from presto.api.blueprint import PARSER, ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import (
-    ItemCreateSchema,
-    ItemDetailSchema,
-    ItemPatchSchema,
-    ModifierIdsSchema,
-    link_doc,
-)
+from presto.schemas.bodies import ItemCreateSchema, ItemPatchSchema
+from presto.schemas.links import ModifierIdsSchema, link_doc
+from presto.schemas.output import ItemDetailSchema
 from presto.services import items
 from presto.services.items import ItemTree
 from presto.services.limits import MAX_MODIFIERS_PER_ITEM
