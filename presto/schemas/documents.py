@@ -9,7 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from presto.schema_fields import StrictInteger
 from presto.schemas.bodies import ItemCreateSchema
-from presto.schemas.links import modifier_refs
+from presto.schemas.links import modifier_link_list
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.storage.models import MAX_ID
 
@@ -27,7 +27,7 @@ class DocumentItemSchema(ItemCreateSchema):
 
     id = _document_id(required=True)
     # Left out: none (a sync import by external id: the item's stored ones).
-    modifiers = modifier_refs(minimum=0)
+    modifiers = modifier_link_list(minimum=0)
 
 
 class MenuDocumentSchema(Schema):

@@ -1,6 +1,14 @@
-"""A modifier in a parent's list as a request sends it: its id, or an object with the
-link's terms (its `price` in that parent, `is_default`); the body of `PUT .../modifiers`
-and the hand-written OpenAPI shape of one entry."""
+"""Modifier links as requests send them.
+
+One vocabulary across presto: a *modifier* is an item offered inside another, its
+*parent*; a *link* is one parent-modifier pair, `presto.storage.links.ModifierLink`; a
+link's *terms* are the modifier's `price` in that parent (null: its own) and
+`is_default`. Here: `ModifierLinkField` (one link in a body: an id, or an object with
+terms), `modifier_link_list` (an ordered list of them), `ModifierLinksSchema` (the body of
+`PUT .../modifiers`) and `modifier_link_doc` (the OpenAPI shape of one entry, written by
+hand since the field takes two JSON types). Answers show links through
+`presto.schemas.output`: `NestedModifiers`, `ModifierIdList`, `ModifierLinksWithTerms`.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,8 @@ from presto.storage.links import ModifierLink
 from presto.storage.models import MAX_ID, MAX_PRICE
 
 
-class LinkSchema(Schema):
-    """A modifier with its terms in one parent."""
+class _LinkObjectSchema(Schema):
+    """A link in its object form: `{"id", "price", "is_default"}`."""
 
     class Meta:
         unknown = RAISE
@@ -30,10 +38,10 @@ class LinkSchema(Schema):
         return ModifierLink(data["id"], data.get("price"), data.get("is_default", False))
 
 
-_link_schema = LinkSchema()
+_link_object_schema = _LinkObjectSchema()
 
 
-def link_doc(minimum: int) -> dict[str, Any]:
+def modifier_link_doc(minimum: int) -> dict[str, Any]:
     """The OpenAPI shape of one modifier of a list: an id, or an object with its terms."""
     return {
         "oneOf": [
@@ -63,7 +71,7 @@ def link_doc(minimum: int) -> dict[str, Any]:
     }
 
 
-class ModifierRef(fields.Field):
+class ModifierLinkField(fields.Field):
     """A modifier in a parent's list: its id, or `{"id", "price", "is_default"}`.
 
     Loads as a `ModifierLink`; dumps as the bare id when the link has no terms, so a
@@ -71,14 +79,14 @@ class ModifierRef(fields.Field):
     """
 
     def __init__(self, *, minimum: int = 1, **kwargs: Any) -> None:
-        super().__init__(metadata=link_doc(minimum), **kwargs)
+        super().__init__(metadata=modifier_link_doc(minimum), **kwargs)
         self.minimum = minimum
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             link = ModifierLink(value)
         elif isinstance(value, dict):
-            link = _link_schema.load(value)
+            link = _link_object_schema.load(value)
         else:
             raise ValidationError("Must be an item id or an object with id, price and is_default.")
         if not self.minimum <= link.modifier_id <= MAX_ID:
@@ -95,17 +103,17 @@ def _no_duplicate_links(links: list[ModifierLink]) -> None:
     no_duplicates([link.modifier_id for link in links])
 
 
-def modifier_refs(*, minimum: int = 1, **kwargs: Any) -> fields.List:
+def modifier_link_list(*, minimum: int = 1, **kwargs: Any) -> fields.List:
     """An ordered list of modifiers, each an id (from `minimum`) or an object with its
     terms."""
     return fields.List(
-        ModifierRef(minimum=minimum),
+        ModifierLinkField(minimum=minimum),
         validate=[validate.Length(max=MAX_MODIFIERS_PER_ITEM), _no_duplicate_links],
         **kwargs,
     )
 
 
-class ModifierIdsSchema(Schema):
+class ModifierLinksSchema(Schema):
     """The body of `PUT .../modifiers`: a JSON array of item ids (or of objects with an
     id, a `price` in this parent and `is_default`), in order.
 
@@ -116,7 +124,7 @@ class ModifierIdsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    modifiers = modifier_refs(required=True)
+    modifiers = modifier_link_list(required=True)
 
     @pre_load
     def _wrap(self, data: Any, **_kwargs: Any) -> dict[str, Any]:

@@ -3,9 +3,13 @@ normalized menu, and the results of a batch and of a sold-out call.
 
 An item's `modifiers` are items of the same shape, to any depth. The modifier graph is
 shared (ketchup belongs to many items) and may, in bad data, hold a cycle, so
-`ModifierList` serializes each distinct subtree once per dump, reuses it wherever it
-appears again, drops a modifier that would repeat an item already on the path from the
-top-level item (a cycle), and stops nesting at `MAX_MODIFIER_DEPTH` levels.
+`NestedModifiers` (the rendering walk) serializes each distinct subtree once per dump,
+reuses it wherever it appears again, drops a modifier that would repeat an item already on
+the path from the top-level item (a cycle), and stops nesting at `MAX_MODIFIER_DEPTH`
+levels. The
+normalized shape lists modifiers as ids (`ModifierIdList`) and the links whose terms
+differ from the modifier's own (`ModifierLinksWithTerms`); see `presto.schemas.links` for
+the words.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ _tree_state: contextvars.ContextVar[_TreeState | None] = contextvars.ContextVar(
 )
 
 
-class ModifierList(fields.List):
+class NestedModifiers(fields.List):
     """`List(Nested(ItemSchema))` that serializes shared subtrees once and cuts cycles."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -183,7 +187,7 @@ class ItemSchema(SQLAlchemyAutoSchema):
             "+00:00: until further notice); null: not sold out."
         },
     )
-    modifiers: fields.Field = ModifierList(fields.Nested(lambda: ItemSchema()), dump_only=True)
+    modifiers: fields.Field = NestedModifiers(fields.Nested(lambda: ItemSchema()), dump_only=True)
     # False where modifiers are ids, not nested items: nothing to expand.
     nests_modifiers: ClassVar[bool] = True
 
@@ -228,7 +232,7 @@ def _check_renderable(entries: list[Item]) -> None:
         raise
 
 
-class ModifierIds(fields.List):
+class ModifierIdList(fields.List):
     """An item's modifiers as their ids, in order."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -238,7 +242,7 @@ class ModifierIds(fields.List):
         return [modifier.id for modifier in value]
 
 
-class ModifierTerms(fields.Field):
+class ModifierLinksWithTerms(fields.Field):
     """The links of an item whose price or default differ from the modifier's own."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -257,11 +261,11 @@ class NormalizedItemSchema(ItemSchema):
     class Meta(ItemSchema.Meta):
         fields: tuple[str, ...] = (*ItemSchema.Meta.fields, "modifier_terms")
 
-    modifiers = ModifierIds(
+    modifiers = ModifierIdList(
         dump_only=True, metadata={"description": "Ids of the modifiers, in order."}
     )
     nests_modifiers = False
-    modifier_terms = ModifierTerms(
+    modifier_terms = ModifierLinksWithTerms(
         attribute="id",
         dump_only=True,
         metadata={
