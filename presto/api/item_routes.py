@@ -1,6 +1,6 @@
 """Items of a restaurant's menu: `/restaurant/<id>/item/<item_id>` and its modifiers.
 
-The list, `GET /restaurant/<id>/item`, is the public menu call in presto.api.menu.
+The list, `GET /restaurant/<id>/item`, is the public menu call in presto.api.menu_routes.
 """
 
 from __future__ import annotations
