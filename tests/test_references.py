@@ -1,9 +1,9 @@
 """Docs that cannot drift: every module the prose names exists.
 
-Reads the README, `doc/*.md` and the docstrings and comments of the package, finds every
-dotted `presto.x.y` name and every `presto/x/y.py` path, and resolves each to a module,
-an attribute of one, or a file. A rename that leaves a reference behind fails here, with
-the file and line that names the old place.
+Reads the README, `doc/*.md`, the upgrade canary's messages and the docstrings and
+comments of the package, finds every dotted `presto.x.y` name and every `presto/x/y.py`
+path, and resolves each to a module, an attribute of one, or a file. A rename that leaves
+a reference behind fails here, with the file and line that names the old place.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "presto"
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "doc").glob("*.md"))]
+# Read whole, code included: its assertion messages name the presto files that use a hook.
+CANARY = ROOT / "tests" / "test_dependency_hooks.py"
 
 # `presto.` names that are not modules, each with what it is.
 NOT_MODULES = {
@@ -55,8 +57,9 @@ def prose_of_module(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def prose() -> Iterator[tuple[str, int, str]]:
-    """(file, line, text) of the README, `doc/*.md` and the package's docstrings and comments."""
-    for path in MARKDOWN:
+    """(file, line, text) of the README, `doc/*.md`, the upgrade canary and the package's
+    docstrings and comments."""
+    for path in [*MARKDOWN, CANARY]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             yield str(path.relative_to(ROOT)), number, line
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -111,6 +114,7 @@ def test_a_known_stale_reference_is_still_stale(stale: tuple[str, str]) -> None:
 def test_the_scan_finds_references_and_refuses_a_stale_one() -> None:
     found = {reference for _, _, reference in references()}
     assert {"presto.services.restaurants.bump_menu_version", "presto/storage/models.py"} <= found
+    assert "presto/serving/connections.py" in found  # named by the canary
     assert resolves("presto.services.restaurants.bump_menu_version")
     assert resolves("presto.schemas.output")
     assert not resolves("presto.menu.bump_menu_version")
