@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from presto.schema_fields import StrictBoolean, StrictInteger, Text
 from presto.schemas.values import (
     Instant,
+    ObjectSchema,
     WindowSchema,
     external_id_field,
     https_url,
@@ -29,11 +30,8 @@ from presto.storage.models import (
 )
 
 
-class RestaurantSchema(Schema):
+class RestaurantSchema(ObjectSchema):
     """A restaurant; `currency` is the ISO 4217 code all its prices are in."""
-
-    class Meta:
-        unknown = RAISE
 
     id = fields.Integer(dump_only=True)
     name = name_field(required=True)
@@ -70,11 +68,8 @@ class RestaurantPatchSchema(RestaurantSchema):
     name = name_field()
 
 
-class ItemPatchSchema(Schema):
+class ItemPatchSchema(ObjectSchema):
     """The item fields a `PATCH` may change; every one is optional."""
-
-    class Meta:
-        unknown = RAISE
 
     name = name_field()
     description = Text(validate=validate.Length(max=DESCRIPTION_LENGTH))
@@ -160,11 +155,8 @@ class BatchChangeSchema(ItemPatchSchema):
             raise ValidationError("Name the item by `id` or `external_id`.", "id")
 
 
-class BatchSchema(Schema):
+class BatchSchema(ObjectSchema):
     """The body of `PATCH /restaurant/<id>/items`: partial updates of many items."""
-
-    class Meta:
-        unknown = RAISE
 
     items = fields.List(
         fields.Nested(BatchChangeSchema),
@@ -174,11 +166,8 @@ class BatchSchema(Schema):
     )
 
 
-class SoldOutSchema(Schema):
+class SoldOutSchema(ObjectSchema):
     """The body of `PUT .../sold-out`: until when the item is sold out."""
-
-    class Meta:
-        unknown = RAISE
 
     until = Instant(
         load_default=None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from presto.schema_fields import StrictInteger
 from presto.schemas.bodies import ItemCreateSchema
 from presto.schemas.links import modifier_link_list
+from presto.schemas.values import ObjectSchema
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
 from presto.storage.models import MAX_ID
 
@@ -30,11 +31,8 @@ class DocumentItemSchema(ItemCreateSchema):
     modifiers = modifier_link_list(minimum=0)
 
 
-class MenuDocumentSchema(Schema):
+class MenuDocumentSchema(ObjectSchema):
     """A restaurant's whole menu: every item in menu order, modifiers by document id."""
-
-    class Meta:
-        unknown = RAISE
 
     items = fields.List(
         fields.Nested(DocumentItemSchema),

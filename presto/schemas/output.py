@@ -30,7 +30,7 @@ from presto.services.limits import MAX_MODIFIER_DEPTH
 from presto.services.menu_view import link_terms, shown_available, shown_sold_out
 from presto.services.menus import modifier_graph
 from presto.storage.links import ModifierLink
-from presto.storage.models import Item
+from presto.storage.models import ITEM_FIELDS, Item
 
 log = logging.getLogger(__name__)
 
@@ -108,33 +108,22 @@ def _in_context(dumped: dict[str, Any], terms: ModifierLink) -> dict[str, Any]:
     return {**dumped, "price": price, "is_default": terms.is_default}
 
 
+# What an answer shows beside the fields an item's writer sets (`ITEM_FIELDS`), placed
+# after the written field named here: the item's keys in the order every answer has them.
+_SHOWN_AFTER = {"price": ("currency", "is_default"), "external_id": ("sold_out",)}
+ITEM_KEYS: tuple[str, ...] = (
+    "id",
+    *(key for name in ITEM_FIELDS for key in (name, *_SHOWN_AFTER.get(name, ()))),
+    "modifiers",
+)
+
+
 class ItemSchema(SQLAlchemyAutoSchema):
     """An item as the menu call returns it, with its modifiers nested to any depth."""
 
     class Meta:
         model = Item
-        fields: tuple[str, ...] = (
-            "id",
-            "name",
-            "description",
-            "category",
-            "price",
-            "currency",
-            "is_default",
-            "available",
-            "standalone",
-            "min_choices",
-            "max_choices",
-            "schedule",
-            "image_url",
-            "tags",
-            "allergens",
-            "calories",
-            "external_id",
-            "sold_out",
-            "sold_out_until",
-            "modifiers",
-        )
+        fields: tuple[str, ...] = ITEM_KEYS
         unknown = RAISE
 
     currency = fields.String(attribute="restaurant.currency", dump_only=True)

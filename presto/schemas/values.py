@@ -14,12 +14,22 @@ from presto.services import schedules
 from presto.services.sold_out import UNTIL_FURTHER_NOTICE
 from presto.storage.models import EXTERNAL_ID_LENGTH, NAME_LENGTH
 
+# What a request gets where it sent something else than an object (an array, a string).
+NOT_AN_OBJECT = "Must be a JSON object."
 
-class WindowSchema(Schema):
-    """A weekly window of an item's schedule, in the restaurant's local time."""
+
+class ObjectSchema(Schema):
+    """A JSON object a request sends: unknown keys refused, and a value that is no object
+    refused in words that say so, not marshmallow's "Invalid input type."."""
 
     class Meta:
         unknown = RAISE
+
+    error_messages = {"type": NOT_AN_OBJECT}  # noqa: RUF012 (marshmallow's convention)
+
+
+class WindowSchema(ObjectSchema):
+    """A weekly window of an item's schedule, in the restaurant's local time."""
 
     days = fields.List(
         fields.String(validate=validate.OneOf(schedules.DAYS)),
