@@ -139,6 +139,34 @@ def test_no_or_bad_key_is_401(
     assert snapshot(engine) == before
 
 
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("{key}", "The Authorization header has no scheme: send the API key as Bearer <key>."),
+        ("  {key}\t", "The Authorization header has no scheme: send the API key as Bearer <key>."),
+        ("Token {key}", "The Authorization header's scheme is not Bearer: send the API key as "
+         "Bearer <key>."),
+        ("Basic dXNlcjpwYXNz", "The Authorization header's scheme is not Bearer: send the API "
+         "key as Bearer <key>."),
+        ("", "This request needs an API key: Authorization: Bearer <key>."),
+        ("Bearer", "This request needs an API key: Authorization: Bearer <key>."),
+    ],
+    ids=["key alone", "key alone, spaced", "other scheme", "basic", "empty", "bearer alone"],
+)  # fmt: skip
+def test_a_key_without_the_bearer_scheme_is_told_what_to_send(
+    client: FlaskClient, engine: Engine, world: World, value: str, detail: str
+) -> None:
+    before = snapshot(engine)
+    path = f"/restaurant/{world.mine}/item/{world.my_item}"
+    authorization = value.format(key=world.my_key)
+    response = client.patch(path, json={"price": 5}, headers={"Authorization": authorization})
+    body = assert_problem(response, 401)
+    assert body["detail"] == detail
+    assert world.my_key not in response.get_data(as_text=True)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="presto"'
+    assert snapshot(engine) == before
+
+
 @pytest.mark.parametrize("write", WRITES, ids=lambda write: f"{write[0]} {write[1]}")
 def test_another_restaurants_key_is_403(
     client: FlaskClient, engine: Engine, world: World, write: tuple[str, str, Any, bool]

@@ -286,6 +286,64 @@ def test_malformed_bodies_are_400(
     assert snapshot(engine) == before
 
 
+@pytest.mark.parametrize("body", [[], [{"name": "Fries"}], "Fries", 5, None, True])
+@pytest.mark.parametrize(
+    ("method", "template"),
+    [
+        ("POST", "/restaurant"),
+        ("PATCH", "/restaurant/{r}"),
+        ("POST", "/restaurant/{r}/item"),
+        ("PATCH", "/restaurant/{r}/item/{i}"),
+        ("PATCH", "/restaurant/{r}/items"),
+        ("PUT", "/restaurant/{r}/menu"),
+        ("PUT", "/restaurant/{r}/item/{i}/sold-out"),
+    ],
+)
+def test_a_body_that_is_no_json_object_is_told_so(
+    client: FlaskClient,
+    engine: Engine,
+    menu: dict[str, Any],
+    method: str,
+    template: str,
+    body: Any,
+) -> None:
+    before = snapshot(engine)
+    path = template.format(r=menu["restaurant"], i=menu["items"][0])
+    sent = send_json(client, method, path, json.dumps(body).encode(), menu["auth"])
+    problem = assert_problem(sent, 422)
+    assert problem["detail"] == "The body must be a JSON object."
+    assert "errors" not in problem
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("template", "body", "errors"),
+    [
+        ("/restaurant/{r}/items", {"items": [5]}, {"items": {"0": ["Must be a JSON object."]}}),
+        ("/restaurant/{r}/menu", {"items": [[]]}, {"items": {"0": ["Must be a JSON object."]}}),
+        (
+            "/restaurant/{r}/item/{i}",
+            {"schedule": ["mon"]},
+            {"schedule": {"0": ["Must be a JSON object."]}},
+        ),
+    ],
+)
+def test_a_nested_value_that_is_no_object_is_named_by_its_place(
+    client: FlaskClient,
+    engine: Engine,
+    menu: dict[str, Any],
+    template: str,
+    body: Any,
+    errors: dict[str, Any],
+) -> None:
+    before = snapshot(engine)
+    path = template.format(r=menu["restaurant"], i=menu["items"][0])
+    method = "PUT" if path.endswith("/menu") else "PATCH"
+    problem = assert_problem(client.open(path, method=method, json=body, headers=menu["auth"]), 422)
+    assert (problem["detail"], problem["errors"]) == ("The request is not valid.", errors)
+    assert snapshot(engine) == before
+
+
 def test_a_body_at_the_depth_bound_is_read(client: FlaskClient, menu: dict[str, Any]) -> None:
     nested = b'{"name": ' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1) + b"}"
     response = send_json(client, "POST", "/restaurant", nested, menu["auth"])

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from presto import __version__
 from presto.api.health_routes import FAILING_PROCESSES
+from presto.serving.admission import DATABASE_DOWN
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE
 from tests.helpers.problems import assert_problem
@@ -150,6 +151,11 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
         assert body["detail"] == "The database does not answer; the server's log says why."
         assert str(url.port) not in json.dumps(body) and str(proxy.port) not in json.dumps(body)
         assert server.wait_for_line(r"readiness: the database does not answer: .+")
+        # The failed check opened the circuit breaker: until it closes, the server answers
+        # for the database at once, as it does every request that needs it.
+        status, headers, body = get(port, "/readyz")
+        assert (status, body["detail"]) == (503, DATABASE_DOWN)
+        assert headers["Retry-After"].isdigit()
         assert get(port, "/healthz")[:1] == (200,)  # alive: no restart for a database outage
 
         proxy.start()

@@ -23,6 +23,11 @@ SCHEMAS = SERVICES | {"presto.schemas", "presto.schema_fields"}
 API = SCHEMAS | {"presto.api"}
 APP = API | {"presto.app"}
 SERVING = APP | {"presto.serving"}
+# Inside `presto.schemas`: each direction builds on the shared values, never on another
+# direction (an answer's shape does not depend on a request body's); menu documents are
+# items as bodies send them, with their modifier links.
+SCHEMA_VALUES = SERVICES | {"presto.schema_fields"}
+SCHEMA_DIRECTION = SCHEMA_VALUES | {"presto.schemas.values"}
 
 # What each part of the package may import, by the part a module belongs to.
 ALLOWED: dict[str, set[str]] = {
@@ -34,6 +39,14 @@ ALLOWED: dict[str, set[str]] = {
     "presto.storage": STORAGE,
     "presto.services": SERVICES,
     "presto.schemas": SCHEMAS,
+    "presto.schemas.values": SCHEMA_VALUES,
+    "presto.schemas.output": SCHEMA_DIRECTION,
+    "presto.schemas.queries": SCHEMA_DIRECTION,
+    "presto.schemas.bodies": SCHEMA_DIRECTION,
+    "presto.schemas.links": SCHEMA_DIRECTION,
+    "presto.schemas.operational": SCHEMA_DIRECTION,
+    "presto.schemas.documents": SCHEMA_DIRECTION
+    | {"presto.schemas.bodies", "presto.schemas.links"},
     "presto.schema_fields": STORAGE,
     "presto.api": API,
     "presto.app": APP,
@@ -79,25 +92,41 @@ def package_modules() -> list[Path]:
     )
 
 
+def not_allowed(name: str, imported: set[str]) -> list[str]:
+    """The imports of module `name` that its part of the table does not allow."""
+    allowed = ALLOWED[part_of(name)] | {part_of(name)}
+    # "presto" (`from presto import __version__`) names the package itself, not all of it.
+    below = allowed - {"presto"}
+    return sorted(
+        module
+        for module in imported
+        if module not in ("presto", "presto.__version__")
+        and not any(module == part or module.startswith(part + ".") for part in below)
+    )
+
+
 @pytest.mark.parametrize("path", package_modules(), ids=lambda path: module_name(path))
 def test_imports_go_down_the_layers(path: Path) -> None:
     name = module_name(path)
-    allowed = ALLOWED[part_of(name)] | {part_of(name)}
-    wrong = sorted(
-        imported
-        for imported in presto_imports(path)
-        if imported != "presto"
-        and not any(imported == part or imported.startswith(part + ".") for part in allowed)
-        # `from presto import __version__` names the package itself.
-        and imported != "presto.__version__"
-    )
+    wrong = not_allowed(name, presto_imports(path))
     assert wrong == [], f"{name} ({part_of(name)}) may not import {wrong}"
 
 
 def test_the_table_refuses_an_upward_import() -> None:
     assert "presto.api" not in ALLOWED[part_of("presto.services.items")]
+    assert "presto.schemas.bodies" not in ALLOWED[part_of("presto.schemas.output")]
     assert "presto.serving" not in ALLOWED[part_of("presto.app")]
     assert "presto.app" not in ALLOWED[part_of("presto.api.item_routes")]
+
+
+def test_the_check_refuses_an_upward_import() -> None:
+    assert not_allowed("presto.services.items", {"presto.api.auth", "presto.storage"}) == [
+        "presto.api.auth"
+    ]
+    assert not_allowed("presto.schemas.output", {"presto.schemas.bodies.BatchSchema"}) == [
+        "presto.schemas.bodies.BatchSchema"
+    ]
+    assert not_allowed("presto.app", {"presto", "presto.__version__", "presto.api.docs"}) == []
 
 
 def test_no_import_cycle_between_modules() -> None:

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
+import os
+import queue
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +40,7 @@ from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from presto.serving.published_reads import published_reads
+from presto.serving.publisher import run_publisher
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from tests.helpers.data import (
@@ -452,3 +458,28 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
         assert fast.body == slow.get_data()
         for name in ("ETag", "Content-Type", "Cache-Control", "Vary", "Content-Encoding"):
             assert fast.headers.get(name) == slow.headers.get(name), name
+
+
+@pytest.mark.parametrize("restaurants", [1, 2])
+def test_a_restarted_publisher_counts_the_menus_it_caught_up_on(
+    session: Session, db_url: str, caplog: pytest.LogCaptureFixture, restaurants: int
+) -> None:
+    for n in range(restaurants):
+        add_restaurant(session, f"R{n}")
+    session.commit()
+    changes: queue.Queue[int | None] = queue.Queue()
+    changes.put(None)  # stop once caught up
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with caplog.at_level(logging.INFO, "presto.publisher"):
+            run_publisher(
+                Settings(database_url=db_url),
+                cast(Any, changes),
+                lambda _settings: None,
+                os.getppid(),
+                restarted=True,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    noun = "menu" if restaurants == 1 else "menus"
+    assert f"published {restaurants} {noun} left unpublished" in caplog.messages

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from presto.api.blueprint import pagination_metadata
 from presto.services.limits import MAX_PAGE_SIZE
 from tests.helpers.data import add_items, add_key, add_restaurant, bearer, snapshot
 from tests.helpers.problems import assert_problem
@@ -207,3 +208,22 @@ def test_a_valid_body_per_route_works(
             template.format(r=restaurant_id, i=item_id), method=method, json=body, headers=admin
         )
         assert response.status_code in {200, 201}, (template, response.get_json())
+
+
+@pytest.mark.parametrize(
+    ("page", "size", "total", "expected"),
+    [
+        (1, 20, 0, {"total": 0, "total_pages": 0}),
+        (1, 2, 5, {"total": 5, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 1,
+                   "next_page": 2}),
+        (2, 2, 5, {"total": 5, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 2,
+                   "previous_page": 1, "next_page": 3}),
+        (3, 2, 5, {"total": 5, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 3,
+                   "previous_page": 2}),
+        (4, 2, 5, {"total": 5, "total_pages": 3, "first_page": 1, "last_page": 3}),
+    ],
+)  # fmt: skip
+def test_pagination_counts_first_last_previous_and_next_pages(
+    page: int, size: int, total: int, expected: dict[str, int]
+) -> None:
+    assert json.loads(pagination_metadata(page, size, total)) == expected

@@ -7,9 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from presto.schemas import ItemSchema
+from presto.schemas.bodies import ItemPatchSchema
+from presto.schemas.documents import DocumentItemSchema
+from presto.schemas.output import ItemSchema
 from presto.services.limits import MAX_MODIFIER_DEPTH
 from presto.services.menus import load_menu
+from presto.storage.models import ITEM_FIELDS
 from tests.helpers.data import add_items, add_restaurant, link
 
 ITEM_KEYS = [
@@ -73,6 +76,16 @@ def test_item_shape(session: Session) -> None:
         "modifiers": [dumped[1]],
     }
     assert dumped[1]["modifiers"] == []
+
+
+def test_the_writable_item_fields_are_listed_once() -> None:
+    """What a writer sets (`ITEM_FIELDS`: documents, demo, sync) is what the bodies take
+    and what answers show, so the one list cannot drift from the schemas."""
+    assert set(ItemPatchSchema().fields) == {*ITEM_FIELDS, "position"}
+    assert set(DocumentItemSchema().fields) == {*ITEM_FIELDS, "id", "modifiers"}
+    shown = {"id", "currency", "is_default", "sold_out", "modifiers"}
+    assert set(ITEM_KEYS) == {*ITEM_FIELDS, *shown}
+    assert ItemSchema.Meta.fields == tuple(ITEM_KEYS)
 
 
 def test_a_shared_modifier_is_serialized_once(session: Session) -> None:

@@ -1,1 +1,3 @@
-"""HTTP API: one blueprint module per resource, plus the error handlers."""
+"""HTTP API: one blueprint module per resource, plus the error handlers.
+May import `presto.schemas`, `presto.schema_fields`, `presto.services`, `presto.storage`
+and the modules under every layer; never `presto.app` or `presto.serving`."""

@@ -18,12 +18,26 @@ View = TypeVar("View", bound=Callable[..., Any])
 # Set on every view that `key_required` guards; a test checks each write route has it.
 GUARDED = "_presto_key_required"
 
+NEEDS_KEY = "This request needs an API key: Authorization: Bearer <key>."
+NO_SCHEME = "The Authorization header has no scheme: send the API key as Bearer <key>."
+NOT_BEARER = "The Authorization header's scheme is not Bearer: send the API key as Bearer <key>."
+
+
+def missing_key_detail(authorization: str | None) -> str:
+    """Why an `Authorization` value holds no bearer key, in words that say what to send:
+    a lone word (the key without `Bearer`) and another scheme each get their own."""
+    scheme, _, rest = (authorization or "").strip(" \t").partition(" ")
+    if not scheme or scheme.lower() == "bearer":
+        return NEEDS_KEY
+    return NOT_BEARER if rest.strip(" \t") else NO_SCHEME
+
 
 def current_key() -> ApiKey:
     """The live key of the request's `Authorization: Bearer` header, else 401."""
-    token = keys.bearer_token(request.headers.get("Authorization"))
+    authorization = request.headers.get("Authorization")
+    token = keys.bearer_token(authorization)
     if token is None:
-        raise UnauthorizedError("This request needs an API key: Authorization: Bearer <key>.")
+        raise UnauthorizedError(missing_key_detail(authorization))
     key = keys.authenticate(db_session(), token)
     if key is None:
         raise UnauthorizedError("The API key is unknown or revoked.", invalid_token=True)

@@ -7,7 +7,8 @@ from typing import Any
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, if_match
 from presto.api.session import db_session
-from presto.schemas import BatchResultSchema, BatchSchema
+from presto.schemas.bodies import BatchSchema
+from presto.schemas.output import BatchResultSchema
 from presto.services import batch
 from presto.services.etags import menu_version_etag
 

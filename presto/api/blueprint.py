@@ -61,9 +61,21 @@ def pagination_metadata(page: int, page_size: int, total: int) -> str:
     """The `X-Pagination` value: totals, first, last, previous and next page, as JSON.
 
     presto reads `page` and `page_size` with its own bounded schema (`PageQuerySchema`)
-    rather than flask-smorest's, whose `page` has no maximum.
+    rather than flask-smorest's, whose `page` has no maximum; the object is the one
+    flask-smorest's pagination sends (and documents as `PAGINATION`), key for key.
     """
-    metadata = flask_smorest.Blueprint._make_pagination_metadata(page, page_size, total)
+    metadata: dict[str, int] = {"total": total}
+    if total == 0:
+        metadata["total_pages"] = 0
+        return json.dumps(metadata)
+    last = (total - 1) // page_size + 1
+    metadata.update(total_pages=last, first_page=1, last_page=last)
+    if page <= last:
+        metadata["page"] = page
+        if page > 1:
+            metadata["previous_page"] = page - 1
+        if page < last:
+            metadata["next_page"] = page + 1
     return json.dumps(metadata)
 
 

@@ -20,7 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 from presto.api import idempotency
 from presto.api.blueprint import BEARER_SCHEME
 from presto.errors import PROBLEM_JSON
-from presto.schemas import ItemSchema, NormalizedMenuSchema
+from presto.schemas.output import ItemSchema, NormalizedMenuSchema
 
 SWAGGER_ASSETS = "/docs/static/"
 

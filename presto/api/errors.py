@@ -12,10 +12,12 @@ from typing import Any
 
 from flask import Flask, Response, request
 from marshmallow import ValidationError
+from marshmallow.exceptions import SCHEMA
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from presto.errors import PROBLEM_JSON, DatabaseUnavailableError, PrestoError, problem_document
+from presto.schemas.values import NOT_AN_OBJECT
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def _http_error(exc: HTTPException) -> Response:
     if exc.code == 400 and messages is not None:
         response = problem(400, "The body is not valid JSON.")
     elif exc.code == 422 and isinstance(messages, dict):
-        response = problem(422, "The request is not valid.", errors=_by_field(messages))
+        response = _invalid(_by_field(messages))
     else:
         response = problem(exc.code or 500, exc.description)
     # Keep headers the status needs, such as Allow on 405.
@@ -58,7 +60,25 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _validation_error(exc: ValidationError) -> Response:
-    return problem(422, "The request is not valid.", errors=exc.normalized_messages())
+    return _invalid(exc.normalized_messages())
+
+
+def _invalid(errors: dict[str, Any]) -> Response:
+    """A 422 naming each field at fault; a body that is no JSON object says so instead."""
+    if errors == {SCHEMA: [NOT_AN_OBJECT]}:
+        return problem(422, "The body must be a JSON object.")
+    fields = {name: _unwrapped(messages) for name, messages in errors.items()}
+    return problem(422, "The request is not valid.", errors=fields)
+
+
+def _unwrapped(errors: Any) -> Any:
+    """marshmallow's `{"_schema": [messages]}` for a nested value that is no object, as
+    the messages themselves: `{"items": {"0": ["Must be a JSON object."]}}`."""
+    if not isinstance(errors, dict):
+        return errors
+    if list(errors) == [SCHEMA]:
+        return errors[SCHEMA]
+    return {key: _unwrapped(value) for key, value in errors.items()}
 
 
 def _by_field(messages: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from flask import current_app
 from presto import __version__
 from presto.api.blueprint import ApiBlueprint
 from presto.api.session import app_database
-from presto.schemas import HealthSchema, LandingSchema
+from presto.schemas.operational import HealthSchema, LandingSchema
 from presto.services import health
 
 bp = ApiBlueprint("operations", __name__, description="Landing, liveness and readiness.")

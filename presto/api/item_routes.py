@@ -1,6 +1,6 @@
 """Items of a restaurant's menu: `/restaurant/<id>/item/<item_id>` and its modifiers.
 
-The list, `GET /restaurant/<id>/item`, is the public menu call in presto.api.menu.
+The list, `GET /restaurant/<id>/item`, is the public menu call in presto.api.menu_routes.
 """
 
 from __future__ import annotations
@@ -12,23 +12,20 @@ from flask import Response, url_for
 from presto.api.blueprint import PARSER, ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import (
-    ItemCreateSchema,
-    ItemDetailSchema,
-    ItemPatchSchema,
-    ModifierIdsSchema,
-    link_doc,
-)
+from presto.schemas.bodies import ItemCreateSchema, ItemPatchSchema
+from presto.schemas.links import ModifierLinksSchema, modifier_link_doc
+from presto.schemas.output import ItemDetailSchema
 from presto.services import items
 from presto.services.items import ItemTree
 from presto.services.limits import MAX_MODIFIERS_PER_ITEM
+from presto.storage.links import ModifierLink
 from presto.storage.models import Item
 
 bp = ApiBlueprint("items", __name__, description="Items, and the modifiers linked to them.")
 
 ResponseValue = Response | tuple[Item, dict[str, str]] | tuple[Item, int, dict[str, str]]
 
-_modifier_ids = ModifierIdsSchema()
+_modifier_links = ModifierLinksSchema()
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item", methods=["POST"])
@@ -100,7 +97,7 @@ def delete_item(restaurant_id: int, item_id: int) -> Response:
             "application/json": {
                 "schema": {
                     "type": "array",
-                    "items": link_doc(1),
+                    "items": modifier_link_doc(1),
                     "maxItems": MAX_MODIFIERS_PER_ITEM,
                     "uniqueItems": True,
                 }
@@ -112,8 +109,8 @@ def delete_item(restaurant_id: int, item_id: int) -> Response:
 @bp.problems(400, 404, 409, 413, 415, 422)
 def set_modifiers(restaurant_id: int, item_id: int) -> ResponseValue:
     """Set an item's modifiers and their order; no link may close a cycle."""
-    modifier_ids: list[int] = PARSER.parse(_modifier_ids, location="json")
-    tree = items.set_modifiers(db_session(), restaurant_id, item_id, modifier_ids, if_match())
+    links: list[ModifierLink] = PARSER.parse(_modifier_links, location="json")
+    tree = items.set_modifiers(db_session(), restaurant_id, item_id, links, if_match())
     return _item_response(tree)
 
 

@@ -9,7 +9,8 @@ from flask import Response
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import MenuDocumentSchema, MenuImportQuerySchema, MenuImportResultSchema
+from presto.schemas.documents import MenuDocumentSchema, MenuImportResultSchema
+from presto.schemas.queries import MenuImportQuerySchema
 from presto.services import menu_documents, menu_sync
 from presto.services.menu_documents import ImportCounts
 

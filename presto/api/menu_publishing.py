@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from presto.errors import NotFoundError, TooLargeToRenderError
-from presto.schemas import ItemSchema, NormalizedMenuSchema
+from presto.schemas.output import ItemSchema, NormalizedMenuSchema
 from presto.services import menus
 from presto.services.etags import menu_call_etag
 from presto.services.published import VARIANTS, Published, store_published

@@ -13,7 +13,7 @@ from presto.api.conditional import etag_header, not_modified
 from presto.api.content_coding import PREFER_GZIP, accepts_gzip
 from presto.api.menu_publishing import publish_menu, render_menu
 from presto.api.session import db_session
-from presto.schemas import MenuQuerySchema
+from presto.schemas.queries import MenuQuerySchema
 from presto.services import menus, restaurants
 from presto.services.etags import current_menu_call_etag, encoded_etag, menu_call_etag
 from presto.services.menu_view import MenuFilter

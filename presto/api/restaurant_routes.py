@@ -9,7 +9,8 @@ from flask import Response, url_for
 from presto.api.blueprint import PAGINATION_HEADER, ApiBlueprint, pagination_metadata
 from presto.api.conditional import etag_header, if_match, not_modified
 from presto.api.session import db_session
-from presto.schemas import PageQuerySchema, RestaurantPatchSchema, RestaurantSchema
+from presto.schemas.bodies import RestaurantPatchSchema, RestaurantSchema
+from presto.schemas.queries import PageQuerySchema
 from presto.services import restaurants
 from presto.services.etags import restaurant_etag
 from presto.storage.models import Restaurant

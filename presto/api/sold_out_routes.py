@@ -11,7 +11,8 @@ from typing import Any
 
 from presto.api.blueprint import ApiBlueprint
 from presto.api.session import db_session
-from presto.schemas import SoldOutSchema, SoldOutStateSchema
+from presto.schemas.bodies import SoldOutSchema
+from presto.schemas.output import SoldOutStateSchema
 from presto.services import items, sold_out
 from presto.storage.models import Item
 

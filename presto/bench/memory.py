@@ -20,7 +20,7 @@ import aiohttp
 from presto.bench.generated_menus import generate_menu
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
-# Categories of a generated menu's entries (presto.bench.menus).
+# Categories of a generated menu's entries (presto.bench.generated_menus).
 GENERATED_CATEGORIES = 12
 # Answers each worker gives to each URL: one to store it, one to be served from the cache.
 ANSWERS_PER_WORKER = 2

@@ -2,7 +2,7 @@
 
 The graph maps an item to its modifiers, in order. Three rules keep every menu call finite
 and whole: no item reaches itself (a cycle), no chain of links is longer than the
-serializer nests (presto.schemas.MAX_MODIFIER_DEPTH), and the nested menu holds at most
+serializer nests (presto.services.limits.MAX_MODIFIER_DEPTH), and the nested menu holds at most
 `MAX_MENU_OBJECTS` item objects (shared subtrees multiply: a rule on items and links alone
 lets a small graph nest millions). The checks are iterative, so a deep graph cannot exhaust
 the Python stack, and linear in items plus links.

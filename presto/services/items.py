@@ -1,6 +1,6 @@
 """The item service: one item with its modifier tree; create, change, link and delete.
 
-Each write locks its restaurant (presto.restaurants.lock_restaurant), checks the caller's
+Each write locks its restaurant (presto.services.restaurants.lock_restaurant), checks the caller's
 precondition against the current entity tag, applies the rules, bumps the menu version
 and commits, all in one transaction: a failed write leaves nothing behind.
 """

@@ -1,8 +1,9 @@
 """Bounds on what one request may ask for, so that no write or read does unbounded work.
 
 Lengths of names and descriptions and the price ceiling live with the columns in
-presto.models; the nesting cap (`MAX_MODIFIER_DEPTH`) lives with the serializer in
-presto.schemas, and writes keep every chain of links within it (presto.graph).
+presto.storage.models. The nesting cap (`MAX_MODIFIER_DEPTH`) lives here: the serializer
+stops nesting at it (presto.schemas.output.NestedModifiers), and writes keep every chain
+of links within it (presto.services.graph).
 """
 
 from __future__ import annotations

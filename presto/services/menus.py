@@ -46,8 +46,6 @@ def load_menu(
     restaurant_id: int,
     *,
     include_all: bool = False,
-    available: bool | None = None,
-    category: str | None = None,
     menu_filter: MenuFilter | None = None,
     at: datetime | None = None,
 ) -> Menu:
@@ -55,14 +53,14 @@ def load_menu(
     `at` (default: now).
 
     Menu order is `position`, then `id`; modifiers are in link `position` order, then
-    by id. Only standalone items (menu entries) come back unless `include_all`; given
-    `available`, `category` or a `menu_filter`, only the items that match (their
-    modifiers are kept).
+    by id. Only standalone items (menu entries) come back unless `include_all`; given a
+    `menu_filter` (the menu call's filters, `include_all` among them), only the items
+    that match (their modifiers are kept).
     """
     # From `time.time`, the clock the warm path's expiry reads too.
     moment = datetime.fromtimestamp(time.time(), UTC) if at is None else at
     if menu_filter is None:
-        menu_filter = MenuFilter(include_all, available, category)
+        menu_filter = MenuFilter(include_all)
     restaurant, items, links = read_consistent(session, restaurant_id)
     terms = attach_modifiers(restaurant, items, links)
     valid_until = attach_views(restaurant, items, terms, moment)

@@ -71,7 +71,7 @@ def bump_menu_version(session: Session, restaurant_id: int) -> int:
         raise restaurant_not_found(restaurant_id)
     session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
     if session.get_bind().dialect.name == "postgresql":
-        # Delivered on commit to the presto workers of every host (presto.generations).
+        # Delivered on commit to the presto workers of every host (presto.serving.generations).
         session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(restaurant_id))))
     return version
 

@@ -153,7 +153,9 @@ def run_publisher(
         if restarted:
             with factory() as session:
                 behind = unpublished_restaurants(session)
-            log.info("published %d menus left unpublished", publish_menus(factory, behind))
+            count = publish_menus(factory, behind)
+            menus = "menu" if count == 1 else "menus"
+            log.info("published %d %s left unpublished", count, menus)
         while (pending := next_changes(changes, parent)) is not None:
             for restaurant_id in sorted(pending):
                 publish_changed(factory, restaurant_id)

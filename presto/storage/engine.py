@@ -114,7 +114,7 @@ def make_sessionmaker(
 def create_schema(engine: Engine) -> None:
     """Create every missing table straight from the models, as tests do for speed.
 
-    Databases that outlive a release are built and changed by presto.migrate instead.
+    Databases that outlive a release are built and changed by presto.storage.migrate instead.
     """
     Base.metadata.create_all(engine)
 

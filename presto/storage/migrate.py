@@ -1,6 +1,6 @@
 """Schema migrations: bring a database to the schema of this version of presto.
 
-The migration scripts live inside the package (`presto/migrations`) and the alembic
+The migration scripts live inside the package (`presto/storage/migrations`) and the alembic
 configuration is built here in code, so an installed presto migrates a database from any
 working directory, with no alembic.ini. Each command runs in one transaction: on
 PostgreSQL, and on SQLite too (SQLAlchemy emits BEGIN itself there), a failed migration

@@ -221,7 +221,7 @@ class Item(Base):
 
     restaurant: Mapped[Restaurant] = relationship(back_populates="items")
     # Ordered modifiers. The menu call fills this from one query over `item_modifier`
-    # (see presto.menu) rather than lazily per item.
+    # (see presto.services.menus.attach_modifiers) rather than lazily per item.
     modifiers: Mapped[list[Item]] = relationship(
         secondary=item_modifier,
         primaryjoin=lambda: Item.id == item_modifier.c.item_id,

@@ -1,6 +1,6 @@
 """Alembic's environment: runs the migration scripts on the connection presto hands over.
 
-presto builds the alembic Config in code (see presto.migrate) and passes an open
+presto builds the alembic Config in code (see presto.storage.migrate) and passes an open
 connection in `config.attributes["connection"]`, so no alembic.ini and no URL is read
 here. Autogenerate compares against the models' MetaData, whose naming convention gives
 every constraint a stable name that later migrations can refer to.
@@ -21,9 +21,9 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=Base.metadata,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
-        # presto.migrate runs every command in one transaction, on SQLite too.
+        # presto.storage.migrate runs every command in one transaction, on SQLite too.
         transactional_ddl=True,
-        # As presto.migrate.COMPARE_OPTIONS, which checks databases against the models.
+        # As presto.storage.migrate.COMPARE_OPTIONS, which checks databases against the models.
         compare_type=True,
         compare_server_default=True,
     )

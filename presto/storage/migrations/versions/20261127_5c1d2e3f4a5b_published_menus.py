@@ -1,8 +1,9 @@
 """Published menus: each menu call's rendered body, kept gzip-compressed
 
-The table starts empty; `presto db upgrade` then publishes every menu
-(`presto.api.menu_publishing.publish_missing`), and until a menu is published its first
-read renders and publishes it.
+The table starts empty; `presto db upgrade` then publishes every menu not yet published
+(`presto.services.published.unpublished_restaurants`, rendered by
+`presto.api.menu_publishing.publish_menus`), and until a menu is published its first read
+renders and publishes it.
 
 Revision ID: 5c1d2e3f4a5b
 Revises: 96943d6a178c
