@@ -264,7 +264,7 @@ def publish_unpublished(url: str) -> int:
     finally:
         engine.dispose()
     if count:
-        log.info("published %d menus", count)
+        log.info("published %d menu%s", count, "" if count == 1 else "s")
     return count
 
 

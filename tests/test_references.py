@@ -33,10 +33,6 @@ NOT_MODULES = {
     "presto.env": "the environment file of the systemd unit (deploy/)",
 }
 
-# Stale references in modules changed on their own: each goes once its module names the
-# right place (test_a_known_stale_reference_is_still_stale says when).
-KNOWN_STALE = {("presto/serving/generations.py", "presto.menu.bump_menu_version")}
-
 # Not preceded by a name, a path or a dot: `deploy/presto.env` and `x.presto` are no references.
 DOTTED = re.compile(r"(?<![\w/.-])presto(?:\.[A-Za-z_]\w*)+")
 PATH = re.compile(r"(?<![\w/.-])presto/(?:[\w-]+/)*(?:[\w-]+\.py|[\w-]+/?)")
@@ -95,20 +91,12 @@ def references() -> list[tuple[str, int, str]]:
 def test_every_reference_names_a_module_attribute_or_file_that_exists() -> None:
     wrong = []
     for where, line, reference in references():
-        if reference in NOT_MODULES or (where, reference) in KNOWN_STALE:
+        if reference in NOT_MODULES:
             continue
         exists = (ROOT / reference).exists() if "/" in reference else resolves(reference)
         if not exists:
             wrong.append(f"{where}:{line}: {reference}")
     assert wrong == []
-
-
-@pytest.mark.parametrize("stale", sorted(KNOWN_STALE), ids=lambda pair: pair[1])
-def test_a_known_stale_reference_is_still_stale(stale: tuple[str, str]) -> None:
-    where, reference = stale
-    assert not resolves(reference), f"{reference} resolves now: drop it from KNOWN_STALE"
-    named = {(found_in, found) for found_in, _, found in references()}
-    assert stale in named, f"{where} no longer names {reference}: drop it from KNOWN_STALE"
 
 
 def test_the_scan_finds_references_and_refuses_a_stale_one() -> None:

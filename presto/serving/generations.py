@@ -7,8 +7,8 @@ transaction commits and before its response is sent, so a read that starts after
 response sees the new counter and never trusts a response cached under an older one.
 Reading a counter costs well under a microsecond.
 
-On PostgreSQL, writes also `NOTIFY` (see `presto.menu.bump_menu_version`) and each worker
-`LISTEN`s (`MenuChangeListener`) to learn of writes made on other hosts.
+On PostgreSQL, writes also `NOTIFY` (see `presto.services.restaurants.bump_menu_version`)
+and each worker `LISTEN`s (`MenuChangeListener`) to learn of writes made on other hosts.
 """
 
 from __future__ import annotations
