@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-import os
 import queue
 import re
 import signal
@@ -476,7 +475,6 @@ def test_a_restarted_publisher_counts_the_menus_it_caught_up_on(
                 Settings(database_url=db_url),
                 cast(Any, changes),
                 lambda _settings: None,
-                os.getppid(),
                 restarted=True,
             )
     finally:
