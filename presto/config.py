@@ -141,6 +141,14 @@ class Settings:
         minimum=0,
         group=PROTECTION,
     )
+    shed_loop_lag: float = setting(
+        0.05,
+        "seconds a worker's event loop may run behind; past it, a read that needs a WSGI "
+        "thread gets 503 at once unless no other request holds one, so that cached menus "
+        "stay quick under a flood of uncached reads (0: off)",
+        minimum=0,
+        group=PROTECTION,
+    )
     write_rate_limit: int = setting(
         120, "writes per API key per `--write-rate-window`, per worker", minimum=0, group=PROTECTION
     )

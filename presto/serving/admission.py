@@ -15,7 +15,11 @@ refusals costs about what a flood of cache hits does:
   every path that needs it;
 - 503 with `Retry-After` when more than `max_queue` requests already wait for one of the
   `threads` WSGI threads: past saturation a quick refusal beats a queue that grows
-  without bound.
+  without bound;
+- 503 with `Retry-After` for a read that needs a thread while the event loop runs more
+  than `shed_loop_lag` behind (`presto.serving.looplag`) and another request holds a
+  thread: the threads' work would take the interpreter lock from the loop, which answers
+  the cached menus. One such read at a time still goes on, so menus keep loading.
 
 The client is the address the access log names (`presto.serving.clients`, through
 `--trusted-proxies`); a key is the secret its `Authorization: Bearer` header carries, however
@@ -38,6 +42,7 @@ from presto.errors import DatabaseUnavailableError
 from presto.services.keys import bearer_token
 from presto.serving.clients import IPNetwork, client_address
 from presto.serving.counters import ProtectionCounters
+from presto.serving.looplag import LoopLag
 from presto.serving.prepared import PreparedProblem
 from presto.serving.ratelimit import RateLimit, TokenBuckets, Verdict
 from presto.storage.availability import DatabaseAvailability
@@ -76,9 +81,13 @@ class Admission:
         counters: ProtectionCounters,
         trusted_proxies: tuple[IPNetwork, ...] = (),
         preview_limit: RateLimit | None = None,
+        loop_lag: LoopLag | None = None,
+        shed_loop_lag: float = 0.0,
     ) -> None:
         self.threads = threads
         self.max_queue = max_queue
+        self.loop_lag = loop_lag
+        self.shed_loop_lag = shed_loop_lag
         self.writes = Limit.of(write_limit, TOO_MANY_WRITES)
         self.auth_failures = Limit.of(auth_failure_limit, TOO_MANY_FAILURES)
         self.previews = Limit.of(preview_limit, TOO_MANY_PREVIEWS)
@@ -144,7 +153,7 @@ class Admission:
         """`read()` counted as a request in the WSGI bridge (it takes one of its threads),
         or None if a request would be refused now (breaker open, queue full)."""
         available = self.availability is None or self.availability.available
-        if not available or (self.max_queue and self.in_wsgi - self.threads >= self.max_queue):
+        if not available or self._full("GET"):
             return None
         self.in_wsgi += 1
         try:
@@ -189,10 +198,22 @@ class Admission:
         return self.database_down.respond(request)
 
     def _overloaded(self, request: web.BaseRequest) -> web.StreamResponse | None:
-        if not self.max_queue or self.in_wsgi - self.threads < self.max_queue:
+        if not self._full(request.method):
             return None
         self.counters.shed += 1
         return self.overloaded.respond(request)
+
+    def _full(self, method: str) -> bool:
+        """Whether a request of `method` that needs a thread must be refused now."""
+        if self.max_queue and self.in_wsgi - self.threads >= self.max_queue:
+            return True
+        return (
+            self.in_wsgi > 0
+            and method in SAFE_METHODS
+            and self.shed_loop_lag > 0
+            and self.loop_lag is not None
+            and self.loop_lag.seconds > self.shed_loop_lag
+        )
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from presto.serving.cors import CorsPolicy
 from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.looplag import LoopLag
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
 from presto.serving.prepared import PreparedResponse
 from presto.serving.published_reads import PublishedReads, published_reads
@@ -349,7 +350,16 @@ def make_admission(
         counters=counters,
         trusted_proxies=trusted_networks(settings.trusted_proxies),
         preview_limit=previews,
+        loop_lag=sampled_loop_lag() if settings.shed_loop_lag else None,
+        shed_loop_lag=settings.shed_loop_lag,
     )
+
+
+def sampled_loop_lag() -> LoopLag:
+    """The running loop's lag, sampled from now on."""
+    lag = LoopLag()
+    lag.start()
+    return lag
 
 
 async def bind(worker: Worker) -> asyncio.Server:
