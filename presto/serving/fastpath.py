@@ -30,9 +30,9 @@ from presto.serving.cache import (
     Representation,
     StaleMenuResponse,
 )
-from presto.serving.counters import ProtectionCounters
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.prepared import PreparedResponse, is_preparable
+from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
 from presto.storage.models import MAX_ID

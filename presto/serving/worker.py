@@ -39,7 +39,6 @@ from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
 from presto.errors import PROBLEM_JSON, problem_document
-from presto.metrics import FLUSH_SECONDS, mark_process_dead
 from presto.serving.accesslog import BUFFER as access_log_buffer
 from presto.serving.accesslog import (
     LOG_FORMAT,
@@ -54,16 +53,21 @@ from presto.serving.cache import MenuCache
 from presto.serving.clients import trusted_networks
 from presto.serving.connections import ConnectionLimits, GuardedServer, raise_file_limit
 from presto.serving.cors import CorsPolicy
-from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
-from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
 from presto.serving.prepared import PreparedResponse
 from presto.serving.published_reads import PublishedReads, published_reads
 from presto.serving.publisher import PublisherLink, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import WSGIRequest, wsgi_request_factory
-from presto.serving.routes import RouteTemplates
+from presto.serving.telemetry.counters import ProtectionCounters
+from presto.serving.telemetry.instruments import FLUSH_SECONDS, mark_process_dead
+from presto.serving.telemetry.metrics import (
+    METRICS_PATH,
+    Telemetry,
+    metrics_directory,
+    route_templates,
+)
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
 from presto.storage.availability import DatabaseAvailability
 
@@ -241,7 +245,7 @@ def build_worker(
     counters = ProtectionCounters()
     availability = DatabaseAvailability(database.engine)
     in_flight = InFlight()
-    telemetry = Telemetry(RouteTemplates(app.url_map), lambda: in_flight.count)
+    telemetry = Telemetry(route_templates(app.url_map), lambda: in_flight.count)
     fast_path, listener = make_fast_path(
         settings, database, generations, availability, counters, telemetry
     )
