@@ -259,7 +259,7 @@ def readme_metrics_table() -> dict[str, str]:
 
 def exposed_names(family: MetricWrapperBase) -> set[str]:
     """The names a family's samples go by in a scrape, as the README table lists them."""
-    described = family.describe()[0]
+    [described] = family.describe()
     return {f"{described.name}_total" if described.type == "counter" else described.name}
 
 
