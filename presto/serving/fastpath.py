@@ -72,7 +72,8 @@ class MenuFastPath:
         self.reader = reader
 
     async def handle(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
-        """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
+        """Answer from the cache, or from `wsgi` (keeping a cacheable answer): the entry the
+        request handler (`presto.serving.handler`) and the tests both use."""
         response = self.hit(request)
         if response is not None:
             return response

@@ -127,8 +127,7 @@ def make_handler(
             elif fast_path is None:
                 response = without_validity_header(await admit(request))
             else:
-                hit = fast_path.hit(request)
-                response = hit if hit is not None else await fast_path.load(request, admit)
+                response = await fast_path.handle(request, admit)
         except Exception:
             log.exception("unhandled error, request id %s", request_id)
             response = problem_response(request, 500, "The server failed to answer this request.")

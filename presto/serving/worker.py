@@ -84,8 +84,10 @@ def build_worker(
     availability = DatabaseAvailability(database.engine)
     in_flight = InFlight()
     telemetry = Telemetry(route_templates(app.url_map), lambda: in_flight.count)
+    admission = make_admission(settings, availability, counters)
+    reads = warm_path_reads(settings, admission)
     fast_path, listener = make_fast_path(
-        settings, database, generations, availability, counters, telemetry
+        settings, database, generations, availability, counters, telemetry, reads
     )
     telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
     telemetry.watch_protections(counters, availability)
@@ -96,8 +98,6 @@ def build_worker(
         max_request_body_size=settings.max_body_bytes,
     )
     read_body = BodyReader(settings.max_body_bytes, settings.body_timeout, counters)
-    admission = make_admission(settings, availability, counters)
-    published_reads = attach_published_reads(settings, fast_path, admission)
     server = GuardedServer(
         make_handler(
             admission.wrap(read_body, wsgi.respond),
@@ -115,7 +115,7 @@ def build_worker(
     )
     return Worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
-        availability=availability, counters=counters, published_reads=published_reads,
+        availability=availability, counters=counters, published_reads=reads,
     )  # fmt: skip
 
 
@@ -131,15 +131,11 @@ def worker_app(
     return app
 
 
-def attach_published_reads(
-    settings: Settings, fast_path: MenuFastPath | None, admission: Admission
-) -> PublishedReads | None:
-    """Let the warm path read published menus on a miss (nothing to do without a cache)."""
-    if fast_path is None:
+def warm_path_reads(settings: Settings, admission: Admission) -> PublishedReads | None:
+    """The warm path's reads of published menus on a miss (no warm path without a cache)."""
+    if settings.cache_bytes <= 0:
         return None
-    reads = published_reads(settings, admission)
-    fast_path.reader = reads.read
-    return reads
+    return published_reads(settings, admission)
 
 
 def make_fast_path(
@@ -149,8 +145,10 @@ def make_fast_path(
     availability: DatabaseAvailability,
     counters: ProtectionCounters,
     telemetry: Telemetry,
+    reads: PublishedReads | None,
 ) -> tuple[MenuFastPath | None, MenuChangeListener | None]:
-    """The warm path, and on PostgreSQL the listener it depends on; none without a cache."""
+    """The warm path, reading published menus through `reads`, and on PostgreSQL the
+    listener it depends on; none without a cache."""
     if settings.cache_bytes <= 0:
         return None, None
     listener = None
@@ -165,6 +163,7 @@ def make_fast_path(
         on_load=telemetry.metrics.menu_loaded,
         availability=availability,
         counters=counters,
+        reader=None if reads is None else reads.read,
     )
     return fast_path, listener
 
