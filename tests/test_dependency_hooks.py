@@ -63,7 +63,7 @@ def test_aiohttp_server_keeps_three_keywords_and_passes_the_rest_to_each_handler
     assert "RequestHandler(self, loop=self._loop, **self._kwargs)" in inspect.getsource(
         web.Server.__call__
     ), where
-    # The keywords presto/serving/server.py gives the server, each one a handler's.
+    # The keywords presto/serving/worker.py gives the server, each one a handler's.
     handler_keywords = set(parameters(RequestHandler.__init__))
     assert {"access_log_class", "access_log", "keepalive_timeout"} <= handler_keywords, where
 

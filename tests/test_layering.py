@@ -165,7 +165,14 @@ def test_no_import_cycle_between_modules() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["presto.api.item_routes", "presto.services.items", "presto.serving.server"]
+    "module",
+    [
+        "presto.api.item_routes",
+        "presto.services.items",
+        "presto.serving.server",
+        "presto.serving.supervisor",
+        "presto.serving.telemetry.metrics",
+    ],
 )
 def test_a_module_imports_on_its_own(module: str) -> None:
     completed = subprocess.run(
