@@ -1,5 +1,5 @@
 """Errors the service layer raises, and the RFC 9457 problem document every error becomes
-(presto.api.errors in Flask, presto.serving.server before Flask runs)."""
+(presto.api.errors in Flask, presto.serving.handler before Flask runs)."""
 
 from __future__ import annotations
 

@@ -110,10 +110,7 @@ class FastPathMachine(RuleBasedStateMachine):
         return web.Response(body=menu_body(restaurant_id, generation, size), headers=headers)
 
     async def _call(self, request: web.BaseRequest) -> web.StreamResponse:
-        response = self.fast_path.hit(request)
-        if response is None:
-            response = await self.fast_path.load(request, self._wsgi)
-        return response
+        return await self.fast_path.handle(request, self._wsgi)
 
     def _settle(self) -> None:
         for _ in range(5):

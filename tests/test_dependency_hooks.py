@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Histogram, values
 from sqlalchemy.pool import QueuePool
 from webargs.flaskparser import FlaskParser
 
-from presto.metrics import LATENCY_BUCKETS
+from presto.serving.telemetry.instruments import LATENCY_BUCKETS
 
 
 def parameters(function: Any) -> list[str]:
@@ -63,7 +63,7 @@ def test_aiohttp_server_keeps_three_keywords_and_passes_the_rest_to_each_handler
     assert "RequestHandler(self, loop=self._loop, **self._kwargs)" in inspect.getsource(
         web.Server.__call__
     ), where
-    # The keywords presto/serving/server.py gives the server, each one a handler's.
+    # The keywords presto/serving/worker.py gives the server, each one a handler's.
     handler_keywords = set(parameters(RequestHandler.__init__))
     assert {"access_log_class", "access_log", "keepalive_timeout"} <= handler_keywords, where
 
@@ -123,7 +123,7 @@ def test_aiohttp_wsgi_handler_builds_the_environ_and_runs_the_app_as_presto_does
     assert "self._get_environ(" in inspect.getsource(WSGIHandler.handle_request), where
 
 
-# SQLAlchemy: presto/metrics.py (RequestMetrics.watch_pool)
+# SQLAlchemy: presto/serving/telemetry/instruments.py (RequestMetrics.watch_pool)
 
 
 def queue_pool() -> QueuePool:
@@ -133,7 +133,7 @@ def queue_pool() -> QueuePool:
 
 
 def test_sqlalchemy_queue_pool_checks_out_through_do_get_under_max_overflow() -> None:
-    where = "presto/metrics.py (RequestMetrics.watch_pool) wraps it to time waits"
+    where = "presto/serving/telemetry/instruments.py (RequestMetrics.watch_pool) times waits"
     pool = queue_pool()
     assert pool._max_overflow == 1, where
     assert parameters(pool._do_get) == [], where
@@ -149,11 +149,11 @@ def test_sqlalchemy_queue_pool_checks_out_through_do_get_under_max_overflow() ->
     assert calls == [1], f"a checkout no longer goes through QueuePool._do_get: {where}"
 
 
-# prometheus-client: presto/metrics.py
+# prometheus-client: presto/serving/telemetry/instruments.py
 
 
 def test_prometheus_histogram_child_keeps_bucket_and_sum_values() -> None:
-    where = "presto/metrics.py (PendingHistogram.flush_into) adds counts to them"
+    where = "presto/serving/telemetry/instruments.py (PendingHistogram.flush_into) adds to them"
     registry = CollectorRegistry()
     histogram = Histogram("hook", "h", ["route"], buckets=LATENCY_BUCKETS, registry=registry)
     child = histogram.labels("/")
@@ -171,7 +171,7 @@ def test_prometheus_histogram_child_keeps_bucket_and_sum_values() -> None:
 
 
 def test_prometheus_values_picks_its_value_class_at_run_time() -> None:
-    where = "presto/metrics.py (enable_multiprocess) sets values.ValueClass"
+    where = "presto/serving/telemetry/instruments.py (enable_multiprocess) sets values.ValueClass"
     assert hasattr(values, "ValueClass"), where
     assert callable(values.MultiProcessValue), where
     source = inspect.getsource(values)

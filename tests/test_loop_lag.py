@@ -13,8 +13,8 @@ from aiohttp.test_utils import make_mocked_request
 
 from presto.config import Settings
 from presto.serving.admission import Admission
-from presto.serving.counters import ProtectionCounters
 from presto.serving.looplag import INTERVAL, SUSTAINED, LoopLag
+from presto.serving.telemetry.counters import ProtectionCounters
 
 # The default presto ships.
 SHED_LOOP_LAG = Settings().shed_loop_lag

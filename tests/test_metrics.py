@@ -7,7 +7,9 @@ connections (so the kernel spreads them over both workers), and parses the scrap
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,13 +18,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from prometheus_client import values
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
-from presto import metrics
+from presto.serving.telemetry import instruments
+from presto.serving.telemetry.counters import ProtectionCounters
+from presto.serving.telemetry.metrics import METRICS_PATH, route_templates
+from presto.serving.telemetry.routes import UNMATCHED
 from tests.helpers.server_process import ServerProcess
 
 MENU_ROUTE = "/restaurant/<int:restaurant_id>/item"
+README = Path(__file__).resolve().parent.parent / "README.md"
 THREADS = 3
 
 
@@ -89,7 +97,7 @@ def test_counts_add_up_across_two_workers(two_workers: int) -> None:
         status, worker, _body = fetch(port, method, path)
         workers.add(worker)
     assert len(workers) == 2  # both workers answered some
-    time.sleep(metrics.FLUSH_SECONDS * 2 + 0.2)  # each worker has flushed its counts
+    time.sleep(instruments.FLUSH_SECONDS * 2 + 0.2)  # each worker has flushed its counts
 
     status, _worker, body = fetch(port, "GET", "/metrics")
 
@@ -133,22 +141,22 @@ def test_metrics_refuses_other_methods(two_workers: int) -> None:
 def multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """This test process in prometheus-client's multiprocess mode, for one test."""
     monkeypatch.setattr(values, "ValueClass", values.ValueClass)
-    monkeypatch.setenv(metrics.MULTIPROC_DIR_VARIABLE, str(tmp_path))
-    metrics.enable_multiprocess(str(tmp_path))
+    monkeypatch.setenv(instruments.MULTIPROC_DIR_VARIABLE, str(tmp_path))
+    instruments.enable_multiprocess(str(tmp_path))
     yield tmp_path
 
 
 def test_counts_reach_the_shared_files_only_when_flushed(multiprocess_dir: Path) -> None:
-    counted = metrics.RequestMetrics()
+    counted = instruments.RequestMetrics()
     counted.request_done("/healthz", "GET", 200, 0.0004)
     counted.request_done("/healthz", "GET", 200, 0.003)
     counted.menu_loaded(0.2)
-    assert total(samples(metrics.exposition().decode()), "presto_http_requests_total") == 0
+    assert total(samples(instruments.exposition().decode()), "presto_http_requests_total") == 0
 
     counted.flush()
     counted.flush()  # nothing is counted twice
 
-    found = samples(metrics.exposition().decode())
+    found = samples(instruments.exposition().decode())
     assert total(found, "presto_http_requests_total", route="/healthz", status="200") == 2
     assert total(found, "presto_http_request_duration_seconds_bucket", le="0.0005") == 1
     assert total(found, "presto_http_request_duration_seconds_bucket", le="0.005") == 2
@@ -164,16 +172,16 @@ def test_pool_waits_are_counted(multiprocess_dir: Path) -> None:
         max_overflow=0,
         pool_timeout=5,
     )
-    counted = metrics.RequestMetrics()
+    counted = instruments.RequestMetrics()
     counted.watch_pool(engine.pool)
     try:
         first = engine.connect()
-        found = samples(metrics.exposition().decode())
+        found = samples(instruments.exposition().decode())
         assert total(found, "presto_db_pool_in_use") == 1
         threading.Timer(0.2, first.close).start()
         with engine.connect():  # waits for the first connection to come back
             pass
-        found = samples(metrics.exposition().decode())
+        found = samples(instruments.exposition().decode())
         assert total(found, "presto_db_pool_waits_total") == 1
         assert total(found, "presto_db_pool_wait_seconds_total") >= 0.15
         assert total(found, "presto_db_pool_in_use") == 0
@@ -183,14 +191,14 @@ def test_pool_waits_are_counted(multiprocess_dir: Path) -> None:
 
 
 def test_protections_and_the_breaker_are_counted(multiprocess_dir: Path) -> None:
-    counted = metrics.RequestMetrics()
+    counted = instruments.RequestMetrics()
     protections = {"rate_limited": 0, "shed": 0, "stale_if_error": 0}
     database: dict[str, Any] = {"available": True, "openings": 0}
     counted.watch_protections(
         lambda: dict(protections), lambda: (database["available"], database["openings"])
     )
     counted.flush()
-    found = samples(metrics.exposition().decode())
+    found = samples(instruments.exposition().decode())
     assert total(found, "presto_protection_events_total") == 0
     assert total(found, "presto_database_available") == 1
 
@@ -198,7 +206,7 @@ def test_protections_and_the_breaker_are_counted(multiprocess_dir: Path) -> None
     database.update(available=False, openings=1)
     counted.flush()
     counted.flush()  # nothing is counted twice
-    found = samples(metrics.exposition().decode())
+    found = samples(instruments.exposition().decode())
     assert total(found, "presto_protection_events_total", kind="rate_limited") == 3
     assert total(found, "presto_protection_events_total", kind="shed") == 2
     assert total(found, "presto_protection_events_total", kind="stale_if_error") == 0
@@ -227,3 +235,44 @@ def test_a_write_burst_shows_in_the_scrape(db_url: str, tmp_path: Path) -> None:
         assert total(found, "presto_database_available") == 1
     finally:
         process.stop()
+
+
+def test_a_scrape_is_labelled_as_itself_and_unmatched_is_only_404s(app: Flask) -> None:
+    routes = route_templates(app.url_map)
+    assert routes.template("GET", METRICS_PATH) == "/metrics"
+    assert routes.template("GET", "/healthz") == "/healthz"
+    assert routes.template("GET", "/restaurant/1/item") == MENU_ROUTE
+    assert routes.template("GET", "/no/such/path") == UNMATCHED
+
+
+def readme_metrics_table() -> dict[str, str]:
+    """The README's metrics table: each metric name (a row may name several) with its row."""
+    text = README.read_text()
+    table = text[text.index("| metric | type | labels |") :].split("\n\n", 1)[0]
+    rows = {}
+    for row in table.splitlines()[2:]:
+        first_column = row.split("|")[1]
+        for name in re.findall(r"`(presto_[a-z_]+)`", first_column):
+            rows[name] = row
+    return rows
+
+
+def exposed_names(family: MetricWrapperBase) -> set[str]:
+    """The names a family's samples go by in a scrape, as the README table lists them."""
+    [described] = family.describe()
+    return {f"{described.name}_total" if described.type == "counter" else described.name}
+
+
+def test_every_metric_family_is_in_the_readme_table() -> None:
+    made = instruments.Instruments()
+    families = [value for value in vars(made).values() if isinstance(value, MetricWrapperBase)]
+    families.append(instruments.process_restarts())
+    exposed = set().union(*(exposed_names(family) for family in families))
+    assert {"presto_protection_events_total", "presto_database_available"} <= exposed
+    assert exposed == set(readme_metrics_table())
+
+
+def test_the_readme_lists_every_protection_event_kind() -> None:
+    row = readme_metrics_table()["presto_protection_events_total"]
+    listed = re.findall(r"`([a-z_]+)`", row.split("|")[3].split(":", 1)[1])
+    assert listed == [field.name for field in dataclasses.fields(ProtectionCounters)]

@@ -17,13 +17,13 @@ from sqlalchemy.engine import Engine
 from presto.config import Settings
 from presto.services.published import decompress
 from presto.serving.admission import Admission
-from presto.serving.counters import ProtectionCounters
 from presto.serving.published_reads import (
     LoopPublishedReads,
     PublishedReads,
     ThreadPublishedReads,
     published_reads,
 )
+from presto.serving.telemetry.counters import ProtectionCounters
 from tests.helpers.tcp_proxy import TcpProxy
 
 T = TypeVar("T")

@@ -35,11 +35,11 @@ from presto.services import menus
 from presto.services.published import VARIANTS, Published, store_published
 from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
-from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from presto.serving.published_reads import published_reads
 from presto.serving.publisher import run_publisher
+from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from tests.helpers.data import (

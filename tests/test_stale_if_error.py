@@ -12,9 +12,9 @@ from aiohttp.test_utils import make_mocked_request
 from sqlalchemy.engine import Engine
 
 from presto.serving.cache import MenuCache, StaleMenuResponse
-from presto.serving.counters import ProtectionCounters
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
+from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.availability import DatabaseAvailability
 from tests.helpers.responses import as_response
 

@@ -1,3 +1,5 @@
-"""The async serving layer: the aiohttp server on uvloop, connection guards, request bodies,
-admission (rate limits, load shedding), the warm-path menu cache, shared generation counters
-and the access log. May import `presto.app` and everything below it."""
+"""The async serving layer: the server in parts (the request handler, worker assembly, a
+worker's lifecycle, the supervisor of worker processes, log set-up), connection guards,
+request bodies, admission (rate limits, load shedding), the warm-path menu cache, shared
+generation counters, the access log and telemetry (`presto.serving.telemetry`). May import
+`presto.app` and everything below it."""

@@ -28,7 +28,7 @@ from presto.serving.clients import IPNetwork, client_address, trusted_networks
 
 FLUSH_LINES = 256
 FLUSH_SECONDS = 0.5
-# The layout of every other log line (presto.serving.server.configure_logging), made by hand here.
+# The layout of every other log line (presto.serving.log_setup.configure_logging), by hand here.
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 # Paths a load balancer polls every few seconds: left out of the log unless asked for.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})

@@ -41,10 +41,10 @@ from aiohttp import web
 from presto.errors import DatabaseUnavailableError
 from presto.services.keys import bearer_token
 from presto.serving.clients import IPNetwork, client_address
-from presto.serving.counters import ProtectionCounters
 from presto.serving.looplag import LoopLag
 from presto.serving.prepared import PreparedProblem
 from presto.serving.ratelimit import RateLimit, TokenBuckets, Verdict
+from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.availability import DatabaseAvailability
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from presto.errors import PROBLEM_JSON, problem_document
-from presto.serving.counters import ProtectionCounters
+from presto.serving.telemetry.counters import ProtectionCounters
 
 
 class ClosingResponse(web.Response):

@@ -32,7 +32,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from presto.errors import PROBLEM_JSON, problem_document
-from presto.serving.counters import ProtectionCounters
+from presto.serving.telemetry.counters import ProtectionCounters
 
 log = logging.getLogger(__name__)
 

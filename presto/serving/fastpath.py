@@ -30,9 +30,9 @@ from presto.serving.cache import (
     Representation,
     StaleMenuResponse,
 )
-from presto.serving.counters import ProtectionCounters
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.prepared import PreparedResponse, is_preparable
+from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
 from presto.storage.models import MAX_ID
@@ -72,7 +72,8 @@ class MenuFastPath:
         self.reader = reader
 
     async def handle(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
-        """Answer from the cache, or from `wsgi` (keeping a cacheable answer)."""
+        """Answer from the cache, or from `wsgi` (keeping a cacheable answer): the entry the
+        request handler (`presto.serving.handler`) and the tests both use."""
         response = self.hit(request)
         if response is not None:
             return response

@@ -19,7 +19,7 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from presto.metrics import process_restarts
+from presto.serving.telemetry.instruments import process_restarts
 
 log = logging.getLogger("presto.supervision")
 

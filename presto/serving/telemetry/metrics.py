@@ -1,8 +1,9 @@
 """The worker's side of `/metrics`: what each request adds, the flush timer, the response.
 
-The metric families and their batching live in `presto.metrics`; here each request is
-labelled with its route template (`presto.serving.routes`) and counted, and `GET /metrics`
-is answered on the event loop with every worker's values added up.
+The metric families and their batching live in `presto.serving.telemetry.instruments`;
+here each request is labelled with its route template (`presto.serving.telemetry.routes`)
+and counted, and `GET /metrics` is answered on the event loop with every worker's values
+added up.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy.pool import QueuePool
+from werkzeug.routing import Map
 
-from presto import metrics
 from presto.serving.cache import MenuCache
-from presto.serving.counters import ProtectionCounters
-from presto.serving.routes import RouteTemplates
+from presto.serving.telemetry import instruments
+from presto.serving.telemetry.counters import ProtectionCounters
+from presto.serving.telemetry.routes import RouteTemplates
 from presto.storage.availability import DatabaseAvailability
 
 METRICS_PATH = "/metrics"
@@ -38,19 +40,25 @@ def metrics_directory() -> Iterator[str]:
     """
     parent = SHARED_MEMORY if SHARED_MEMORY.is_dir() else None
     directory = tempfile.mkdtemp(prefix="presto-metrics-", dir=parent)
-    metrics.enable_multiprocess(directory)
+    instruments.enable_multiprocess(directory)
     try:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-        os.environ.pop(metrics.MULTIPROC_DIR_VARIABLE, None)
+        os.environ.pop(instruments.MULTIPROC_DIR_VARIABLE, None)
+
+
+def route_templates(url_map: Map) -> RouteTemplates:
+    """The labels of Flask's routes, and of `/metrics`, answered outside Flask (a path no
+    route answers is labelled `unmatched`: 404s only)."""
+    return RouteTemplates(url_map, {METRICS_PATH: METRICS_PATH})
 
 
 class Telemetry:
     """Counts one worker's requests and answers `/metrics`."""
 
     def __init__(self, routes: RouteTemplates, in_flight: Callable[[], int]) -> None:
-        self.metrics = metrics.RequestMetrics()
+        self.metrics = instruments.RequestMetrics()
         self.routes = routes
         self._in_flight = in_flight
 
@@ -92,7 +100,7 @@ class Telemetry:
     def respond(self) -> web.Response:
         """`GET /metrics`: every worker's metrics in the Prometheus text format."""
         self.flush()
-        response = web.Response(body=metrics.exposition())
-        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        response = web.Response(body=instruments.exposition())
+        response.headers["Content-Type"] = instruments.CONTENT_TYPE
         response.headers["Cache-Control"] = "no-store"
         return response
