@@ -13,7 +13,6 @@ import contextlib
 import gc
 import itertools
 import logging
-import math
 import multiprocessing
 import os
 import re
@@ -30,9 +29,8 @@ import uvloop
 from aiohttp import web
 from aiohttp_wsgi.wsgi import WSGIApplication
 from flask import Flask
-from sqlalchemy.engine import Engine
 
-from presto.api.health_routes import FAILING_PROCESSES
+from presto.api.health_routes import CONNECTION_ROLES, FAILING_PROCESSES
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
@@ -53,11 +51,12 @@ from presto.serving.clients import trusted_networks
 from presto.serving.connections import ConnectionLimits, GuardedServer, raise_file_limit
 from presto.serving.cors import CorsPolicy
 from presto.serving.counters import ProtectionCounters
+from presto.serving.database_roles import make_listener, make_published_reads, readiness, role_state
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
 from presto.serving.prepared import PreparedResponse
-from presto.serving.published_reads import PublishedReads, published_reads
+from presto.serving.published_reads import PublishedReads
 from presto.serving.publisher import PublisherLink, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import WSGIRequest, wsgi_request_factory
@@ -254,6 +253,8 @@ def build_worker(
     read_body = BodyReader(settings.max_body_bytes, settings.body_timeout, counters)
     admission = make_admission(settings, availability, counters)
     published_reads = attach_published_reads(settings, fast_path, admission)
+    app.config[CONNECTION_ROLES] = readiness(listener, published_reads)
+    telemetry.metrics.watch_roles(role_state(listener, published_reads))
     server = GuardedServer(
         make_handler(
             admission.wrap(read_body, wsgi.respond),
@@ -293,7 +294,7 @@ def attach_published_reads(
     """Let the warm path read published menus on a miss (nothing to do without a cache)."""
     if fast_path is None:
         return None
-    reads = published_reads(settings, admission)
+    reads = make_published_reads(settings, admission, fast_path.generations, fast_path.listener)
     fast_path.reader = reads.read
     return reads
 
@@ -312,8 +313,7 @@ def make_fast_path(
     listener = None
     if database.engine.dialect.name == "postgresql":
         # Hears of changes made on other hosts; one more connection per worker.
-        conninfo = libpq_conninfo(database.engine, settings.db_connect_timeout)
-        listener = MenuChangeListener(conninfo, generations)
+        listener = make_listener(settings, generations)
     fast_path = MenuFastPath(
         MenuCache(settings.cache_bytes),
         generations,
@@ -430,14 +430,6 @@ async def serve(
         log.info("stopping: no new connections, draining in-flight requests")
     finally:
         await drain_and_close(worker, tcp_server)
-
-
-def libpq_conninfo(engine: Engine, connect_timeout: float = 0) -> str:
-    """The engine's URL as psycopg takes it (no SQLAlchemy driver suffix)."""
-    url = engine.url.set(drivername="postgresql")
-    if connect_timeout:
-        url = url.update_query_dict({"connect_timeout": str(max(2, math.ceil(connect_timeout)))})
-    return url.render_as_string(hide_password=False)
 
 
 def run_worker(
