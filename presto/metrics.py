@@ -289,10 +289,9 @@ class RequestMetrics:
         self, verified: bool | None, replica: bool | None, reads: dict[str, int]
     ) -> None:
         instruments = self.instruments
-        if verified is not None:
-            instruments.listener_verified.set(1 if verified else 0)
-        if replica is not None:
-            instruments.replica_available.set(1 if replica else 0)
+        # Without a listener or a replica there is nothing wrong to report: 1.
+        instruments.listener_verified.set(0 if verified is False else 1)
+        instruments.replica_available.set(0 if replica is False else 1)
         for name, total in reads.items():
             grown = total - self._roles_flushed.get(name, 0)
             if grown:

@@ -165,7 +165,7 @@ class Postgres:
 
 def write_server_files(directory: Path) -> None:
     """The configuration Debian keeps in /etc: trust on 127.0.0.1, replication too."""
-    (directory / "postgresql.conf").write_text("hot_standby = on\nmax_connections = 60\n")
+    (directory / "postgresql.conf").write_text("hot_standby = on\n")
     (directory / "pg_hba.conf").write_text(
         "host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n"
     )
