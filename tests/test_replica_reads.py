@@ -51,8 +51,8 @@ def test_replica_reads_fall_back_to_the_primary_when_behind_or_down(
     primary = postgres_engine.url.render_as_string(hide_password=False)
     with standby_of(postgres_engine.url.port or 5432) as standby:
         replica = with_port(primary, "127.0.0.1", standby.port)
-        options = ("--replica-url", replica, "--cache-bytes", "1", "--reset-db", "--force")
-        options += ("--publish-on-write", "transaction")
+        options = ["--replica-url", replica, "--cache-bytes", "1", "--reset-db", "--force"]
+        options += ["--publish-on-write", "transaction"]
         with instance(tmp_path, primary, *options, workers=1) as presto:
             presto.key = create_key(primary)
             wait_for_replica_reads(presto)
