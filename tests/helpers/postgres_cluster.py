@@ -159,7 +159,8 @@ class Postgres:
     def execute(self, sql: str, database: str = "postgres") -> object:
         conninfo = f"host=127.0.0.1 port={self.port} dbname={database} user=postgres"
         with psycopg.connect(conninfo, autocommit=True) as connection:
-            row = connection.execute(sql).fetchone()
+            cursor = connection.execute(sql.encode())
+            row = cursor.fetchone() if cursor.description else None
             return None if row is None else row[0]
 
 
