@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask import Flask
+
+from presto.api.health_routes import CONNECTION_ROLES
 from presto.config import Settings
-from presto.metrics import RoleState
+from presto.metrics import RequestMetrics, RoleState
 from presto.serving.admission import Admission
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.published_reads import LoopPublishedReads, PublishedReads, published_reads
@@ -84,3 +87,14 @@ def role_state(
         return verified, None, {}
 
     return state
+
+
+def report_roles(
+    app: Flask,
+    metrics: RequestMetrics,
+    listener: MenuChangeListener | None,
+    reads: PublishedReads | None,
+) -> None:
+    """Let `/readyz` and `/metrics` report the listener's check and the replica."""
+    app.config[CONNECTION_ROLES] = readiness(listener, reads)
+    metrics.watch_roles(role_state(listener, reads))

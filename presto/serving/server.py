@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp_wsgi.wsgi import WSGIApplication
 from flask import Flask
 
-from presto.api.health_routes import CONNECTION_ROLES, FAILING_PROCESSES
+from presto.api.health_routes import FAILING_PROCESSES
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings
@@ -51,7 +51,7 @@ from presto.serving.clients import trusted_networks
 from presto.serving.connections import ConnectionLimits, GuardedServer, raise_file_limit
 from presto.serving.cors import CorsPolicy
 from presto.serving.counters import ProtectionCounters
-from presto.serving.database_roles import make_listener, make_published_reads, readiness, role_state
+from presto.serving.database_roles import make_listener, make_published_reads, report_roles
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.metrics import METRICS_PATH, Telemetry, metrics_directory
@@ -253,8 +253,7 @@ def build_worker(
     read_body = BodyReader(settings.max_body_bytes, settings.body_timeout, counters)
     admission = make_admission(settings, availability, counters)
     published_reads = attach_published_reads(settings, fast_path, admission)
-    app.config[CONNECTION_ROLES] = readiness(listener, published_reads)
-    telemetry.metrics.watch_roles(role_state(listener, published_reads))
+    report_roles(app, telemetry.metrics, listener, published_reads)
     server = GuardedServer(
         make_handler(
             admission.wrap(read_body, wsgi.respond),
