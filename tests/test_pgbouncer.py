@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tests.helpers.http import request
 from tests.helpers.postgres_cluster import PgBouncer, pgbouncer, with_port
 from tests.helpers.scale_out import create_key, instance, prices
 
@@ -110,3 +111,37 @@ def test_a_listener_through_the_transaction_pooler_is_found_out(
             stale += prices(shown.json(), burger) != {price}
         assert b.metric("presto_menu_cache_hits_total") == 0.0
     assert stale == 0
+
+
+def test_the_menu_flow_through_pgbouncer(
+    postgres_engine: Engine, bouncer: PgBouncer, tmp_path: Path
+) -> None:
+    """Creating, linking, refusing, retrying and deleting items, all through the pooler."""
+    direct = postgres_engine.url.render_as_string(hide_password=False)
+    pooled = pooled_url(postgres_engine, bouncer)
+    roles = ("--database-pooler", "transaction", "--listen-url", direct, "--reset-db", "--force")
+    with instance(tmp_path, pooled, *roles) as presto:
+        presto.key = create_key(direct)
+        auth = {"Authorization": f"Bearer {presto.key}"}
+        burger = item_id(postgres_engine, "Classic Burger")
+        items = "/restaurant/1/item"
+        retry = {**auth, "Idempotency-Key": "pickles-1"}
+        created = request(presto.address, "POST", items, {"name": "Pickles", "price": 50}, retry)
+        assert created.status == 201, created.body
+        again = request(presto.address, "POST", items, {"name": "Pickles", "price": 50}, retry)
+        assert (again.status, again.json()["id"]) == (201, created.json()["id"])
+        pickles = created.json()["id"]
+        modifiers = request(presto.address, "GET", f"{items}/{burger}").json()["modifiers"]
+        linked = request(
+            presto.address, "PUT", f"{items}/{burger}/modifiers",
+            [*(modifier["id"] for modifier in modifiers), pickles], auth,
+        )  # fmt: skip
+        assert linked.status == 200, linked.body
+        assert prices(presto.get().json(), pickles) == {50}
+        refused = request(presto.address, "PATCH", f"{items}/{pickles}", {"price": -1}, auth)
+        assert refused.status == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert prices(presto.get().json(), pickles) == {50}
+        assert request(presto.address, "DELETE", f"{items}/{pickles}", None, auth).status == 204
+        assert prices(presto.get().json(), pickles) == set()
+        assert all(status < 500 for status in presto.statuses)
