@@ -189,6 +189,9 @@ class Instruments:
             registry=None,
             multiprocess_mode="livemin",
         )
+        # Nothing known to be wrong until a worker says so (a new worker's file would say 0).
+        self.listener_verified.set(1)
+        self.replica_available.set(1)
 
 
 class PendingHistogram:

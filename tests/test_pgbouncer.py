@@ -145,3 +145,21 @@ def test_the_menu_flow_through_pgbouncer(
         assert request(presto.address, "DELETE", f"{items}/{pickles}", None, auth).status == 204
         assert prices(presto.get().json(), pickles) == set()
         assert all(status < 500 for status in presto.statuses)
+
+
+def test_a_listener_through_a_session_mode_entry_hears_itself(
+    postgres_engine: Engine, bouncer: PgBouncer, tmp_path: Path
+) -> None:
+    """The other way to keep the listener's session: a PgBouncer in session mode."""
+    direct = postgres_engine.url.render_as_string(hide_password=False)
+    with pgbouncer(postgres_engine.url.port or 5432, mode="session") as sessions:
+        listen = with_port(direct, "127.0.0.1", sessions.port)
+        options = ("--database-pooler", "transaction", "--listen-url", listen, "--reset-db")
+        with instance(tmp_path, pooled_url(postgres_engine, bouncer), *options, "--force") as a:
+            a.server.wait_for_line(r"listening for menu changes", count=2, timeout=20)
+            assert a.get("/readyz").status == 200
+            assert a.metric("presto_listener_verified") == 1.0
+            assert all(a.get().status == 200 for _ in range(10))
+            time.sleep(1.0)  # every worker's counts reach the shared files
+            assert a.metric("presto_menu_cache_hits_total") >= 1
+            assert len(sessions.admin("SHOW SERVERS")) >= 2  # the two workers' listeners
