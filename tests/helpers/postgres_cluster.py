@@ -25,7 +25,23 @@ import sqlalchemy as sa
 
 from presto.bench.servers import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def server_binaries(port: int | None = None) -> Path:
+    """Debian's PostgreSQL server programs: of the version of the server on `port` (a
+    standby must run the primary's), else of the newest version installed."""
+    if port is not None:
+        conninfo = f"host=127.0.0.1 port={port} dbname=postgres user=postgres"
+        with psycopg.connect(conninfo) as connection:
+            row = connection.execute("SHOW server_version_num").fetchone()
+        assert row is not None
+        return Path(f"/usr/lib/postgresql/{int(row[0]) // 10000}/bin")
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
 SERVER_USER = "postgres"
 
 
@@ -139,9 +155,10 @@ class Postgres:
 
     directory: Path
     port: int
+    binaries: Path
 
     def pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        pg_ctl = require_tool("pg_ctl", PG_BIN / "pg_ctl")
+        pg_ctl = require_tool("pg_ctl", self.binaries / "pg_ctl")
         return subprocess.run(
             as_server_user([pg_ctl, "-D", str(self.directory), "-w", "-t", "30", *args]),
             check=check,
@@ -179,9 +196,10 @@ def write_server_files(directory: Path) -> None:
 def standby_of(primary_port: int) -> Iterator[Postgres]:
     """A streaming replica of the server on `primary_port` (`pg_basebackup -R`), started
     on a free port, stopped and removed afterwards."""
-    basebackup = require_tool("pg_basebackup", PG_BIN / "pg_basebackup")
+    binaries = server_binaries(primary_port)
+    basebackup = require_tool("pg_basebackup", binaries / "pg_basebackup")
     directory = server_directory("presto-standby-")
-    server = Postgres(directory, free_port())
+    server = Postgres(directory, free_port(), binaries)
     try:
         command = [basebackup, "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres"]
         command += ["-D", str(directory), "-R", "-X", "stream", "-c", "fast"]
@@ -197,9 +215,10 @@ def standby_of(primary_port: int) -> Iterator[Postgres]:
 @contextlib.contextmanager
 def new_primary() -> Iterator[Postgres]:
     """A fresh PostgreSQL cluster (`initdb`) on a free port, for tests that stop it."""
-    initdb = require_tool("initdb", PG_BIN / "initdb")
+    binaries = server_binaries()
+    initdb = require_tool("initdb", binaries / "initdb")
     directory = server_directory("presto-primary-")
-    server = Postgres(directory, free_port())
+    server = Postgres(directory, free_port(), binaries)
     try:
         command = [initdb, "-D", str(directory), "-U", "postgres", "-A", "trust", "--no-sync"]
         subprocess.run(as_server_user(command), check=True, capture_output=True)
