@@ -3,6 +3,8 @@ connections and statements, and what `/readyz` says of the listener and the repl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from presto.api.health_routes import CONNECTION_ROLES
 from presto.serving.database_roles import LISTENER_UNVERIFIED, REPLICA_DOWN
+from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE, make_engine
 from presto.storage.roles import libpq_conninfo, session_timeouts
@@ -89,3 +92,34 @@ def test_sqlite_engines_ignore_the_pooler_setting(tmp_path: Path) -> None:
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT 1")).scalar() == 1
     engine.dispose()
+
+
+def listener_state(conninfo: str, probe_conninfo: str) -> tuple[bool | None, bool]:
+    """(verified, connected) of a listener a moment after it started."""
+    listener = MenuChangeListener(conninfo, MenuGenerations(), probe_conninfo=probe_conninfo)
+
+    async def scenario() -> tuple[bool | None, bool]:
+        task = asyncio.create_task(listener.run())
+        try:
+            async with asyncio.timeout(10):
+                while listener.verified is None:
+                    await asyncio.sleep(0.02)
+            return listener.verified, listener.connected
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return asyncio.run(scenario())
+
+
+def test_the_listener_trusts_its_session_only_once_it_hears_itself(
+    postgres_engine: Engine,
+) -> None:
+    conninfo = libpq_conninfo(postgres_engine.url.render_as_string(hide_password=False))
+    assert listener_state(conninfo, conninfo) == (True, True)
+    # Writes that notify another database than the one listened on are never heard.
+    elsewhere = libpq_conninfo(
+        postgres_engine.url.set(database="postgres").render_as_string(hide_password=False)
+    )
+    assert listener_state(conninfo, elsewhere) == (False, False)
