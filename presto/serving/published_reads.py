@@ -3,8 +3,9 @@
 A miss of an unfiltered menu call (`presto.services.published.QUERY_STRINGS`) is one
 primary-key query for ready bytes, so it skips the WSGI bridge, Flask and the request
 session. On PostgreSQL the reads run on the event loop (`LoopPublishedReads`): up to
-`threads` connections in autocommit mode, the statement prepared once on each, sent and
-answered through libpq's asynchronous API: one round trip and about 55 us of CPU a read.
+`threads` connections in autocommit mode, the statement prepared once on each (sent
+unnamed with every read behind a transaction-mode pooler), sent and answered through
+libpq's asynchronous API: one round trip and about 55 us of CPU a read.
 Elsewhere (SQLite) each of a few threads of its own keeps one connection
 (`ThreadPublishedReads`) and runs the compiled statement on the driver's cursor, skipping
 SQLAlchemy's execution layer (175 us of CPU a read on PostgreSQL, nearly as much as the
@@ -169,7 +170,8 @@ class LoopPublishedReads:
     Behind a transaction-mode pooler (`--database-pooler transaction`) a prepared
     statement would stay on one server connection while the next read may get another:
     each read then sends its statement unnamed (parsed, bound and run in one round trip)
-    and no startup `options`.
+    and no startup `options`, so the server's `statement_timeout` does not apply: the
+    read's own bound (`statement_timeout` + 1 s) does.
     """
 
     def __init__(self, settings: Settings, admission: Admission, url: str) -> None:
