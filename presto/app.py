@@ -69,6 +69,7 @@ def create_app(
             pool_size=settings.threads,
             connect_timeout=settings.db_connect_timeout,
             statement_timeout=settings.statement_timeout,
+            transaction_pooler=settings.database_pooler == "transaction",
         )
     _init_database(app, engine, settings.publish_on_write, on_menu_change, publish)
 

@@ -34,6 +34,7 @@ from presto.storage import migrate
 from presto.storage.checks import DatabaseConfigError, check_database, require_schema
 from presto.storage.engine import drop_schema, make_engine, make_sessionmaker
 from presto.storage.models import ApiKey
+from presto.storage.roles import TRANSACTION_POOLER, check_roles
 
 log = logging.getLogger("presto.cli")
 
@@ -214,9 +215,11 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SettingsError("--force goes only with --reset-db")
     check_host_resolves(settings.host)
     check_database(settings.database_url)
+    check_roles(settings)
     configure_logging(settings)
-    prepare_database(settings.database_url, reset=args.reset_db, force=args.force)
-    publish_unpublished(settings.database_url)
+    pooled = settings.database_pooler == TRANSACTION_POOLER
+    prepare_database(settings.database_url, reset=args.reset_db, force=args.force, pooled=pooled)
+    publish_unpublished(settings.database_url, pooled=pooled)
     return run(settings)
 
 
@@ -229,10 +232,11 @@ def check_host_resolves(host: str) -> None:
         raise SettingsError(f"--host {host} does not resolve: {error.strerror}") from None
 
 
-def prepare_database(url: str, *, reset: bool, force: bool = False) -> None:
+def prepare_database(url: str, *, reset: bool, force: bool = False, pooled: bool = False) -> None:
     """Migrate the database to the current schema; with `reset`, start over from the
-    demo menus, refusing (`ResetRefusedError`) to drop anything else unless `force`."""
-    engine = make_engine(url, pool_size=1)
+    demo menus, refusing (`ResetRefusedError`) to drop anything else unless `force`;
+    `pooled`: `url` is a transaction-mode pooler."""
+    engine = make_engine(url, pool_size=1, transaction_pooler=pooled)
     shown = engine.url.render_as_string(hide_password=True)
     try:
         if reset:
@@ -252,10 +256,10 @@ def prepare_database(url: str, *, reset: bool, force: bool = False) -> None:
         engine.dispose()
 
 
-def publish_unpublished(url: str) -> int:
+def publish_unpublished(url: str, *, pooled: bool = False) -> int:
     """Publish every menu without a current published body (after a migration added the
     storage, or a restore); returns how many."""
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=1, transaction_pooler=pooled)
     try:
         factory = make_sessionmaker(engine)
         with factory() as session:

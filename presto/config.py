@@ -16,6 +16,8 @@ T = TypeVar("T")
 DEFAULT_DATABASE_URL = "sqlite:///presto.db"
 # The `presto serve --help` group of the settings against outages, overload and abuse.
 PROTECTION = "outages, overload and abuse (0 turns a limit off)"
+# The group of the optional connections beside the pool (doc/deploy.md).
+ROLES = "database connections beside --database-url (PostgreSQL)"
 
 
 def database_url_from_env() -> str:
@@ -37,6 +39,26 @@ class Settings:
     database_url: str = setting(
         DEFAULT_DATABASE_URL,
         "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host:5432/presto`",
+    )
+    listen_url: str = setting(
+        "",
+        "URL of the connection that `LISTEN`s for other hosts' menu changes: a session, "
+        "straight to the primary or through a session-mode pooler (empty: `--database-url`)",
+        group=ROLES,
+    )
+    replica_url: str = setting(
+        "",
+        "URL of a streaming replica for reads of published menus; the primary answers when it "
+        "lags or is down (empty: none)",
+        group=ROLES,
+    )
+    database_pooler: str = setting(
+        "none",
+        "what `--database-url` leads to: `none` (PostgreSQL, or a session-mode pooler) or "
+        "`transaction` (a transaction-mode pooler such as PgBouncer's: no prepared statements, "
+        "`statement_timeout` set in each transaction)",
+        choices=("none", "transaction"),
+        group=ROLES,
     )
     host: str = setting("127.0.0.1", "address to listen on (an IP address or host name)", host=True)
     port: int = setting(

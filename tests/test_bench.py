@@ -627,3 +627,10 @@ def test_the_wsgi_entry_point_serves_the_menu(db_url: str, monkeypatch: pytest.M
 
     assert response.status_code == 200
     assert response.get_json()[0]["name"] == "Classic Burger"
+
+
+def test_quick_run_says_why_the_pooler_case_did_not_run_on_sqlite(
+    quick_run: tuple[str, dict[str, Any]],
+) -> None:
+    _table, results = quick_run
+    assert [row["notes"] for row in rows_of(results, "l")] == ["needs PostgreSQL (--database-url)"]

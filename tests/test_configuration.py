@@ -51,6 +51,9 @@ def serve_settings(argv: list[str], environ: dict[str, str]) -> Settings:
 def test_every_setting_comes_from_its_variable() -> None:
     environ = {
         "PRESTO_DATABASE_URL": "sqlite:////srv/menus.db",
+        "PRESTO_LISTEN_URL": "postgresql+psycopg://presto@db1/presto",
+        "PRESTO_REPLICA_URL": "postgresql+psycopg://presto@db2/presto",
+        "PRESTO_DATABASE_POOLER": "Transaction",
         "PRESTO_HOST": "0.0.0.0",
         "PRESTO_PORT": "8080",
         "PRESTO_WORKERS": "3",
@@ -86,6 +89,9 @@ def test_every_setting_comes_from_its_variable() -> None:
 
     expected = Settings(
         database_url="sqlite:////srv/menus.db",
+        listen_url="postgresql+psycopg://presto@db1/presto",
+        replica_url="postgresql+psycopg://presto@db2/presto",
+        database_pooler="transaction",
         host="0.0.0.0",
         port=8080,
         workers=3,
@@ -225,6 +231,18 @@ CONFIGURATION_MISTAKES = [
     (
         ["--database-url", "sqlite:///no/such/directory/menus.db"],
         "presto serve: directory no/such/directory of the SQLite database does not exist",
+    ),
+    (
+        ["--listen-url", "postgresql+psycopg://presto@127.0.0.1/menus"],
+        "presto serve: --listen-url needs PostgreSQL for it and --database-url",
+    ),
+    (
+        ["--replica-url", "sqlite:///replica.db"],
+        "presto serve: --replica-url needs PostgreSQL for it and --database-url",
+    ),
+    (
+        ["--database-pooler", "transaction"],
+        "presto serve: --database-pooler transaction needs a PostgreSQL --database-url",
     ),
 ]
 

@@ -1,10 +1,11 @@
 """End to end: once a write has been answered, no worker process of the host serves the
 menu from before it.
 
-Each test runs `presto serve --workers 2` (menu cache on) on SQLite and PostgreSQL and
-talks to it over a new connection per request, so the kernel spreads the requests over
-both workers. A response names its worker: without an `X-Request-ID` from the client,
-the id the server makes starts with a prefix of its process.
+Each test runs `presto serve --workers 2` (menu cache on) on SQLite and PostgreSQL (there
+also through PgBouncer in transaction mode) and talks to it over a new connection per
+request, so the kernel spreads the requests over both workers. A response names its
+worker: without an `X-Request-ID` from the client, the id the server makes starts with a
+prefix of its process.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from presto import cli
 from tests.helpers.http import request as send
+from tests.helpers.postgres_cluster import pgbouncer, with_port
 from tests.helpers.server_process import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -93,11 +96,26 @@ class Presto:
         raise AssertionError(f"{MAX_ATTEMPTS} requests reached workers {counts} only")
 
 
+@pytest.fixture(params=["direct", "pgbouncer"])
+def connections(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[str, ...]]:
+    """How `presto serve` reaches the database: the URL straight, or (PostgreSQL) through
+    PgBouncer in transaction mode with the listener straight to PostgreSQL."""
+    if request.param == "direct":
+        yield ("--database-url", db_url)
+        return
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PgBouncer is for PostgreSQL")
+    port = make_url(db_url).port or 5432
+    with pgbouncer(port) as bouncer:
+        pooled = with_port(db_url, "127.0.0.1", bouncer.port)
+        yield ("--database-url", pooled, "--database-pooler", "transaction", "--listen-url", db_url)
+
+
 @pytest.fixture
-def presto(db_url: str, tmp_path: Path) -> Iterator[Presto]:
+def presto(db_url: str, connections: tuple[str, ...], tmp_path: Path) -> Iterator[Presto]:
     """`presto serve --workers 2` on the demo menus, with a key for restaurant 1."""
     server = ServerProcess(
-        "--port", "0", "--workers", str(WORKERS), "--database-url", db_url, "--reset-db",
+        "--port", "0", "--workers", str(WORKERS), *connections, "--reset-db",
         cwd=tmp_path,
     )  # fmt: skip
     try:

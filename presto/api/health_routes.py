@@ -19,6 +19,9 @@ READINESS_TIMEOUT = "PRESTO_READINESS_TIMEOUT"
 # The key in `app.config` of a callable naming the helper processes (the publisher) that
 # cannot stay up; set by the server that runs them.
 FAILING_PROCESSES = "PRESTO_FAILING_PROCESSES"
+# The key in `app.config` of a callable giving the connections beside the pool's state:
+# (why the worker is not ready, or None; a note on the database, or None).
+CONNECTION_ROLES = "PRESTO_CONNECTION_ROLES"
 
 
 @bp.route("/", methods=["GET"])
@@ -45,10 +48,12 @@ def healthz() -> dict[str, str]:
 @bp.problems(503)
 def readyz() -> dict[str, str]:
     """Readiness: the database answers within the bound, its schema is at this presto's
-    newest migration, and every helper process stays up; 503 saying what is wrong
-    otherwise."""
+    newest migration, every helper process stays up and the change listener hears its own
+    notification; 503 saying what is wrong otherwise. `database` notes a replica that is
+    down (reads then go to the primary: still ready)."""
     engine = app_database(current_app).engine
     ready = health.check_ready(engine, current_app.config[READINESS_TIMEOUT])
     failing = current_app.config.get(FAILING_PROCESSES)
     health.check_processes(failing() if failing is not None else [])
-    return ready
+    roles = current_app.config.get(CONNECTION_ROLES)
+    return ready if roles is None else health.with_roles(ready, *roles())

@@ -11,7 +11,9 @@ h. the same with a cache too small for the catalog, so misses dominate;
 i. the warm menu call to a gzip client, against the ceiling answering the same gzip bytes;
 j. write latency on a large generated menu;
 k. the CPU cost of a refusal beside a hit's, and the warm path under a flood of refusals
-   (`presto.bench.refusals`).
+   (`presto.bench.refusals`);
+l. two workers through PgBouncer in transaction mode beside two on direct connections:
+   the warm menu call, and reads over the catalog with case h's small cache (misses).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 import uvloop
 
-from presto.bench import servers
+from presto.bench import pooling, servers
 from presto.bench.catalog import copy_restaurant, publish_catalog
 from presto.bench.cold import measure_cold
 from presto.bench.generated_menus import generate_menu
@@ -517,3 +519,44 @@ def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:
             content_encoding=encoding,
         )
     return rows
+
+
+def run_pooler_case(config: BenchConfig) -> list[Row]:
+    """Case l: presto through PgBouncer (transaction mode, listener direct) and presto on
+    direct connections, both running, taking turns; ratios to direct."""
+    why = pooling.unavailable(config.database_url)
+    binary = pooling.pgbouncer_binary()
+    if why is not None or binary is None:
+        return [Row(case="l", label="presto through PgBouncer", workers=2, notes=why or "")]
+    prepare_menu(replace(config, menu="demo"))
+    first, last = copy_restaurant(config.database_url, 1, config.catalog_restaurants)
+    publish_catalog(config.database_url, first, last)
+    catalog = Spread(first, last)
+    with pooling.pgbouncer(config.database_url, binary) as pooled, contextlib.ExitStack() as stack:
+        pooler = ("--database-pooler", "transaction", "--listen-url", config.database_url)
+        started = {
+            name: stack.enter_context(running(servers.start_presto(
+                url, workers=2, log_path=config.work_dir / f"presto-{name}.log",
+                cache_bytes=config.small_cache_bytes, options=options,
+            ), MENU_PATH))
+            for name, url, options in (
+                ("direct", config.database_url, ()), ("pgbouncer", pooled, pooler)
+            )
+        }  # fmt: skip
+        runs: dict[str, Callable[[], LoadResult]] = {}
+        for name, server in started.items():
+            warm_up(server, config)
+            warm_up(server, config, catalog)
+            runs[f"warm, {name}"] = functools.partial(load, server, config)
+            runs[f"catalog misses, {name}"] = functools.partial(load, server, config, catalog)
+        results = alternate(runs, config.rounds)
+    rows = {
+        name: load_row("l", f"presto {name}", 2, result, []) for name, result in results.items()
+    }
+    for kind in ("warm", "catalog misses"):
+        direct = rows[f"{kind}, direct"].requests_per_second or 1.0
+        for name in ("direct", "pgbouncer"):
+            row = rows[f"{kind}, {name}"]
+            row.reference = f"{kind}, direct"
+            row.ratio = (row.requests_per_second or 0.0) / direct
+    return list(rows.values())

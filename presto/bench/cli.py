@@ -24,6 +24,7 @@ from presto.bench.cases import (
     run_long_tail_case,
     run_memory_case,
     run_mixed_case,
+    run_pooler_case,
     run_warm,
     run_write_case,
 )
@@ -31,7 +32,7 @@ from presto.bench.load import wrk_available
 from presto.bench.refusals import run_refusal_case
 from presto.bench.report import Row, check_targets, format_table, write_json
 
-ALL_CASES = "abcdefghijk"
+ALL_CASES = "abcdefghijkl"
 # Case f: the menu cache's budget while memory is measured; --quick fills a smaller one
 # with a smaller menu, since filling it costs one cold request per response and worker.
 CACHE_BUDGET = 8 * 1024 * 1024
@@ -150,6 +151,8 @@ def run(config: BenchConfig) -> tuple[dict[str, Any], list[Row]]:
         rows += run_write_case(config)
     if "k" in config.cases:
         rows += run_refusal_case(config.database_url, config.work_dir, config.duration)
+    if "l" in config.cases:
+        rows += run_pooler_case(config)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),

@@ -75,3 +75,13 @@ def check_processes(failing: list[str]) -> None:
         raise ServiceUnavailableError(
             f"The {names} process keeps dying and cannot stay up; see the log."
         )
+
+
+def with_roles(ready: dict[str, str], refusal: str | None, note: str | None) -> dict[str, str]:
+    """`ready` with a note on the database (a replica down); `ServiceUnavailableError` if a
+    connection beside the pool cannot be trusted (a listener that does not hear itself)."""
+    if refusal is not None:
+        raise ServiceUnavailableError(refusal)
+    if note is None:
+        return ready
+    return {**ready, "database": f"ok; {note}"}

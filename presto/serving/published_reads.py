@@ -3,8 +3,9 @@
 A miss of an unfiltered menu call (`presto.services.published.QUERY_STRINGS`) is one
 primary-key query for ready bytes, so it skips the WSGI bridge, Flask and the request
 session. On PostgreSQL the reads run on the event loop (`LoopPublishedReads`): up to
-`threads` connections in autocommit mode, the statement prepared once on each, sent and
-answered through libpq's asynchronous API: one round trip and about 55 us of CPU a read.
+`threads` connections in autocommit mode, the statement prepared once on each (sent
+unnamed with every read behind a transaction-mode pooler), sent and answered through
+libpq's asynchronous API: one round trip and about 55 us of CPU a read.
 Elsewhere (SQLite) each of a few threads of its own keeps one connection
 (`ThreadPublishedReads`) and runs the compiled statement on the driver's cursor, skipping
 SQLAlchemy's execution layer (175 us of CPU a read on PostgreSQL, nearly as much as the
@@ -33,7 +34,8 @@ from presto.config import Settings
 from presto.errors import NotFoundError
 from presto.services.published import READ_PUBLISHED, Published, current_published
 from presto.serving.admission import Admission
-from presto.storage.engine import make_engine, postgresql_timeouts
+from presto.storage.engine import make_engine
+from presto.storage.roles import TRANSACTION_POOLER, session_timeouts
 
 
 class PublishedReads(Protocol):
@@ -49,7 +51,7 @@ class PublishedReads(Protocol):
 def published_reads(settings: Settings, admission: Admission) -> PublishedReads:
     """On the event loop over libpq for PostgreSQL; on threads otherwise (SQLite)."""
     if make_url(settings.database_url).get_backend_name() == "postgresql":
-        return LoopPublishedReads(settings, admission)
+        return LoopPublishedReads(settings, admission, settings.database_url)
     return ThreadPublishedReads(settings, admission)
 
 
@@ -162,33 +164,46 @@ class LoopPublishedReads:
     socket has the answer, as psycopg's asynchronous connections do, without their
     per-query machinery (`AsyncConnection.pgconn` is psycopg's documented way down to
     libpq). Reads beyond `threads` wait for a connection. A read that fails, or outlasts
-    `statement_timeout` by a second, closes its connection and answers None.
+    `statement_timeout` by a second, closes its connection and answers None (and counts
+    it in `failures`).
+
+    Behind a transaction-mode pooler (`--database-pooler transaction`) a prepared
+    statement would stay on one server connection while the next read may get another:
+    each read then sends its statement unnamed (parsed, bound and run in one round trip)
+    and no startup `options`, so the server's `statement_timeout` does not apply: the
+    read's own bound (`statement_timeout` + 1 s) does.
     """
 
-    def __init__(self, settings: Settings, admission: Admission) -> None:
-        url = make_url(settings.database_url).set(drivername="postgresql")
-        self.conninfo = url.render_as_string(hide_password=False)
-        self.timeouts = postgresql_timeouts(settings.db_connect_timeout, settings.statement_timeout)
+    def __init__(self, settings: Settings, admission: Admission, url: str) -> None:
+        self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
+        pooled = settings.database_pooler == TRANSACTION_POOLER
+        self.timeouts = session_timeouts(
+            settings.db_connect_timeout, settings.statement_timeout, transaction_pooler=pooled
+        )
         self.read_timeout = settings.statement_timeout + 1 if settings.statement_timeout else None
         self.admission = admission
         self.size = settings.threads
         compiled = READ_PUBLISHED.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
-        self._prepare = f"PREPARE {STATEMENT.decode()} AS {compiled.string}"
+        self._sql = compiled.string.encode()
+        self._prepare = None if pooled else f"PREPARE {STATEMENT.decode()} AS {compiled.string}"
         self._order = list(compiled.positiontup or ())
+        # Reads that failed (an error, a lost connection, a timeout), for the replica's health.
+        self.failures = 0
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._open = 0
 
     async def read(self, restaurant_id: int, variant: str) -> Published | None:
         """The current published body, or None: Flask answers the request."""
-        return await self.admission.read(lambda: self._read(restaurant_id, variant))
+        return await self.admission.read(lambda: self.fetch(restaurant_id, variant))
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()
 
-    async def _read(self, restaurant_id: int, variant: str) -> Published | None:
+    async def fetch(self, restaurant_id: int, variant: str) -> Published | None:
+        """`read` without admission (the caller was admitted)."""
         values = {"restaurant_id": str(restaurant_id).encode(), "variant": variant.encode()}
         connection = None
         healthy = False
@@ -198,7 +213,10 @@ class LoopPublishedReads:
                 row = await self._query(connection.pgconn, [values[n] for n in self._order])
             healthy = True
             return current_published(row, restaurant_id, time.time())
-        except (NotFoundError, ReadFailed, psycopg.Error, OSError, TimeoutError):
+        except NotFoundError:
+            return None
+        except (ReadFailed, psycopg.Error, OSError, TimeoutError):
+            self.failures += 1
             return None
         finally:
             if connection is not None:
@@ -228,7 +246,8 @@ class LoopPublishedReads:
             self.conninfo, autocommit=True, **self.timeouts
         )
         try:
-            await connection.execute(self._prepare.encode())
+            if self._prepare is not None:
+                await connection.execute(self._prepare.encode())
         except BaseException:
             await connection.close()
             raise
@@ -253,8 +272,11 @@ class LoopPublishedReads:
                 return
 
     async def _query(self, pgconn: pq.abc.PGconn, params: list[bytes]) -> list[object] | None:
-        """One row of the prepared statement run with `params` (None: no row)."""
-        pgconn.send_query_prepared(STATEMENT, params, result_format=pq.Format.BINARY)
+        """One row of the statement run with `params` (None: no row)."""
+        if self._prepare is None:
+            pgconn.send_query_params(self._sql, list(params), result_format=pq.Format.BINARY)
+        else:
+            pgconn.send_query_prepared(STATEMENT, params, result_format=pq.Format.BINARY)
         while pgconn.flush():
             await _ready(pgconn.socket, write=True)
         pgconn.consume_input()

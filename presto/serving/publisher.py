@@ -146,6 +146,7 @@ def run_publisher(
         pool_size=1,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.statement_timeout,
+        transaction_pooler=settings.database_pooler == "transaction",
     )
     factory = make_sessionmaker(engine)
     log.info("publisher started (pid %d)", os.getpid())

@@ -11,7 +11,6 @@ of published menus.
 from __future__ import annotations
 
 import asyncio
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
@@ -19,7 +18,6 @@ from typing import cast
 from aiohttp import web
 from aiohttp_wsgi.wsgi import WSGIApplication
 from flask import Flask
-from sqlalchemy.engine import Engine
 
 from presto.api.health_routes import FAILING_PROCESSES
 from presto.api.session import Database, app_database
@@ -32,11 +30,12 @@ from presto.serving.cache import MenuCache
 from presto.serving.clients import trusted_networks
 from presto.serving.connections import ConnectionLimits, GuardedServer
 from presto.serving.cors import CorsPolicy
+from presto.serving.database_roles import make_listener, make_published_reads, report_roles
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.handler import InFlight, make_handler
 from presto.serving.looplag import LoopLag
-from presto.serving.published_reads import PublishedReads, published_reads
+from presto.serving.published_reads import PublishedReads
 from presto.serving.publisher import PublisherLink, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import wsgi_request_factory
@@ -86,18 +85,16 @@ def build_worker(
     in_flight = InFlight()
     telemetry = Telemetry(route_templates(app.url_map), lambda: in_flight.count)
     admission = make_admission(settings, availability, counters)
-    reads = warm_path_reads(settings, admission)
-    fast_path, listener = make_fast_path(
-        settings, database, generations, availability, counters, telemetry, reads
+    listener = change_listener(settings, database, generations)
+    reads = warm_path_reads(settings, admission, generations, listener)
+    report_roles(app, telemetry.metrics, listener, reads)
+    fast_path = make_fast_path(
+        settings, generations, listener, availability, counters, telemetry, reads
     )
     telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
     telemetry.watch_protections(counters, availability)
     executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="presto-wsgi")
-    wsgi = Pep3333WSGIHandler(
-        cast(WSGIApplication, app),
-        executor=executor,
-        max_request_body_size=settings.max_body_bytes,
-    )
+    wsgi = wsgi_handler(settings, app, executor)
     read_body = BodyReader(settings.max_body_bytes, settings.body_timeout, counters)
     server = GuardedServer(
         make_handler(
@@ -120,6 +117,15 @@ def build_worker(
     )  # fmt: skip
 
 
+def wsgi_handler(
+    settings: Settings, app: Flask, executor: ThreadPoolExecutor
+) -> Pep3333WSGIHandler:
+    """The Flask app behind aiohttp-wsgi, run on `executor`'s threads."""
+    return Pep3333WSGIHandler(
+        cast(WSGIApplication, app), executor=executor, max_request_body_size=settings.max_body_bytes
+    )
+
+
 def worker_app(
     settings: Settings, generations: MenuGenerations, publisher: PublisherLink | None
 ) -> Flask:
@@ -132,32 +138,42 @@ def worker_app(
     return app
 
 
-def warm_path_reads(settings: Settings, admission: Admission) -> PublishedReads | None:
-    """The warm path's reads of published menus on a miss (no warm path without a cache)."""
+def change_listener(
+    settings: Settings, database: Database, generations: MenuGenerations
+) -> MenuChangeListener | None:
+    """On PostgreSQL with a cache, the listener the warm path depends on: it hears of
+    changes made on other hosts (one more connection per worker)."""
+    if settings.cache_bytes <= 0 or database.engine.dialect.name != "postgresql":
+        return None
+    return make_listener(settings, generations)
+
+
+def warm_path_reads(
+    settings: Settings,
+    admission: Admission,
+    generations: MenuGenerations,
+    listener: MenuChangeListener | None,
+) -> PublishedReads | None:
+    """The warm path's reads of published menus on a miss (no warm path without a cache):
+    from the replica when there is one, routed by what the listener hears."""
     if settings.cache_bytes <= 0:
         return None
-    return published_reads(settings, admission)
+    return make_published_reads(settings, admission, generations, listener)
 
 
 def make_fast_path(
     settings: Settings,
-    database: Database,
     generations: MenuGenerations,
+    listener: MenuChangeListener | None,
     availability: DatabaseAvailability,
     counters: ProtectionCounters,
     telemetry: Telemetry,
     reads: PublishedReads | None,
-) -> tuple[MenuFastPath | None, MenuChangeListener | None]:
-    """The warm path, reading published menus through `reads`, and on PostgreSQL the
-    listener it depends on; none without a cache."""
+) -> MenuFastPath | None:
+    """The warm path, reading published menus through `reads`; none without a cache."""
     if settings.cache_bytes <= 0:
-        return None, None
-    listener = None
-    if database.engine.dialect.name == "postgresql":
-        # Hears of changes made on other hosts; one more connection per worker.
-        conninfo = libpq_conninfo(database.engine, settings.db_connect_timeout)
-        listener = MenuChangeListener(conninfo, generations)
-    fast_path = MenuFastPath(
+        return None
+    return MenuFastPath(
         MenuCache(settings.cache_bytes),
         generations,
         listener,
@@ -166,7 +182,6 @@ def make_fast_path(
         counters=counters,
         reader=None if reads is None else reads.read,
     )
-    return fast_path, listener
 
 
 def make_admission(
@@ -201,11 +216,3 @@ def sampled_loop_lag() -> LoopLag:
     lag = LoopLag()
     lag.start()
     return lag
-
-
-def libpq_conninfo(engine: Engine, connect_timeout: float = 0) -> str:
-    """The engine's URL as psycopg takes it (no SQLAlchemy driver suffix)."""
-    url = engine.url.set(drivername="postgresql")
-    if connect_timeout:
-        url = url.update_query_dict({"connect_timeout": str(max(2, math.ceil(connect_timeout)))})
-    return url.render_as_string(hide_password=False)

@@ -6,7 +6,6 @@ number of threads that can use it at once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from presto.storage.models import Base
+from presto.storage.roles import session_timeouts, set_timeout_per_transaction
 
 # Key in `Session.info`: ids of the restaurants whose menu the transaction changed.
 CHANGED_MENUS = "presto.changed_menus"
@@ -33,12 +33,14 @@ def make_engine(
     pool_size: int = 5,
     connect_timeout: float | None = None,
     statement_timeout: float | None = None,
+    transaction_pooler: bool = False,
 ) -> Engine:
     """Create an engine for `url` whose pool can serve `pool_size` threads at once.
 
     On PostgreSQL, `connect_timeout` bounds each connection attempt and `statement_timeout`
     every statement (seconds; None or 0: no bound), so an unreachable or stuck database
-    costs a request seconds, not minutes.
+    costs a request seconds, not minutes. `transaction_pooler`: `url` leads to a
+    transaction-mode pooler (`presto.storage.roles`).
     """
     sa_url = sa.make_url(url)
     options: dict[str, Any] = {"pool_pre_ping": True}
@@ -49,20 +51,20 @@ def make_engine(
         sa.event.listen(engine, "connect", _configure_sqlite)
         return engine
     options.update(pool_size=pool_size, max_overflow=0, pool_timeout=10)
-    options["connect_args"] = postgresql_timeouts(connect_timeout, statement_timeout)
-    return sa.create_engine(sa_url, **options)
+    options["connect_args"] = session_timeouts(
+        connect_timeout, statement_timeout, transaction_pooler=transaction_pooler
+    )
+    engine = sa.create_engine(sa_url, **options)
+    if transaction_pooler:
+        set_timeout_per_transaction(engine, statement_timeout)
+    return engine
 
 
 def postgresql_timeouts(
     connect_timeout: float | None, statement_timeout: float | None
 ) -> dict[str, Any]:
     """libpq connection parameters for the two bounds (libpq takes whole seconds, 2 at least)."""
-    args: dict[str, Any] = {}
-    if connect_timeout:
-        args["connect_timeout"] = max(2, math.ceil(connect_timeout))
-    if statement_timeout:
-        args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
-    return args
+    return session_timeouts(connect_timeout, statement_timeout, transaction_pooler=False)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

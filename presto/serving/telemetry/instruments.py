@@ -32,6 +32,8 @@ from sqlalchemy import event
 __all__ = ["CONTENT_TYPE", "FLUSH_SECONDS", "MULTIPROC_DIR_VARIABLE", "RequestMetrics"]
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# The listener verified (None: none), the replica available (None: none), read counts.
+RoleState = tuple[bool | None, bool | None, dict[str, int]]
 # How often a worker hands its counts to the shared files.
 FLUSH_SECONDS = 0.5
 # Latency buckets (seconds): a cached menu takes well under a millisecond, a cold large
@@ -130,6 +132,7 @@ class Instruments:
             "presto_db_pool_wait_seconds", "Time spent waiting for a pooled connection."
         )
         self._add_protection_families()
+        self._add_role_families()
 
     def _add_protection_families(self) -> None:
         """What the protections against outages, overload and abuse count."""
@@ -155,6 +158,40 @@ class Instruments:
             "Times a worker found the database unreachable.",
             registry=None,
         )
+
+    def _add_role_families(self) -> None:
+        """The connections beside the pool: the listener's and the replica's."""
+        self.published_reads = Counter(
+            "presto_published_reads",
+            "Published menus read on a cache miss with a replica configured, by source: "
+            "replica or primary.",
+            ("source",),
+            registry=None,
+        )
+        self.replica_fallbacks = Counter(
+            "presto_replica_fallbacks",
+            "Published reads sent to the primary after the replica was tried, by reason: "
+            "behind (its row older than this host knows of, or missing) or unavailable.",
+            ("reason",),
+            registry=None,
+        )
+        self.listener_verified = Gauge(
+            "presto_listener_verified",
+            "0 while a worker's change listener does not hear its own notification (its "
+            "menus are not cached), else 1.",
+            registry=None,
+            multiprocess_mode="livemin",
+        )
+        self.replica_available = Gauge(
+            "presto_replica_available",
+            "0 while a worker reads published menus from the primary because the replica "
+            "failed, else 1.",
+            registry=None,
+            multiprocess_mode="livemin",
+        )
+        # Nothing known to be wrong until a worker says so (a new worker's file would say 0).
+        self.listener_verified.set(1)
+        self.replica_available.set(1)
 
 
 class PendingHistogram:
@@ -201,6 +238,8 @@ class RequestMetrics:
         self._protections_flushed: dict[str, int] = {}
         self._database: Callable[[], tuple[bool, int]] | None = None
         self._openings_flushed = 0
+        self._roles: Callable[[], RoleState] | None = None
+        self._roles_flushed: dict[str, int] = {}
 
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request (a dict update: cheap enough for every request)."""
@@ -241,6 +280,31 @@ class RequestMetrics:
             self._flush_cache(*self._cache_totals())
         if self._protections is not None and self._database is not None:
             self._flush_protections(self._protections(), *self._database())
+        if self._roles is not None:
+            self._flush_roles(*self._roles())
+
+    def watch_roles(self, state: Callable[[], RoleState]) -> None:
+        """Report the listener's check (None: no listener) and the replica's state (None:
+        no replica) and read counts (`replica`, `primary`, `behind`, `unavailable`)."""
+        self._roles = state
+
+    def _flush_roles(
+        self, verified: bool | None, replica: bool | None, reads: dict[str, int]
+    ) -> None:
+        instruments = self.instruments
+        # Without a listener or a replica there is nothing wrong to report: 1.
+        instruments.listener_verified.set(0 if verified is False else 1)
+        instruments.replica_available.set(0 if replica is False else 1)
+        for name, total in reads.items():
+            grown = total - self._roles_flushed.get(name, 0)
+            if grown:
+                family = (
+                    instruments.published_reads
+                    if name in ("replica", "primary")
+                    else instruments.replica_fallbacks
+                )
+                family.labels(name).inc(grown)
+        self._roles_flushed = dict(reads)
 
     def _flush_protections(self, totals: dict[str, int], available: bool, openings: int) -> None:
         for kind, total in totals.items():
