@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from presto.storage.availability import PROBE_INTERVAL
 from tests.helpers.postgres_cluster import new_primary, standby_of
 from tests.helpers.scale_out import Instance, create_key, instance, prices
 
@@ -26,6 +27,8 @@ from tests.helpers.scale_out import Instance, create_key, instance, prices
 FAILOVER_BOUND = 15.0
 # Seconds of load before the stop, and after the first write on the new primary.
 BEFORE, AFTER = 2.0, 3.0
+# Seconds a loaded machine may add to a worker's breaker probe.
+SCHEDULING_SLACK = 0.5
 
 
 @dataclass
@@ -134,7 +137,12 @@ def test_writes_resume_on_the_promoted_standby_within_the_bound(tmp_path: Path) 
         f"stale reads: {len(load.stale)}"
     )
     assert load.stale == []
-    assert all(stopped <= at <= resumed for at in load.marked)
+    # The first write may land on one worker while the other's breaker still waits for its
+    # next probe: that worker's reads stay marked stale-if-error until then, never unmarked.
+    settled = resumed + PROBE_INTERVAL + SCHEDULING_SLACK
+    late = [at - resumed for at in load.marked if at > resumed]
+    print(f"marked reads after the first write: {len(late)}, last {max(late, default=0):.2f} s")
+    assert all(stopped <= at <= settled for at in load.marked), late
     assert gap < FAILOVER_BOUND
     assert during and all(status == 200 for status in during)
     assert after and all(status == 200 for status in after)
