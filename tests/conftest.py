@@ -104,3 +104,11 @@ def diner(session: Session) -> int:
 def key(session: Session, diner: int) -> dict[str, str]:
     """The Authorization header of the diner's key."""
     return bearer(add_key(session, diner))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every end-to-end test is also slow: starting presto takes seconds, so the quick loop
+    (`-m "not slow"`) leaves them all out."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
