@@ -16,6 +16,8 @@ T = TypeVar("T")
 DEFAULT_DATABASE_URL = "sqlite:///presto.db"
 # The `presto serve --help` group of the settings against outages, overload and abuse.
 PROTECTION = "outages, overload and abuse (0 turns a limit off)"
+# The `presto serve --help` group of the webhook settings.
+WEBHOOKS = "webhooks"
 
 
 def database_url_from_env() -> str:
@@ -166,4 +168,23 @@ class Settings:
     )
     preview_rate_window: float = setting(
         60.0, "seconds over which `--preview-rate-limit` refills", above=0, group=PROTECTION
+    )
+    # Webhooks (doc/webhooks.md).
+    webhook_allow_private: bool = setting(
+        False,
+        "let webhook endpoints be http and resolve to private, loopback or link-local "
+        "addresses (for tests and private networks; by default https to public addresses only)",
+        group=WEBHOOKS,
+    )
+    webhook_concurrency: int = setting(
+        8,
+        "webhook deliveries in flight at once per worker (one at a time per endpoint)",
+        minimum=1,
+        group=WEBHOOKS,
+    )
+    webhook_retry_scale: float = setting(
+        1.0,
+        "factor on the retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); tests shrink it",
+        above=0,
+        group=WEBHOOKS,
     )

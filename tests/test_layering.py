@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "presto"
 BASE = {"presto", "presto.config", "presto.errors", "presto.settings_parser", "presto.metrics"}
 STORAGE = BASE | {"presto.storage"}
 SERVICES = STORAGE | {"presto.services"}
-SCHEMAS = SERVICES | {"presto.schemas", "presto.schema_fields"}
+SCHEMAS = SERVICES | {"presto.schemas", "presto.webhook_schemas", "presto.schema_fields"}
 API = SCHEMAS | {"presto.api"}
 APP = API | {"presto.app"}
 SERVING = APP | {"presto.serving"}
@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "presto.storage": STORAGE,
     "presto.services": SERVICES,
     "presto.schemas": SCHEMAS,
+    "presto.webhook_schemas": SCHEMAS,
     "presto.schema_fields": STORAGE,
     "presto.api": API,
     "presto.app": APP,

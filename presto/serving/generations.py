@@ -20,6 +20,7 @@ import mmap
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 
 from presto.storage.engine import NOTIFY_CHANNEL
 
@@ -102,9 +103,12 @@ class MenuChangeListener:
         generations: MenuGenerations,
         *,
         retry_seconds: float = 1.0,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
         self._conninfo = conninfo
         self._generations = generations
+        # Also told of each change heard (the webhook relay wakes).
+        self._on_change = on_change
         self._retry_seconds = retry_seconds
         self.connected = False
 
@@ -141,3 +145,5 @@ class MenuChangeListener:
             log.warning("ignoring menu change notification %r", payload)
             return
         self._generations.bump(restaurant_id)
+        if self._on_change is not None:
+            self._on_change(restaurant_id)

@@ -62,6 +62,7 @@ from presto.serving.publisher import PublisherLink, PublisherProcess, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import WSGIRequest, wsgi_request_factory
 from presto.serving.routes import RouteTemplates
+from presto.serving.webhook_relay import WebhookRelay
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
 from presto.storage.availability import DatabaseAvailability
 
@@ -222,26 +223,28 @@ class Worker:
     counters: ProtectionCounters | None = None
     # The warm path's reads of published menus on a miss.
     published_reads: PublishedReads | None = None
+    # The webhook relay, and its task once the worker listens.
+    relay: WebhookRelay | None = None
+    relaying: asyncio.Task[None] | None = None
 
 
 def build_worker(
     settings: Settings, generations_path: str | None, publisher: PublisherLink | None = None
 ) -> Worker:
-    """The Flask app, its database, the warm path and the low-level server of one worker.
-
-    `generations_path` names the menu generation counters shared with the other workers
-    of this host; without it they are private to this process. `publisher` is the link to
-    the publisher process (`--publish-on-write background`).
-    """
+    """The Flask app, its database, the warm path, the webhook relay and the low-level
+    server of one worker. `generations_path` names the menu generation counters shared
+    with the other workers of this host; without it they are private to this process.
+    `publisher` is the link to the publisher process (`--publish-on-write background`)."""
     generations = MenuGenerations(generations_path)
-    app = worker_app(settings, generations, publisher)
+    relay = WebhookRelay(settings)
+    app = worker_app(settings, generations, publisher, relay.wake)
     database = app_database(app)
     counters = ProtectionCounters()
     availability = DatabaseAvailability(database.engine)
     in_flight = InFlight()
     telemetry = Telemetry(RouteTemplates(app.url_map), lambda: in_flight.count)
     fast_path, listener = make_fast_path(
-        settings, database, generations, availability, counters, telemetry
+        settings, database, generations, availability, counters, telemetry, relay.wake
     )
     telemetry.watch(fast_path.cache if fast_path else None, database.engine.pool)
     telemetry.watch_protections(counters, availability)
@@ -272,17 +275,27 @@ def build_worker(
     return Worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
         availability=availability, counters=counters, published_reads=published_reads,
+        relay=relay,
     )  # fmt: skip
 
 
 def worker_app(
-    settings: Settings, generations: MenuGenerations, publisher: PublisherLink | None
+    settings: Settings,
+    generations: MenuGenerations,
+    publisher: PublisherLink | None,
+    wake_relay: Callable[[int], None] | None = None,
 ) -> Flask:
     """The worker's Flask app, its writes handed to the publisher process if there is one,
-    whose health `/readyz` then reports."""
+    whose health `/readyz` then reports; each committed change wakes the webhook relay."""
+
+    def changed(restaurant_id: int) -> None:
+        generations.bump(restaurant_id)
+        if wake_relay is not None:
+            wake_relay(restaurant_id)
+
     if publisher is None:
-        return create_app(settings, on_menu_change=generations.bump)
-    app = create_app(settings, on_menu_change=generations.bump, publish=sender(publisher.changes))
+        return create_app(settings, on_menu_change=changed)
+    app = create_app(settings, on_menu_change=changed, publish=sender(publisher.changes))
     app.config[FAILING_PROCESSES] = publisher.states.failing
     return app
 
@@ -305,6 +318,7 @@ def make_fast_path(
     availability: DatabaseAvailability,
     counters: ProtectionCounters,
     telemetry: Telemetry,
+    on_change: Callable[[int], None] | None = None,
 ) -> tuple[MenuFastPath | None, MenuChangeListener | None]:
     """The warm path, and on PostgreSQL the listener it depends on; none without a cache."""
     if settings.cache_bytes <= 0:
@@ -313,7 +327,7 @@ def make_fast_path(
     if database.engine.dialect.name == "postgresql":
         # Hears of changes made on other hosts; one more connection per worker.
         conninfo = libpq_conninfo(database.engine, settings.db_connect_timeout)
-        listener = MenuChangeListener(conninfo, generations)
+        listener = MenuChangeListener(conninfo, generations, on_change=on_change)
     fast_path = MenuFastPath(
         MenuCache(settings.cache_bytes),
         generations,
@@ -389,7 +403,9 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
     # Closes idle keep-alive connections and cancels whatever is left.
     await worker.server.shutdown(1.0)
-    for task in (worker.listening, worker.flushing):
+    if worker.relay is not None:
+        await worker.relay.close()
+    for task in (worker.listening, worker.flushing, worker.relaying):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -422,6 +438,8 @@ async def serve(
     if worker.listener is not None:
         worker.listening = asyncio.create_task(worker.listener.run())
     worker.flushing = asyncio.create_task(worker.telemetry.flush_every(FLUSH_SECONDS))
+    if worker.relay is not None:
+        worker.relaying = asyncio.create_task(worker.relay.run())
     freeze_startup_objects()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
