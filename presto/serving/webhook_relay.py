@@ -7,7 +7,7 @@ due deliveries (presto.storage.webhook_queue: `FOR UPDATE SKIP LOCKED` on Postgr
 relays of every worker and host share the work and no attempt is sent twice), POSTs each
 signed (presto.services.webhook_delivery) with a `TIMEOUT` through a resolver that
 refuses non-public addresses at connect time (presto.services.webhook_urls), and records
-the outcome. An endpoint's deliveries run one at a time, oldest first; at most
+the outcome. A relay runs one delivery per endpoint at a time, its oldest due one; at most
 `--webhook-concurrency` run at once per worker. The database work runs in one thread of
 its own, on an engine of its own (one connection).
 """
@@ -20,7 +20,6 @@ import ipaddress
 import logging
 import socket
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -45,8 +44,6 @@ log = logging.getLogger("presto.webhooks")
 POLL_SECONDS = 1.0
 # Seconds one attempt may take, connecting included (the specification: 15 to 30).
 TIMEOUT = 15.0
-# Deliveries to one endpoint taken in one claim (run one after another within the lease).
-PER_ENDPOINT = 4
 # Bytes of a response body read (and ignored): enough to let the connection be reused.
 RESPONSE_BYTES = 4096
 
@@ -158,7 +155,7 @@ class WebhookRelay:
         now = datetime.now(UTC)
         state = await self._db(webhook_queue.queue_state)
         self._observe(state, now)
-        free = self.settings.webhook_concurrency * PER_ENDPOINT - len(self.tasks)
+        free = self.settings.webhook_concurrency - len(self.tasks)
         if state.next_due is not None and state.next_due <= now and free > 0:
             await self._claim(now, free)
             state = await self._db(webhook_queue.queue_state)
@@ -171,15 +168,15 @@ class WebhookRelay:
     async def _claim(self, now: datetime, free: int) -> None:
         """Claim up to `free` due deliveries and start each endpoint's attempts."""
         claimed = await self._db(webhook_queue.claim_due, now, free, set(self.busy))
-        by_endpoint: defaultdict[int, list[Claimed]] = defaultdict(list)
+        first: dict[int, Claimed] = {}
         for delivery in claimed:
-            by_endpoint[delivery.endpoint_id].append(delivery)
-        extra = [d.delivery_id for group in by_endpoint.values() for d in group[PER_ENDPOINT:]]
-        if extra:
-            await self._db(webhook_queue.release, extra, now)
-        for endpoint_id, group in by_endpoint.items():
+            first.setdefault(delivery.endpoint_id, delivery)
+        later = [d.delivery_id for d in claimed if first[d.endpoint_id] is not d]
+        if later:
+            await self._db(webhook_queue.release, later, now)
+        for endpoint_id, delivery in first.items():
             self.busy.add(endpoint_id)
-            task = asyncio.create_task(self._deliver_all(endpoint_id, group[:PER_ENDPOINT]))
+            task = asyncio.create_task(self._deliver_one(endpoint_id, delivery))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -188,12 +185,11 @@ class WebhookRelay:
         self.metrics.oldest.set(0 if oldest is None else (now - oldest).total_seconds())
         self.metrics.disabled.set(state.disabled_endpoints)
 
-    async def _deliver_all(self, endpoint_id: int, deliveries: list[Claimed]) -> None:
-        """One endpoint's claimed deliveries, one at a time, oldest first."""
+    async def _deliver_one(self, endpoint_id: int, delivery: Claimed) -> None:
+        """The endpoint's oldest due delivery; its next one is claimed after it."""
         try:
-            for delivery in deliveries:
-                async with self.slots:
-                    await self._deliver(delivery)
+            async with self.slots:
+                await self._deliver(delivery)
         finally:
             self.busy.discard(endpoint_id)
             self.wakeup.set()

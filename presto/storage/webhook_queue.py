@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from presto.storage.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-# How long a claim keeps other relays off a delivery: a few attempts' timeouts.
-LEASE = timedelta(seconds=120)
+# How long a claim keeps other relays off a delivery: one attempt's timeout (15 s) and
+# a margin. A relay that dies after its claim delays that delivery by this much.
+LEASE = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
