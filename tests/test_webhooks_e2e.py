@@ -87,12 +87,13 @@ def menu_version(db_url: str, restaurant_id: int) -> int:
     engine = make_engine(db_url, pool_size=1)
     try:
         with engine.connect() as connection:
-            version: int = connection.scalar(
+            version = connection.scalar(
                 sa.select(Restaurant.menu_version).where(Restaurant.id == restaurant_id)
             )
-            return version
     finally:
         engine.dispose()
+    assert version is not None
+    return version
 
 
 def test_retried_after_three_500s_with_the_same_webhook_id(
