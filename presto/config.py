@@ -173,7 +173,7 @@ class Settings:
     webhook_allow_private: bool = setting(
         False,
         "let webhook endpoints be http and resolve to private, loopback or link-local "
-        "addresses (for tests and private networks; by default https to public addresses only)",
+        "addresses (for tests and private networks; otherwise https to public addresses only)",
         group=WEBHOOKS,
     )
     webhook_concurrency: int = setting(
