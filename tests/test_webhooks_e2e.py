@@ -83,6 +83,10 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30) -> Any:
     return value
 
 
+def metrics(address: tuple[str, int]) -> str:
+    return request(address, "GET", "/metrics").body.decode()
+
+
 def menu_version(db_url: str, restaurant_id: int) -> int:
     engine = make_engine(db_url, pool_size=1)
     try:
@@ -122,6 +126,13 @@ def test_retried_after_three_500s_with_the_same_webhook_id(
     )  # fmt: skip
     assert delivery["event_id"] == received[0].webhook_id
     assert (delivery["attempts"], delivery["last_status"]) == (4, 200)
+    counted = [
+        'presto_webhook_deliveries_total{outcome="retried"} 3.0',
+        'presto_webhook_deliveries_total{outcome="delivered"} 1.0',
+        "presto_webhook_retries_total 3.0",
+        "presto_webhook_oldest_pending_seconds 0.0",
+    ]
+    wait_until(lambda: all(line in metrics(address) for line in counted))
     time.sleep(0.5)
     assert len(receiver.received) == 4
 
@@ -143,6 +154,7 @@ def test_410_disables_the_endpoint(
         )
     )
     assert "410" in state["disabled_reason"]
+    wait_until(lambda: "presto_webhook_endpoints_disabled 1.0" in metrics(address))
     assert request(address, "PATCH", "/restaurant/2/item/60", {"price": 98}, admin).status == 200
     time.sleep(1.5)
     assert len(receiver.received) == 1
