@@ -24,7 +24,7 @@ from presto.services.webhook_urls import UnsafeUrlError, check_url
 from presto.serving.webhook_relay import PublicResolver
 from presto.storage import webhook_queue
 from presto.storage.engine import make_sessionmaker
-from presto.storage.models import WebhookDelivery, WebhookEndpoint
+from presto.storage.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -127,3 +127,27 @@ def test_claims_skip_rows_another_relay_holds(engine: Engine, session: Session) 
     assert last.delivery_id == held
     later = webhook_queue.claim_due(session, now + webhook_queue.LEASE, 10)
     assert sorted(c.delivery_id for c in later) == [held, held + 1, held + 2]
+
+
+def test_finished_deliveries_are_purged_after_the_retention(session: Session) -> None:
+    endpoint = WebhookEndpoint(
+        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
+        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
+    )  # fmt: skip
+    session.add(endpoint)
+    session.flush()
+    ids = [outbox.record_event(session, "menu.updated", 1, {}, [endpoint.id]) for _ in range(3)]
+    session.commit()
+    session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.event_id.in_(ids[:2]))
+        .values(state="delivered", last_attempt_at=NOW - timedelta(days=8))
+    )
+    session.execute(sa.update(WebhookEvent).values(created_at=NOW - timedelta(days=8)))
+    session.commit()
+
+    assert webhook_queue.purge(session, NOW - timedelta(days=7)) == 2
+
+    left = session.scalars(sa.select(WebhookDelivery.event_id)).all()
+    assert left == [ids[2]]  # pending: kept however old
+    assert session.scalars(sa.select(WebhookEvent.id)).all() == [ids[2]]

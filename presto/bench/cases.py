@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvloop
 
 from presto.bench import servers
@@ -37,6 +38,7 @@ from presto.bench.load import LoadResult, Spread, run_load
 from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
 from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row
+from presto.bench.webhook_sink import WebhookSink
 from presto.bench.writes import measure_writes
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
@@ -430,42 +432,77 @@ def run_long_tail_case(config: BenchConfig) -> list[Row]:
 
 
 def run_write_case(config: BenchConfig) -> list[Row]:
-    """Case j: latency of three kinds of write on a generated menu, one at a time, with
-    the menu published after the commit (the default) and in the write's transaction."""
+    """Case j: latency of each kind of write on a generated menu, one at a time, with the
+    menu published after the commit (the default) and in the write's transaction, and
+    after the commit with one webhook endpoint registered (a local consumer answering 204),
+    its p50 beside the same write's without."""
     prepare_menu(replace(config, menu="generated"))
-    rows = []
-    for mode in ("background", "transaction"):
-        server = servers.start_presto(
-            config.database_url,
-            workers=1,
-            log_path=config.work_dir / f"presto-writes-{mode}.log",
-            options=("--publish-on-write", mode),
-        )
-        with running(server, MENU_PATH):
-            key = create_key(config.database_url, restaurant_id=1)
-            results = uvloop.run(
-                measure_writes(
-                    server.url(""), restaurant_id=1, api_key=key, repeats=config.write_repeats
-                )
-            )
-        rows += [
-            Row(
-                case="j",
-                label=f"{result.label}, {config.generated_items:,} items, publish {mode}",
+    rows: list[Row] = []
+    with WebhookSink() as sink:
+        for mode, webhook in (("background", False), ("transaction", False), ("background", True)):
+            options = ("--publish-on-write", mode, "--webhook-allow-private")
+            server = servers.start_presto(
+                config.database_url,
                 workers=1,
-                p50_ms=result.p50_ms,
-                p99_ms=result.p99_ms,
-                errors=result.errors,
-                notes=f"{result.writes} writes one at a time",
-                details={
-                    "writes": result.writes,
-                    "items": config.generated_items,
-                    "publish_on_write": mode,
-                },
+                log_path=config.work_dir / f"presto-writes-{mode}{'-webhook' * webhook}.log",
+                options=options,
             )
-            for result in results
-        ]
+            with running(server, MENU_PATH):
+                key = create_key(config.database_url, restaurant_id=1)
+                if webhook:
+                    register_webhook(server.url("/restaurant/1/webhooks"), key, sink.url)
+                results = uvloop.run(
+                    measure_writes(
+                        server.url(""), restaurant_id=1, api_key=key, repeats=config.write_repeats
+                    )
+                )
+            suffix = ", 1 webhook endpoint" if webhook else ""
+            group = [
+                Row(
+                    case="j",
+                    label=f"{result.label}, {config.generated_items:,} items, "
+                    f"publish {mode}{suffix}",
+                    workers=1,
+                    p50_ms=result.p50_ms,
+                    p99_ms=result.p99_ms,
+                    errors=result.errors,
+                    notes=f"{result.writes} writes one at a time",
+                    details={
+                        "writes": result.writes,
+                        "items": config.generated_items,
+                        "publish_on_write": mode,
+                        "webhook": webhook,
+                    },
+                )
+                for result in results
+            ]
+            if webhook:
+                compare_with_webhook(rows[: len(group)], group, sink.received)
+            rows += group
     return rows
+
+
+def register_webhook(url: str, key: str, target: str) -> None:
+    """Register `target` for every event of the restaurant at `url`."""
+    body = {"url": target, "events": ["menu.updated", "item.sold_out", "item.back_in_stock"]}
+    request = urllib.request.Request(
+        url,
+        data=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def compare_with_webhook(without: list[Row], with_webhook: list[Row], delivered: int) -> None:
+    """Each write's p50 with one endpoint as a ratio to the same write's without (the
+    target: at most 1.2)."""
+    for plain, row in zip(without, with_webhook, strict=True):
+        row.reference = plain.label
+        row.ratio = (row.p50_ms or 0.0) / (plain.p50_ms or 1.0)
+        row.notes += f"; p50 ratio to no endpoint (latency: lower is better); {delivered} delivered"
+        row.details["webhooks_delivered"] = delivered
 
 
 def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:

@@ -31,6 +31,8 @@ ITEM_BACK_IN_STOCK = "item.back_in_stock"
 RESTAURANT_DELETED = "restaurant.deleted"
 # The event a `ping` sends; an endpoint cannot subscribe to it, it is always delivered.
 PING = "webhook.ping"
+# Key in `Session.info`: the transaction and the endpoints read in it, by restaurant.
+ENDPOINTS = "presto.webhook_endpoints"
 # What an endpoint may subscribe to.
 EVENT_TYPES = (MENU_UPDATED, ITEM_SOLD_OUT, ITEM_BACK_IN_STOCK, RESTAURANT_DELETED)
 
@@ -47,17 +49,26 @@ def rfc3339(moment: datetime) -> str:
 
 
 def subscribers(session: Session, restaurant_id: int, event_type: str) -> list[int]:
-    """Ids of the enabled endpoints that hear `event_type` of this restaurant."""
-    rows = session.execute(
-        sa.select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-            WebhookEndpoint.enabled,
-            sa.or_(
-                WebhookEndpoint.restaurant_id == restaurant_id,
-                WebhookEndpoint.restaurant_id.is_(None),
-            ),
-        )
-    ).all()
-    return [endpoint_id for endpoint_id, events in rows if event_type in events]
+    """Ids of the enabled endpoints that hear `event_type` of this restaurant (read once
+    per transaction and restaurant: a sold-out write records two events)."""
+    transaction, known = session.info.get(ENDPOINTS, (None, {}))
+    if transaction is not session.get_transaction():
+        known = {}
+        session.info[ENDPOINTS] = (session.get_transaction(), known)
+    if restaurant_id not in known:
+        known[restaurant_id] = [
+            (endpoint_id, events)
+            for endpoint_id, events in session.execute(
+                sa.select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                    WebhookEndpoint.enabled,
+                    sa.or_(
+                        WebhookEndpoint.restaurant_id == restaurant_id,
+                        WebhookEndpoint.restaurant_id.is_(None),
+                    ),
+                )
+            )
+        ]
+    return [endpoint_id for endpoint_id, events in known[restaurant_id] if event_type in events]
 
 
 def record_event(

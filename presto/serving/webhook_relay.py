@@ -21,7 +21,7 @@ import logging
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +44,10 @@ log = logging.getLogger("presto.webhooks")
 POLL_SECONDS = 1.0
 # Seconds one attempt may take, connecting included (the specification: 15 to 30).
 TIMEOUT = 15.0
+# Finished deliveries (and events nobody is owed) are kept this long, for the deliveries
+# list and replays, then purged; each relay purges at most every `PURGE_EVERY` seconds.
+RETENTION = timedelta(days=7)
+PURGE_EVERY = 600.0
 # Bytes of a response body read (and ignored): enough to let the connection be reused.
 RESPONSE_BYTES = 4096
 
@@ -116,6 +120,7 @@ class WebhookRelay:
         self.busy: set[int] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.metrics = RelayMetrics()
+        self.purged_at = 0.0
 
     def wake(self, _restaurant_id: int | None = None) -> None:
         """Start a round soon (a change committed); safe from any thread."""
@@ -153,15 +158,19 @@ class WebhookRelay:
         """Claim what is due and start its attempts, then wait to be woken or the timer."""
         self.wakeup.clear()
         now = datetime.now(UTC)
+        if time.monotonic() - self.purged_at > PURGE_EVERY:
+            self.purged_at = time.monotonic()
+            await self._db(webhook_queue.purge, now - RETENTION)
         state = await self._db(webhook_queue.queue_state)
         self._observe(state, now)
         free = self.settings.webhook_concurrency - len(self.tasks)
-        if state.next_due is not None and state.next_due <= now and free > 0:
-            await self._claim(now, free)
-            state = await self._db(webhook_queue.queue_state)
         wait = POLL_SECONDS
-        if state.next_due is not None:
-            wait = min(wait, max((state.next_due - datetime.now(UTC)).total_seconds(), 0.01))
+        if state.next_due is not None and state.next_due <= now:
+            if free > 0:
+                # Each attempt wakes the relay when it ends, for the endpoint's next one.
+                await self._claim(now, free)
+        elif state.next_due is not None:
+            wait = min(wait, (state.next_due - now).total_seconds())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wakeup.wait(), wait)
 

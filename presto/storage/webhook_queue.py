@@ -188,3 +188,20 @@ def _aware(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def purge(session: Session, before: datetime) -> int:
+    """Delete deliveries that ended (delivered, failed, cancelled) before `before`, and
+    events no delivery needs any more; commits. The number of events deleted."""
+    session.execute(
+        sa.delete(WebhookDelivery).where(
+            WebhookDelivery.state != "pending",
+            sa.func.coalesce(WebhookDelivery.last_attempt_at, WebhookDelivery.created_at) < before,
+        )
+    )
+    owed = sa.select(WebhookDelivery.id).where(WebhookDelivery.event_id == WebhookEvent.id)
+    deleted = session.execute(
+        sa.delete(WebhookEvent).where(WebhookEvent.created_at < before, ~owed.exists())
+    ).rowcount  # type: ignore[attr-defined]
+    session.commit()
+    return int(deleted or 0)
