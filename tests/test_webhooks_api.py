@@ -79,6 +79,9 @@ def test_an_endpoint_is_made_with_a_secret_shown_once(
         "https://user:pass@1.1.1.1/hook",
         "ftp://1.1.1.1/hook",
         "https:///nohost",
+        "https://[::1/hook",
+        "https://1.1.1.1:70000/hook",
+        "https://" + "a" * 300 + ".example/hook",
     ],
 )
 def test_unsafe_urls_are_refused(

@@ -283,3 +283,25 @@ def test_two_instances_deliver_every_event_once(
         assert len(set(versions)) == 20
     for server in servers:
         assert "Traceback" not in server.output
+
+
+def test_sigterm_stops_the_relay_cleanly(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
+    server = serve(db_url, tmp_path, free_port(), "--reset-db")
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        address = server.wait_until_listening()
+        with make_sessionmaker(engine)() as session, session.begin():
+            admin = bearer(add_key(session))
+        register(address, admin, receiver, "/webhooks")
+        receiver.answer = lambda _n, _id: (500, None)  # retries pending at the stop
+        assert request(address, "PATCH", "/restaurant/1/item/1", {"price": 7}, admin).status == 200
+        receiver.wait_for(2)
+
+        server.terminate()
+
+        assert server.wait() == 0
+    finally:
+        server.stop()
+        engine.dispose()
+    assert "stopped" in server.output
+    assert "Traceback" not in server.output and "relay round failed" not in server.output

@@ -403,13 +403,13 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
     # Closes idle keep-alive connections and cancels whatever is left.
     await worker.server.shutdown(1.0)
-    if worker.relay is not None:
-        await worker.relay.close()
     for task in (worker.listening, worker.flushing, worker.relaying):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+    if worker.relay is not None:
+        await worker.relay.close()
     worker.executor.shutdown(wait=True)
     if worker.published_reads is not None:
         await worker.published_reads.close()
