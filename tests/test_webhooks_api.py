@@ -199,15 +199,27 @@ def test_sold_out_events_carry_ids_and_external_ids(
     assert client.delete(path, headers=key).status_code == 200
     batch = {"items": [{"external_id": "PLU-1", "sold_out_until": until}]}
     assert client.patch(f"/restaurant/{diner}/items", json=batch, headers=key).status_code == 200
+    cleared = {"sold_out_until": None}
+    assert (
+        client.patch(f"/restaurant/{diner}/item/{burger}", json=cleared, headers=key).status_code
+        == 200
+    )
+    assert (
+        client.patch(
+            f"/restaurant/{diner}/item/{burger}", json={"price": 9}, headers=key
+        ).status_code
+        == 200
+    )
 
     recorded = events(engine)
     assert [(kind, owed) for kind, _payload, owed in recorded] == [
         ("item.sold_out", [hook["id"]]),
         ("item.back_in_stock", [hook["id"]]),
         ("item.sold_out", [hook["id"]]),
+        ("item.back_in_stock", [hook["id"]]),  # the price change is no stock event
     ]
     versions = [payload["data"].pop("menu_version") for _kind, payload, _owed in recorded]
-    assert versions == sorted(versions) and len(set(versions)) == 3
+    assert versions == sorted(versions) and len(set(versions)) == 4
     assert recorded[0][1]["data"] == {
         "restaurant_id": diner,
         "restaurant_external_id": None,
