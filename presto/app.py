@@ -25,6 +25,7 @@ from presto.api import (
     restaurant_routes,
     session,
     sold_out_routes,
+    webhook_routes,
 )
 from presto.api.retry import RetryingFlask
 from presto.config import Settings
@@ -63,6 +64,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config[health_routes.READINESS_TIMEOUT] = settings.readiness_timeout
     app.config[idempotency.RETENTION] = settings.idempotency_retention
+    app.config[webhook_routes.ALLOW_PRIVATE] = settings.webhook_allow_private
     if engine is None:
         engine = make_engine(
             settings.database_url,
@@ -83,6 +85,7 @@ def create_app(
         batch_routes,
         sold_out_routes,
         menu_document_routes,
+        webhook_routes,
     )
     for module in modules:
         api.register_blueprint(module.bp)

@@ -18,6 +18,8 @@ DEFAULT_DATABASE_URL = "sqlite:///presto.db"
 PROTECTION = "outages, overload and abuse (0 turns a limit off)"
 # The group of the optional connections beside the pool (doc/deploy.md).
 ROLES = "database connections beside --database-url (PostgreSQL)"
+# The `presto serve --help` group of the webhook settings.
+WEBHOOKS = "webhooks"
 
 
 def database_url_from_env() -> str:
@@ -196,4 +198,23 @@ class Settings:
     )
     preview_rate_window: float = setting(
         60.0, "seconds over which `--preview-rate-limit` refills", above=0, group=PROTECTION
+    )
+    # Webhooks (doc/webhooks.md).
+    webhook_allow_private: bool = setting(
+        False,
+        "let webhook endpoints be http and resolve to private, loopback or link-local "
+        "addresses (for tests and private networks; otherwise https to public addresses only)",
+        group=WEBHOOKS,
+    )
+    webhook_concurrency: int = setting(
+        8,
+        "webhook deliveries in flight at once per worker (one at a time per endpoint)",
+        minimum=1,
+        group=WEBHOOKS,
+    )
+    webhook_retry_scale: float = setting(
+        1.0,
+        "factor on the retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); tests shrink it",
+        above=0,
+        group=WEBHOOKS,
     )

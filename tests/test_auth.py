@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from presto.api.auth import GUARDED
 from presto.services import keys
-from presto.storage.models import Item
+from presto.storage.models import Item, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from tests.helpers.data import add_items, add_key, add_restaurant, bearer, link, snapshot
 from tests.helpers.problems import assert_problem
 
@@ -31,6 +31,10 @@ class World:
     their_key: str
     admin_key: str
     revoked_key: str
+    # A webhook endpoint of `mine` with one delivered event, and an admin's endpoint.
+    my_endpoint: int = 0
+    admin_endpoint: int = 0
+    event: str = ""
 
 
 @pytest.fixture
@@ -48,7 +52,11 @@ def world(session: Session) -> World:
     session.commit()
     revoked = keys.create_key(session, restaurant_id=mine)
     keys.revoke_key(session, revoked.row.id)
+    my_endpoint, admin_endpoint, event = add_webhooks(session, mine)
     return World(
+        my_endpoint=my_endpoint,
+        admin_endpoint=admin_endpoint,
+        event=event,
         mine=mine,
         theirs=theirs,
         my_item=my_item,
@@ -58,6 +66,42 @@ def world(session: Session) -> World:
         admin_key=add_key(session),
         revoked_key=revoked.secret,
     )
+
+
+# A webhook endpoint's registration (a public address: no name to resolve in a test).
+HOOK = {"url": "https://1.1.1.1/hook", "events": ["menu.updated"]}
+
+
+def add_webhooks(session: Session, restaurant_id: int) -> tuple[int, int, str]:
+    """An endpoint of the restaurant that was delivered one event, and an admin's."""
+    now = datetime.now(UTC)
+    endpoints = [
+        WebhookEndpoint(
+            restaurant_id=owner,
+            url="https://1.1.1.1/hook",
+            events=["menu.updated"],
+            secret="whsec_" + "A" * 44,
+            enabled=True,
+            created_at=now,
+        )
+        for owner in (restaurant_id, None)
+    ]
+    session.add_all(endpoints)
+    session.flush()
+    event = WebhookEvent(id="msg_1", type="menu.updated", body="{}", created_at=now)
+    session.add(event)
+    session.flush()
+    session.add(
+        WebhookDelivery(
+            endpoint_id=endpoints[0].id,
+            event_id=event.id,
+            state="delivered",
+            attempts=1,
+            created_at=now,
+        )
+    )
+    session.commit()
+    return endpoints[0].id, endpoints[1].id, event.id
 
 
 # (method, path template, JSON body, admin only): every write route of the API.
@@ -75,6 +119,18 @@ WRITES: list[tuple[str, str, Any, bool]] = [
     ("DELETE", "/restaurant/{r}/item/{i}/sold-out", None, False),
     ("PUT", "/restaurant/{r}/item/external/mine-1/sold-out", {}, False),
     ("DELETE", "/restaurant/{r}/item/external/mine-1/sold-out", None, False),
+    ("POST", "/restaurant/{r}/webhooks", HOOK, False),
+    ("PATCH", "/restaurant/{r}/webhooks/{e}", {"description": "Kitchen"}, False),
+    ("DELETE", "/restaurant/{r}/webhooks/{e}", None, False),
+    ("POST", "/restaurant/{r}/webhooks/{e}/rotate-secret", None, False),
+    ("POST", "/restaurant/{r}/webhooks/{e}/deliveries/{v}/replay", None, False),
+    ("POST", "/restaurant/{r}/webhooks/{e}/ping", None, False),
+    ("POST", "/webhooks", HOOK, True),
+    ("PATCH", "/webhooks/{a}", {"description": "Kitchen"}, True),
+    ("DELETE", "/webhooks/{a}", None, True),
+    ("POST", "/webhooks/{a}/rotate-secret", None, True),
+    ("POST", "/webhooks/{e}/deliveries/{v}/replay", None, True),
+    ("POST", "/webhooks/{a}/ping", None, True),
 ]
 
 
@@ -82,7 +138,9 @@ def send(
     client: FlaskClient, world: World, write: tuple[str, str, Any, bool], **headers: str
 ) -> Any:
     method, template, body, _admin = write
-    path = template.format(r=world.mine, i=world.my_item)
+    path = template.format(
+        r=world.mine, i=world.my_item, e=world.my_endpoint, a=world.admin_endpoint, v=world.event
+    )
     if isinstance(body, dict) and "items" in body and body["items"]:
         # The batch names the item by id.
         body = {"items": [{**change, "id": world.my_item} for change in body["items"]]}
@@ -101,7 +159,10 @@ def test_every_write_route_is_listed_and_guarded(app: Flask) -> None:
             method,
             template.replace("{r}", "<int:restaurant_id>")
             .replace("{i}", "<int:item_id>")
-            .replace("mine-1", "<external_id>"),
+            .replace("mine-1", "<external_id>")
+            .replace("{e}", "<int:endpoint_id>")
+            .replace("{a}", "<int:endpoint_id>")
+            .replace("{v}", "<event_id>"),
         )
         for method, template, _body, _admin in WRITES
     }
@@ -187,7 +248,7 @@ def test_own_key_writes_except_admin_routes(
         assert_problem(response, 403)
         assert snapshot(engine) == before
     else:
-        assert response.status_code in {200, 201, 204}, response.get_json()
+        assert response.status_code in {200, 201, 202, 204}, response.get_json()
         assert snapshot(engine) != before
 
 
@@ -197,7 +258,7 @@ def test_admin_key_writes_everywhere(
 ) -> None:
     before = snapshot(engine)
     response = send(client, world, write, **bearer(world.admin_key))
-    assert response.status_code in {200, 201, 204}, response.get_json()
+    assert response.status_code in {200, 201, 202, 204}, response.get_json()
     assert snapshot(engine) != before
 
 

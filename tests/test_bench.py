@@ -195,13 +195,21 @@ def test_quick_run_times_each_kind_of_write(quick_run: tuple[str, dict[str, Any]
         "PATCH 300 prices in one batch",
         "PUT an item's sold-out",
     ]
-    assert [(row["label"].split(",")[0], row["details"]["publish_on_write"]) for row in rows] == [
+    plain = [row for row in rows if not row["details"].get("webhook")]
+    assert [(row["label"].split(",")[0], row["details"]["publish_on_write"]) for row in plain] == [
         (kind, mode) for mode in ("background", "transaction") for kind in kinds
     ]
-    for row in rows:
+    for row in plain:
         assert row["errors"] == 0
         assert row["details"]["writes"] == 3
         assert 0 < row["p50_ms"] <= row["p99_ms"]
+    # Then with one webhook endpoint, beside the same writes with it disabled.
+    hooked = rows[len(plain) :]
+    assert [row["label"].split(",")[0] for row in hooked] == kinds
+    for row in hooked:
+        assert row["label"].endswith("1 webhook endpoint")
+        assert row["details"]["writes"] == 4 and row["details"]["delivered"] > 0
+        assert row["p50_ms"] > 0 and row["ratio"] > 0
 
 
 def test_catalog_copies_a_restaurant_with_its_items_and_links(

@@ -83,6 +83,9 @@ def test_every_setting_comes_from_its_variable() -> None:
         "PRESTO_AUTH_FAILURE_WINDOW": "120",
         "PRESTO_PREVIEW_RATE_LIMIT": "20",
         "PRESTO_PREVIEW_RATE_WINDOW": "10",
+        "PRESTO_WEBHOOK_ALLOW_PRIVATE": "on",
+        "PRESTO_WEBHOOK_CONCURRENCY": "3",
+        "PRESTO_WEBHOOK_RETRY_SCALE": "0.01",
     }
     # A new field without a variable in this test fails here.
     assert set(environ) == {env_name(field) for field in dataclasses.fields(Settings)}
@@ -121,6 +124,9 @@ def test_every_setting_comes_from_its_variable() -> None:
         auth_failure_window=120.0,
         preview_rate_limit=20,
         preview_rate_window=10.0,
+        webhook_allow_private=True,
+        webhook_concurrency=3,
+        webhook_retry_scale=0.01,
     )
     assert serve_settings([], environ) == expected
     assert settings_from_environ(environ) == expected

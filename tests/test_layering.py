@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "presto.schemas.operational": SCHEMA_DIRECTION,
     "presto.schemas.documents": SCHEMA_DIRECTION
     | {"presto.schemas.bodies", "presto.schemas.links"},
+    "presto.schemas.webhooks": SCHEMA_DIRECTION,
     "presto.schema_fields": STORAGE,
     "presto.api": API,
     "presto.app": APP,

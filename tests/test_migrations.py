@@ -400,7 +400,7 @@ def test_every_integer_id_is_autoincrement_on_sqlite(empty_url: str) -> None:
         for table in Base.metadata.sorted_tables
         if [column.type.python_type for column in table.primary_key.columns] == [int]
     }
-    assert with_ids == {"restaurant", "item", "api_key"}
+    assert with_ids == {"restaurant", "item", "api_key", "webhook_endpoint", "webhook_delivery"}
     for name in with_ids:
         assert Base.metadata.tables[name].dialect_options["sqlite"]["autoincrement"] is True
     if not empty_url.startswith("sqlite"):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvloop
 
 from presto.bench import pooling, servers
@@ -39,6 +40,7 @@ from presto.bench.load import LoadResult, Spread, run_load
 from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
 from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row
+from presto.bench.webhook_sink import WebhookSink
 from presto.bench.writes import measure_writes
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
@@ -432,8 +434,9 @@ def run_long_tail_case(config: BenchConfig) -> list[Row]:
 
 
 def run_write_case(config: BenchConfig) -> list[Row]:
-    """Case j: latency of three kinds of write on a generated menu, one at a time, with
-    the menu published after the commit (the default) and in the write's transaction."""
+    """Case j: latency of each kind of write on a generated menu, one at a time, with the
+    menu published after the commit (the default) and in the write's transaction; then
+    with one webhook endpoint registered (`run_webhook_writes`)."""
     prepare_menu(replace(config, menu="generated"))
     rows = []
     for mode in ("background", "transaction"):
@@ -467,7 +470,76 @@ def run_write_case(config: BenchConfig) -> list[Row]:
             )
             for result in results
         ]
+    return rows + run_webhook_writes(config)
+
+
+def run_webhook_writes(config: BenchConfig) -> list[Row]:
+    """The writes of case j (publishing in the background) with one webhook endpoint
+    registered (a local consumer answering 204) beside the same writes with it disabled,
+    in one presto process, in alternating blocks (off, on, off, on): the machine's drift
+    between runs weighs on both alike. Each row's ratio: its p50 (the mean of its blocks')
+    to the p50 without."""
+    block = max(2, config.write_repeats // 2)
+    p50s: dict[bool, dict[str, list[float]]] = {False: {}, True: {}}
+    with WebhookSink() as sink:
+        server = servers.start_presto(
+            config.database_url,
+            workers=1,
+            log_path=config.work_dir / "presto-writes-webhook.log",
+            options=("--webhook-allow-private",),
+        )
+        with running(server, MENU_PATH):
+            key = create_key(config.database_url, restaurant_id=1)
+            endpoint = server.url(f"/restaurant/1/webhooks/{register_webhook(server, key, sink)}")
+            for number, enabled in enumerate((False, True, False, True)):
+                call_api(endpoint, key, "PATCH", {"enabled": enabled})
+                results = uvloop.run(
+                    measure_writes(
+                        server.url(""), restaurant_id=1, api_key=key, repeats=block,
+                        first=1000 + number * block,
+                    )
+                )  # fmt: skip
+                for result in results:
+                    p50s[enabled].setdefault(result.label, []).append(result.p50_ms)
+            time.sleep(1)  # the last deliveries
+    rows = []
+    for label, on in p50s[True].items():
+        off = statistics.mean(p50s[False][label])
+        rows.append(
+            Row(
+                case="j",
+                label=f"{label}, {config.generated_items:,} items, 1 webhook endpoint",
+                workers=1,
+                p50_ms=statistics.mean(on),
+                errors=0,
+                reference=f"{label}, endpoint disabled (p50 {off:.1f} ms)",
+                ratio=statistics.mean(on) / (off or 1.0),
+                notes=f"2 x {block} writes with, 2 x {block} without, alternating; "
+                f"p50 ratio (lower is better); {sink.received} delivered",
+                details={"writes": 2 * block, "webhook": True, "delivered": sink.received},
+            )
+        )
     return rows
+
+
+def call_api(url: str, key: str, method: str, body: Any) -> Any:
+    """One JSON call with the key; its parsed answer."""
+    request = urllib.request.Request(
+        url,
+        data=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return orjson.loads(response.read() or b"null")
+
+
+def register_webhook(server: servers.Server, key: str, sink: WebhookSink) -> int:
+    """Register the sink for every event of restaurant 1; the endpoint's id."""
+    events = ["menu.updated", "item.sold_out", "item.back_in_stock"]
+    body = {"url": sink.url, "events": events}
+    endpoint = call_api(server.url("/restaurant/1/webhooks"), key, "POST", body)
+    return int(endpoint["id"])
 
 
 def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:

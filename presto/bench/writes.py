@@ -49,9 +49,10 @@ def pick_targets(document: dict[str, Any]) -> tuple[int, int, int, list[int]]:
 
 
 async def measure_writes(
-    base_url: str, *, restaurant_id: int, api_key: str, repeats: int
+    base_url: str, *, restaurant_id: int, api_key: str, repeats: int, first: int = 0
 ) -> list[WriteLatency]:
-    """Each kind of write `repeats` times, one at a time."""
+    """Each kind of write `repeats` times, one at a time; `first` numbers the first write
+    (a later block of writes must change something again)."""
     headers = {"Authorization": f"Bearer {api_key}"}
     restaurant = f"{base_url}/restaurant/{restaurant_id}"
     timeout = aiohttp.ClientTimeout(total=60)
@@ -83,35 +84,35 @@ async def measure_writes(
         ids = [item["id"] for item in document["items"]][:BATCH_SIZE]
         return [
             await timed(label, method, path, bodies)
-            for label, method, path, bodies in write_kinds(targets, ids, repeats)
+            for label, method, path, bodies in write_kinds(targets, ids, repeats, first)
         ]
 
 
 def write_kinds(
-    targets: tuple[int, int, int, list[int]], ids: list[int], repeats: int
+    targets: tuple[int, int, int, list[int]], ids: list[int], repeats: int, first: int = 0
 ) -> list[tuple[str, str, str, list[Any]]]:
     """Each kind of write: its label, method, path under the restaurant, and `repeats`
     bodies, each changing something (so every one is a new menu version)."""
     entry, leaf, group, modifiers = targets
-    orders = [modifiers[::-1] if n % 2 == 0 else modifiers for n in range(repeats)]
+    numbers = range(first, first + repeats)
+    orders = [modifiers[::-1] if n % 2 == 0 else modifiers for n in numbers]
     batches = [
-        {"items": [{"id": item_id, "price": 1_000_000 + n} for item_id in ids]}
-        for n in range(repeats)
+        {"items": [{"id": item_id, "price": 1_000_000 + n} for item_id in ids]} for n in numbers
     ]
     # Sold out until a different instant each time, all far ahead.
-    until = [{"until": f"2999-01-01T00:00:{n % 60:02d}Z"} for n in range(repeats)]
+    until = [{"until": f"2999-01-01T00:00:{n % 60:02d}Z"} for n in numbers]
     return [
         (
             "PATCH a menu entry's name",
             "PATCH",
             f"/item/{entry}",
-            [{"name": f"Renamed dish {n}"} for n in range(repeats)],
+            [{"name": f"Renamed dish {n}"} for n in numbers],
         ),
         (
             "PATCH a shared leaf's price",
             "PATCH",
             f"/item/{leaf}",
-            [{"price": 100 + n} for n in range(repeats)],
+            [{"price": 100 + n} for n in numbers],
         ),
         ("PUT an item's modifiers", "PUT", f"/item/{group}/modifiers", orders),
         (f"PATCH {len(ids)} prices in one batch", "PATCH", "/items", batches),

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from presto.errors import ConflictError, UnprocessableError
+from presto.services import outbox
 from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, menu_etag
 from presto.services.items import choices_rule_broken, current_links, defaults_rule_broken
@@ -54,6 +55,7 @@ def apply_batch(
     by_external_id = {item.external_id: item for item in items if item.external_id is not None}
     seen: set[int] = set()
     outcome: list[BatchEntry] = []
+    restocked: list[Item] = []  # items whose sold-out state changed
     for index, change in enumerate(changes):
         item, fields = _target(restaurant_id, index, change, by_id, by_external_id)
         if item.id in seen:
@@ -62,6 +64,8 @@ def apply_batch(
         _check_rules(index, item, fields)
         _move_external_id(restaurant_id, index, item, fields, by_external_id)
         changed = apply_changes(item, fields)
+        if "sold_out_until" in changed:
+            restocked.append(item)
         if "external_id" in changed:
             # In entry order, so an id freed by an earlier entry is free in the index too.
             session.flush()
@@ -70,6 +74,8 @@ def apply_batch(
     if any(entry.changed for entry in outcome):
         session.flush()
         version = bump_menu_version(session, restaurant_id)
+        for item in restocked:
+            outbox.stock_changed(session, item, version)
     session.commit()
     return BatchOutcome(outcome, version)
 

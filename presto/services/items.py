@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from presto.errors import ConflictError, NotFoundError
-from presto.services import graph
+from presto.services import graph, outbox
 from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, item_etag
 from presto.services.limits import MAX_ITEMS_PER_RESTAURANT
@@ -156,9 +156,12 @@ def update_item(
     taken = external_id_taken(session, restaurant_id, changes.get("external_id"), item_id)
     if taken:
         raise taken
-    if apply_changes(item, changes):
+    changed = apply_changes(item, changes)
+    if changed:
         session.flush()
-        bump_menu_version(session, restaurant.id)
+        version = bump_menu_version(session, restaurant.id)
+        if "sold_out_until" in changed:
+            outbox.stock_changed(session, item, version)
     session.commit()
     return get_item(session, restaurant_id, item_id)
 

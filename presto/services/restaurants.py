@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from presto.errors import ConflictError, NotFoundError
+from presto.services import outbox
 from presto.services.changes import apply_changes
 from presto.services.etags import Precondition, restaurant_etag
 from presto.storage.engine import CHANGED_MENUS, NOTIFY_CHANNEL
@@ -54,12 +55,14 @@ def lock_restaurant(session: Session, restaurant_id: int) -> Restaurant:
     return restaurant
 
 
-def bump_menu_version(session: Session, restaurant_id: int) -> int:
+def bump_menu_version(session: Session, restaurant_id: int, *, announce: bool = True) -> int:
     """Count one more change to the restaurant's menu, in the caller's transaction.
 
     Every write that changes what the menu call returns must call this before it commits:
     ETags key on `menu_version`, and after the commit the session tells the menu cache of
-    every worker (`presto.storage.engine.make_sessionmaker`). Returns the new version.
+    every worker (`presto.storage.engine.make_sessionmaker`). Unless `announce` is False,
+    the change's `menu.updated` event goes into the outbox in the same transaction
+    (presto.services.outbox). Returns the new version.
     """
     version = session.execute(
         sa.update(Restaurant)
@@ -73,6 +76,8 @@ def bump_menu_version(session: Session, restaurant_id: int) -> int:
     if session.get_bind().dialect.name == "postgresql":
         # Delivered on commit to the presto workers of every host (presto.serving.generations).
         session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(restaurant_id))))
+    if announce:
+        outbox.menu_updated(session, restaurant_id, version)
     return version
 
 
@@ -147,6 +152,7 @@ def delete_restaurant(session: Session, restaurant_id: int, precondition: Precon
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: restaurant_etag(restaurant))
     # Recorded like any menu change, so caches of the menu call hear of it.
-    bump_menu_version(session, restaurant_id)
+    version = bump_menu_version(session, restaurant_id, announce=False)
+    outbox.restaurant_deleted(session, restaurant, version)
     session.execute(sa.delete(Restaurant).where(Restaurant.id == restaurant_id))
     session.commit()

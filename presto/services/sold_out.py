@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from presto.errors import NotFoundError
+from presto.services import outbox
 from presto.services.restaurants import bump_menu_version, lock_restaurant
 from presto.storage.models import Item
 
@@ -36,6 +37,6 @@ def set_sold_out(
         item.sold_out_until = until
         item.version += 1
         session.flush()
-        bump_menu_version(session, restaurant_id)
+        outbox.stock_changed(session, item, bump_menu_version(session, restaurant_id))
     session.commit()
     return item

@@ -69,11 +69,13 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
     # Closes idle keep-alive connections and cancels whatever is left.
     await worker.server.shutdown(1.0)
-    for task in (worker.listening, worker.flushing):
+    for task in (worker.listening, worker.flushing, worker.relaying):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+    if worker.relay is not None:
+        await worker.relay.close()
     worker.executor.shutdown(wait=True)
     if worker.published_reads is not None:
         await worker.published_reads.close()
@@ -102,6 +104,8 @@ async def serve(
     if worker.listener is not None:
         worker.listening = asyncio.create_task(worker.listener.run())
     worker.flushing = asyncio.create_task(worker.telemetry.flush_every(FLUSH_SECONDS))
+    if worker.relay is not None:
+        worker.relaying = asyncio.create_task(worker.relay.run())
     freeze_startup_objects()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())

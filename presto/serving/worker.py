@@ -11,6 +11,7 @@ of published menus.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
@@ -41,6 +42,7 @@ from presto.serving.ratelimit import RateLimit
 from presto.serving.request import wsgi_request_factory
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.telemetry.metrics import Telemetry, route_templates
+from presto.serving.webhook_relay import WebhookRelay
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
 from presto.storage.availability import DatabaseAvailability
 
@@ -66,6 +68,9 @@ class Worker:
     counters: ProtectionCounters | None = None
     # The warm path's reads of published menus on a miss.
     published_reads: PublishedReads | None = None
+    # The webhook relay, and its task once the worker listens.
+    relay: WebhookRelay | None = None
+    relaying: asyncio.Task[None] | None = None
 
 
 def build_worker(
@@ -78,14 +83,15 @@ def build_worker(
     the publisher process (`--publish-on-write background`).
     """
     generations = MenuGenerations(generations_path)
-    app = worker_app(settings, generations, publisher)
+    relay = WebhookRelay(settings)
+    app = worker_app(settings, generations, publisher, relay.wake)
     database = app_database(app)
     counters = ProtectionCounters()
     availability = DatabaseAvailability(database.engine)
     in_flight = InFlight()
     telemetry = Telemetry(route_templates(app.url_map), lambda: in_flight.count)
     admission = make_admission(settings, availability, counters)
-    listener = change_listener(settings, database, generations)
+    listener = change_listener(settings, database, generations, relay.wake)
     reads = warm_path_reads(settings, admission, generations, listener)
     report_roles(app, telemetry.metrics, listener, reads)
     fast_path = make_fast_path(
@@ -113,7 +119,7 @@ def build_worker(
     )
     return Worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
-        availability=availability, counters=counters, published_reads=reads,
+        availability=availability, counters=counters, published_reads=reads, relay=relay,
     )  # fmt: skip
 
 
@@ -127,25 +133,38 @@ def wsgi_handler(
 
 
 def worker_app(
-    settings: Settings, generations: MenuGenerations, publisher: PublisherLink | None
+    settings: Settings,
+    generations: MenuGenerations,
+    publisher: PublisherLink | None,
+    wake_relay: Callable[[int], None] | None = None,
 ) -> Flask:
     """The worker's Flask app, its writes handed to the publisher process if there is one,
-    whose health `/readyz` then reports."""
+    whose health `/readyz` then reports; each committed change wakes the webhook relay."""
+
+    def changed(restaurant_id: int) -> None:
+        generations.bump(restaurant_id)
+        if wake_relay is not None:
+            wake_relay(restaurant_id)
+
     if publisher is None:
-        return create_app(settings, on_menu_change=generations.bump)
-    app = create_app(settings, on_menu_change=generations.bump, publish=sender(publisher.changes))
+        return create_app(settings, on_menu_change=changed)
+    app = create_app(settings, on_menu_change=changed, publish=sender(publisher.changes))
     app.config[FAILING_PROCESSES] = publisher.states.failing
     return app
 
 
 def change_listener(
-    settings: Settings, database: Database, generations: MenuGenerations
+    settings: Settings,
+    database: Database,
+    generations: MenuGenerations,
+    on_change: Callable[[int], None],
 ) -> MenuChangeListener | None:
     """On PostgreSQL with a cache, the listener the warm path depends on: it hears of
-    changes made on other hosts (one more connection per worker)."""
+    changes made on other hosts (one more connection per worker), and tells `on_change`
+    (the webhook relay wakes)."""
     if settings.cache_bytes <= 0 or database.engine.dialect.name != "postgresql":
         return None
-    return make_listener(settings, generations)
+    return make_listener(settings, generations, on_change)
 
 
 def warm_path_reads(

@@ -316,3 +316,84 @@ class PublishedMenu(Base):
     body_gzip: Mapped[bytes] = mapped_column(sa.LargeBinary)
     # Length of the uncompressed body.
     body_bytes: Mapped[int]
+
+
+# Longest webhook endpoint URL kept, as for image URLs.
+WEBHOOK_URL_LENGTH = 2048
+# Longest webhook signing secret kept: `whsec_` and base64 of at most 64 bytes.
+WEBHOOK_SECRET_LENGTH = 100
+
+
+class WebhookEndpoint(Base):
+    """A consumer's URL that change events are POSTed to, signed with its secret
+    (presto.services.webhooks). `restaurant_id` None: an admin's endpoint hearing every
+    restaurant. Not a foreign key: an endpoint outlives its restaurant long enough to hear
+    `restaurant.deleted` (ids are never reused, so it never hears another restaurant)."""
+
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restaurant_id: Mapped[int | None] = mapped_column(index=True)
+    url: Mapped[str] = mapped_column(sa.String(WEBHOOK_URL_LENGTH))
+    description: Mapped[str] = mapped_column(sa.String(DESCRIPTION_LENGTH), default="")
+    # Event types it hears, e.g. ["menu.updated"].
+    events: Mapped[list[str]] = mapped_column(JSON_LIST)
+    secret: Mapped[str] = mapped_column(sa.String(WEBHOOK_SECRET_LENGTH))
+    # The secret before the last rotation, still signing until `previous_secret_until`.
+    previous_secret: Mapped[str | None] = mapped_column(sa.String(WEBHOOK_SECRET_LENGTH))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Why deliveries stopped: a 410, or failing past the last retry; null while enabled.
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(DESCRIPTION_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookEvent(Base):
+    """An event of the outbox: written in the transaction of the change it tells of, with
+    the exact body every delivery of it sends (so retries and replays are byte-identical)."""
+
+    __tablename__ = "webhook_event"
+
+    # `msg_` and a time-ordered hex id: the `webhook-id` of every delivery.
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(64))
+    restaurant_id: Mapped[int | None] = mapped_column()
+    body: Mapped[str] = mapped_column(sa.Text())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class WebhookDelivery(Base):
+    """One event owed to one endpoint, and how its attempts went.
+
+    `state` is `pending` (due at `next_attempt_at`), `delivered`, `failed` (past the last
+    retry, or answered 410) or `cancelled` (its endpoint was disabled first). A relay that
+    claims a delivery moves `next_attempt_at` a lease ahead, so no other relay sends it
+    while the attempt runs, and a relay that dies mid-attempt only delays it.
+    """
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),
+        # The relay's claim: due deliveries, oldest first.
+        sa.Index("ix_webhook_delivery_due", "state", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("webhook_event.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The last attempt's HTTP status (null: no answer) and error, and how long it took.
+    last_status: Mapped[int | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(sa.String(DESCRIPTION_LENGTH))
+    last_duration_ms: Mapped[int | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

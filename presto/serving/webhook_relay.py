@@ -1,0 +1,280 @@
+"""The webhook relay: delivers the outbox's events (presto.services.outbox) after their
+changes commit, in every worker of `presto serve`, as a task on the worker's event loop.
+
+It wakes when a write of its worker commits, when the worker's listener hears a change
+made elsewhere (PostgreSQL `NOTIFY`), and at least every `POLL_SECONDS`. Each round claims
+due deliveries (presto.storage.webhook_queue: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+relays of every worker and host share the work and no attempt is sent twice), POSTs each
+signed (presto.services.webhook_delivery) with a `TIMEOUT` through a resolver that
+refuses non-public addresses at connect time (presto.services.webhook_urls), and records
+the outcome. A relay runs one delivery per endpoint at a time, its oldest due one; at most
+`--webhook-concurrency` run at once per worker. The database work runs in one thread of
+its own, on an engine of its own (one connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+from prometheus_client import Counter, Gauge
+
+from presto import __version__
+from presto.config import Settings
+from presto.services import webhook_delivery
+from presto.services.webhook_urls import UnsafeUrlError, check_address
+from presto.storage import webhook_queue
+from presto.storage.engine import make_engine, make_sessionmaker
+from presto.storage.webhook_queue import Attempt, Claimed
+
+log = logging.getLogger("presto.webhooks")
+
+# Seconds between rounds when nothing wakes the relay.
+POLL_SECONDS = 1.0
+# Seconds one attempt may take, connecting included (the specification: 15 to 30).
+TIMEOUT = 15.0
+# Finished deliveries (and events nobody is owed) are kept this long, for the deliveries
+# list and replays, then purged; each relay purges at most every `PURGE_EVERY` seconds.
+RETENTION = timedelta(days=7)
+PURGE_EVERY = 600.0
+# Bytes of a response body read (and ignored): enough to let the connection be reused.
+RESPONSE_BYTES = 4096
+
+
+class PublicResolver(AbstractResolver):
+    """Resolves as aiohttp does, then refuses a name with any non-public address, at the
+    moment of connecting (a name that resolved to a public address at registration may
+    resolve to a private one now)."""
+
+    def __init__(self) -> None:
+        self._resolver = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._resolver.resolve(host, port, family)
+        for result in results:
+            check_address(host, result["host"], allow_private=False)
+        return results
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+class RelayMetrics:
+    """The relay's families in `/metrics` (multiprocess: counters add up over workers,
+    gauges read from the database show the largest value any worker saw last)."""
+
+    def __init__(self) -> None:
+        self.deliveries = Counter(
+            "presto_webhook_deliveries",
+            "Webhook delivery attempts, by outcome: delivered, retried, failed (given up on).",
+            ("outcome",),
+            registry=None,
+        )
+        self.retries = Counter(
+            "presto_webhook_retries", "Webhook attempts that were retries.", registry=None
+        )
+        self.oldest = Gauge(
+            "presto_webhook_oldest_pending_seconds",
+            "Age of the oldest event not yet delivered to some endpoint (0: none).",
+            registry=None,
+            multiprocess_mode="livemax",
+        )
+        self.disabled = Gauge(
+            "presto_webhook_endpoints_disabled",
+            "Webhook endpoints disabled (a 410, or every retry failed).",
+            registry=None,
+            multiprocess_mode="livemax",
+        )
+
+
+class WebhookRelay:
+    """One worker's relay; `run` until cancelled, `wake` from any thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.allow_private = settings.webhook_allow_private
+        self.engine = make_engine(
+            settings.database_url,
+            pool_size=1,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.statement_timeout,
+            transaction_pooler=settings.database_pooler == "transaction",
+        )
+        self.sessions = make_sessionmaker(self.engine)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="presto-webhooks")
+        self.loop = asyncio.get_running_loop()
+        self.wakeup = asyncio.Event()
+        self.slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self.busy: set[int] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.metrics = RelayMetrics()
+        self.purged_at = 0.0
+
+    def wake(self, _restaurant_id: int | None = None) -> None:
+        """Start a round soon (a change committed); safe from any thread."""
+        self.loop.call_soon_threadsafe(self.wakeup.set)
+
+    async def _db(self, function: Any, *args: Any) -> Any:
+        """Run `function(session, *args)` in the relay's database thread."""
+
+        def call() -> Any:
+            with self.sessions() as session:
+                return function(session, *args)
+
+        return await self.loop.run_in_executor(self.executor, call)
+
+    async def run(self) -> None:
+        """Claim and deliver until cancelled; a failing round is logged and retried."""
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.webhook_concurrency,
+            resolver=None if self.allow_private else PublicResolver(),
+        )
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+        headers = {"User-Agent": f"presto/{__version__} (webhooks)"}
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers
+        ) as client:
+            self.client = client
+            while True:
+                try:
+                    await self._round()
+                except Exception:
+                    log.exception("webhook relay round failed; trying again")
+                    await asyncio.sleep(POLL_SECONDS)
+
+    async def _round(self) -> None:
+        """Claim what is due and start its attempts, then wait to be woken or the timer."""
+        self.wakeup.clear()
+        now = datetime.now(UTC)
+        if time.monotonic() - self.purged_at > PURGE_EVERY:
+            self.purged_at = time.monotonic()
+            await self._db(webhook_queue.purge, now - RETENTION)
+        state = await self._db(webhook_queue.queue_state)
+        self._observe(state, now)
+        free = self.settings.webhook_concurrency - len(self.tasks)
+        wait = POLL_SECONDS
+        if state.next_due is not None and state.next_due <= now:
+            if free > 0:
+                # Each attempt wakes the relay when it ends, for the endpoint's next one.
+                await self._claim(now, free)
+        elif state.next_due is not None:
+            wait = min(wait, (state.next_due - now).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wakeup.wait(), wait)
+
+    async def _claim(self, now: datetime, free: int) -> None:
+        """Claim up to `free` due deliveries and start each endpoint's attempts."""
+        claimed = await self._db(webhook_queue.claim_due, now, free, set(self.busy))
+        first: dict[int, Claimed] = {}
+        for delivery in claimed:
+            first.setdefault(delivery.endpoint_id, delivery)
+        later = [d.delivery_id for d in claimed if first[d.endpoint_id] is not d]
+        if later:
+            await self._db(webhook_queue.release, later, now)
+        for endpoint_id, delivery in first.items():
+            self.busy.add(endpoint_id)
+            task = asyncio.create_task(self._deliver_one(endpoint_id, delivery))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _observe(self, state: webhook_queue.QueueState, now: datetime) -> None:
+        oldest = state.oldest_pending
+        self.metrics.oldest.set(0 if oldest is None else (now - oldest).total_seconds())
+        self.metrics.disabled.set(state.disabled_endpoints)
+
+    async def _deliver_one(self, endpoint_id: int, delivery: Claimed) -> None:
+        """The endpoint's oldest due delivery; its next one is claimed after it."""
+        try:
+            async with self.slots:
+                await self._deliver(delivery)
+        finally:
+            self.busy.discard(endpoint_id)
+            self.wakeup.set()
+
+    async def _deliver(self, delivery: Claimed) -> None:
+        """One attempt, and what follows from its answer."""
+        now = datetime.now(UTC)
+        attempt, retry_after = await self._attempt(delivery, now)
+        attempts = delivery.attempts + 1
+        verdict = webhook_delivery.verdict(
+            attempt.status, attempts, now,
+            scale=self.settings.webhook_retry_scale, retry_after=retry_after,
+        )  # fmt: skip
+        await self._db(
+            webhook_queue.record_attempt, delivery.delivery_id, attempt,
+            verdict.state, verdict.next_attempt_at, attempts,
+        )  # fmt: skip
+        outcome = {"delivered": "delivered", "pending": "retried"}.get(verdict.state, "failed")
+        self.metrics.deliveries.labels(outcome=outcome).inc()
+        if delivery.attempts:
+            self.metrics.retries.inc()
+        if verdict.disable_reason is not None and await self._db(
+            webhook_queue.disable_endpoint, delivery.endpoint_id, verdict.disable_reason
+        ):
+            log.warning(
+                "webhook endpoint %d disabled: %s (event %s)",
+                delivery.endpoint_id, verdict.disable_reason, delivery.event_id,
+            )  # fmt: skip
+
+    async def _attempt(self, delivery: Claimed, now: datetime) -> tuple[Attempt, float | None]:
+        """POST the event once; what came back, and its `Retry-After` in seconds."""
+        secrets = [delivery.secret]
+        until = delivery.previous_secret_until
+        if delivery.previous_secret and until is not None and now < until:
+            secrets.append(delivery.previous_secret)
+        headers = webhook_delivery.signed_headers(
+            secrets, delivery.event_id, int(now.timestamp()), delivery.body
+        )
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        retry_after = None
+        try:
+            self._check_literal_host(delivery.url)
+            async with self.client.post(
+                delivery.url, data=delivery.body.encode(), headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                retry_after = webhook_delivery.retry_after_seconds(
+                    response.headers.get("Retry-After")
+                )
+                await response.content.read(RESPONSE_BYTES)
+        except (aiohttp.ClientError, TimeoutError, OSError, UnsafeUrlError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        duration = round((time.perf_counter() - started) * 1000)
+        if status is None or status >= 300:
+            log.info(
+                "webhook %s to endpoint %d: %s", delivery.event_id, delivery.endpoint_id,
+                status if status is not None else error,
+            )  # fmt: skip
+        return Attempt(now, status, error, duration), retry_after
+
+    def _check_literal_host(self, url: str) -> None:
+        """An address in the URL itself is never resolved, so it is checked here."""
+        host = urlsplit(url).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return  # a name: the resolver checks what it resolves to
+        check_address(host, host, allow_private=self.allow_private)
+
+    async def close(self) -> None:
+        """Cancel attempts in flight (their leases expire and another round sends them)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()

@@ -1,0 +1,207 @@
+"""The outbox's delivery queue in SQL: claiming due deliveries, recording attempts,
+disabling endpoints.
+
+A claim is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`:
+on PostgreSQL relays on several hosts claim disjoint rows without waiting on each other;
+it moves each claimed row's `next_attempt_at` a lease ahead, so no relay claims it again
+while its attempt runs, and one that dies mid-attempt only delays it by the lease. SQLite
+has no row locks: the statement takes the database's one write lock, so claims of the
+workers of its one host are serialized instead (the same outcome, in one place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from presto.storage.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+# How long a claim keeps other relays off a delivery: one attempt's timeout (15 s) and
+# a margin. A relay that dies after its claim delays that delivery by this much.
+LEASE = timedelta(seconds=20)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for an attempt, with what the attempt needs."""
+
+    delivery_id: int
+    endpoint_id: int
+    event_id: str
+    attempts: int
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_until: datetime | None
+    body: str
+
+
+def claim_due(
+    session: Session, now: datetime, limit: int, busy: Iterable[int] = ()
+) -> list[Claimed]:
+    """Claim up to `limit` deliveries due by `now`, oldest first, skipping endpoints in
+    `busy` (their attempts run here already) and rows another relay holds; commits."""
+    due = (
+        sa.select(WebhookDelivery.id)
+        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    busy = list(busy)
+    if busy:
+        due = due.where(WebhookDelivery.endpoint_id.not_in(busy))
+    ids = session.scalars(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + LEASE)
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = _load(session, list(ids)) if ids else []
+    session.commit()
+    return claimed
+
+
+def _load(session: Session, ids: list[int]) -> list[Claimed]:
+    rows = session.execute(
+        sa.select(
+            WebhookDelivery.id,
+            WebhookDelivery.endpoint_id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.attempts,
+            WebhookEndpoint.url,
+            WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_until,
+            WebhookEvent.body,
+        )
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id.in_(ids))
+        .order_by(WebhookDelivery.id)
+    ).all()
+    return [Claimed(*row) for row in rows]
+
+
+def release(session: Session, delivery_ids: list[int], now: datetime) -> None:
+    """Give claimed deliveries back, due now (this relay will not attempt them soon)."""
+    if delivery_ids:
+        session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.state == "pending")
+            .values(next_attempt_at=now)
+        )
+    session.commit()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one attempt got: its status (None: no answer), error, time and length."""
+
+    at: datetime
+    status: int | None
+    error: str | None
+    duration_ms: int
+
+
+def record_attempt(
+    session: Session,
+    delivery_id: int,
+    attempt: Attempt,
+    state: str,
+    next_attempt_at: datetime | None,
+    attempts: int,
+) -> None:
+    """Store the attempt's outcome and the delivery's new state; commits. `attempts` is
+    the count with this attempt; a delivery replayed meanwhile is left to its new round."""
+    session.execute(
+        sa.update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.state == "pending",
+            WebhookDelivery.attempts == attempts - 1,
+        )
+        .values(
+            state=state,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_attempt_at=attempt.at,
+            last_status=attempt.status,
+            last_error=attempt.error,
+            last_duration_ms=attempt.duration_ms,
+            delivered_at=attempt.at if state == "delivered" else None,
+        )
+    )
+    session.commit()
+
+
+def disable_endpoint(session: Session, endpoint_id: int, reason: str) -> bool:
+    """Disable the endpoint and cancel its pending deliveries; commits. False if it was
+    disabled already (or is gone)."""
+    changed = session.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled)
+        .values(enabled=False, disabled_reason=reason)
+    ).rowcount  # type: ignore[attr-defined]
+    session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.state == "pending")
+        .values(state="cancelled", next_attempt_at=None)
+    )
+    session.commit()
+    return bool(changed)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """For `/metrics`: when the oldest pending delivery's event was made (None: nothing
+    pending), the next time a delivery falls due, and how many endpoints are disabled."""
+
+    oldest_pending: datetime | None
+    next_due: datetime | None
+    disabled_endpoints: int
+
+
+def queue_state(session: Session) -> QueueState:
+    """Read the queue's state (two aggregate statements); ends the transaction."""
+    oldest, next_due = session.execute(
+        sa.select(
+            sa.func.min(WebhookDelivery.created_at), sa.func.min(WebhookDelivery.next_attempt_at)
+        ).where(WebhookDelivery.state == "pending")
+    ).one()
+    disabled = session.scalar(
+        sa.select(sa.func.count()).select_from(WebhookEndpoint).where(~WebhookEndpoint.enabled)
+    )
+    session.rollback()
+    return QueueState(_aware(oldest), _aware(next_due), disabled or 0)
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An aggregate of a `UtcDateTime` column, made aware whatever the driver returned."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def purge(session: Session, before: datetime) -> int:
+    """Delete deliveries that ended (delivered, failed, cancelled) before `before`, and
+    events no delivery needs any more; commits. The number of events deleted."""
+    session.execute(
+        sa.delete(WebhookDelivery).where(
+            WebhookDelivery.state != "pending",
+            sa.func.coalesce(WebhookDelivery.last_attempt_at, WebhookDelivery.created_at) < before,
+        )
+    )
+    owed = sa.select(WebhookDelivery.id).where(WebhookDelivery.event_id == WebhookEvent.id)
+    deleted = session.execute(
+        sa.delete(WebhookEvent).where(WebhookEvent.created_at < before, ~owed.exists())
+    ).rowcount  # type: ignore[attr-defined]
+    session.commit()
+    return int(deleted or 0)
