@@ -27,6 +27,7 @@ from presto.serving.telemetry import instruments
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.telemetry.metrics import METRICS_PATH, route_templates
 from presto.serving.telemetry.routes import UNMATCHED
+from presto.serving.webhook_relay import RelayMetrics
 from tests.helpers.server_process import ServerProcess
 
 MENU_ROUTE = "/restaurant/<int:restaurant_id>/item"
@@ -267,6 +268,9 @@ def test_every_metric_family_is_in_the_readme_table() -> None:
     made = instruments.Instruments()
     families = [value for value in vars(made).values() if isinstance(value, MetricWrapperBase)]
     families.append(instruments.process_restarts())
+    families += [
+        value for value in vars(RelayMetrics()).values() if isinstance(value, MetricWrapperBase)
+    ]
     exposed = set().union(*(exposed_names(family) for family in families))
     assert {"presto_protection_events_total", "presto_database_available"} <= exposed
     assert exposed == set(readme_metrics_table())

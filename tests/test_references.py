@@ -35,7 +35,9 @@ NOT_MODULES = {
 
 # Not preceded by a name, a path or a dot: `deploy/presto.env` and `x.presto` are no references.
 DOTTED = re.compile(r"(?<![\w/.-])presto(?:\.[A-Za-z_]\w*)+")
-PATH = re.compile(r"(?<![\w/.-])presto/(?:[\w-]+/)*(?:[\w-]+\.py|[\w-]+/?)")
+# A name in a path starts with a letter or `_`: `presto/0.1.0` (a user agent) is no path.
+NAME = r"[A-Za-z_][\w-]*"
+PATH = re.compile(rf"(?<![\w/.-])presto/(?:{NAME}/)*(?:{NAME}\.py|{NAME}/?)")
 
 
 def prose_of_module(path: Path) -> Iterator[tuple[int, str]]:
