@@ -174,6 +174,8 @@ def test_no_import_cycle_between_modules() -> None:
     "module",
     [
         "presto.api.item_routes",
+        "presto.menus.publishing",
+        "presto.serving.fastpath",
         "presto.services.items",
         "presto.serving.server",
         "presto.serving.supervisor",
