@@ -20,8 +20,8 @@ from presto.api import (
     idempotency,
     item_routes,
     menu_document_routes,
-    menu_publishing,
     menu_routes,
+    readiness_keys,
     restaurant_routes,
     session,
     sold_out_routes,
@@ -29,6 +29,7 @@ from presto.api import (
 )
 from presto.api.retry import RetryingFlask
 from presto.config import Settings
+from presto.menus import publishing as menu_publishing
 from presto.storage.engine import make_engine
 
 
@@ -62,7 +63,7 @@ def create_app(
     app.json = OrjsonProvider(app)
     # The server refuses larger bodies first; this covers the app run on its own.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config[health_routes.READINESS_TIMEOUT] = settings.readiness_timeout
+    app.config[readiness_keys.READINESS_TIMEOUT] = settings.readiness_timeout
     app.config[idempotency.RETENTION] = settings.idempotency_retention
     app.config[webhook_routes.ALLOW_PRIVATE] = settings.webhook_allow_private
     if engine is None:

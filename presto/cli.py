@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from alembic.util import CommandError
 from sqlalchemy.orm import Session
 
-from presto.api.menu_publishing import publish_menus
 from presto.config import database_url_from_env
 from presto.demo import beyond_demo, load_demo
 from presto.errors import NotFoundError
+from presto.menus.publishing import publish_menus
 from presto.services import keys
-from presto.services.published import published_variants, unpublished_restaurants
+from presto.services.published import published_variants
 from presto.settings_parser import (
     SettingsError,
     add_settings_options,
@@ -34,6 +34,7 @@ from presto.storage import migrate
 from presto.storage.checks import DatabaseConfigError, check_database, require_schema
 from presto.storage.engine import drop_schema, make_engine, make_sessionmaker
 from presto.storage.models import ApiKey
+from presto.storage.published_menus import unpublished_restaurants
 from presto.storage.roles import TRANSACTION_POOLER, check_roles
 
 log = logging.getLogger("presto.cli")

@@ -28,11 +28,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from presto.api.menu_routes import VALID_UNTIL_HEADER
-from presto.services.published import Published
+from presto.menus.representation import VALID_UNTIL_HEADER
 from presto.serving.cache import CachedMenu, MenuCache, is_filtered
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
+from presto.storage.published_menus import Published
 from tests.helpers.responses import as_response
 
 RESTAURANTS = st.sampled_from([1, 2, 3])

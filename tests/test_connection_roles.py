@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
-from presto.api.health_routes import CONNECTION_ROLES
+from presto.api.readiness_keys import CONNECTION_ROLES
 from presto.serving.database_roles import LISTENER_UNVERIFIED, REPLICA_DOWN
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.storage import migrate

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.api.menu_publishing import publish_menus
 from presto.cli import main
 from presto.errors import MenuTooLargeError
+from presto.menus.publishing import publish_menus
 from presto.services.graph import check_expansion, nested_sizes
 from presto.services.limits import MAX_MENU_OBJECTS, MAX_MODIFIER_DEPTH
 from presto.storage.engine import make_engine, make_sessionmaker

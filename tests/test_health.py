@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from presto import __version__
-from presto.api.health_routes import FAILING_PROCESSES
+from presto.api.readiness_keys import FAILING_PROCESSES
 from presto.serving.admission import DATABASE_DOWN
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE

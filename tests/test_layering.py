@@ -20,7 +20,10 @@ BASE = {"presto", "presto.config", "presto.errors", "presto.settings_parser"}
 STORAGE = BASE | {"presto.storage"}
 SERVICES = STORAGE | {"presto.services"}
 SCHEMAS = SERVICES | {"presto.schemas", "presto.schema_fields"}
-API = SCHEMAS | {"presto.api"}
+# The menu read model: rendering, publishing, how a menu call is answered; run by Flask's
+# route and, outside Flask, by the warm path, the publisher process, the CLI and the bench.
+MENUS = SCHEMAS | {"presto.menus"}
+API = MENUS | {"presto.api"}
 APP = API | {"presto.app"}
 SERVING = APP | {"presto.serving"}
 # Inside `presto.schemas`: each direction builds on the shared values, never on another
@@ -48,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"presto.schemas.bodies", "presto.schemas.links"},
     "presto.schemas.webhooks": SCHEMA_DIRECTION,
     "presto.schema_fields": STORAGE,
+    "presto.menus": MENUS,
     "presto.api": API,
     "presto.app": APP,
     "presto.serving": SERVING,
@@ -120,6 +124,8 @@ def test_the_table_refuses_an_upward_import() -> None:
     assert "presto.schemas.bodies" not in ALLOWED[part_of("presto.schemas.output")]
     assert "presto.serving" not in ALLOWED[part_of("presto.app")]
     assert "presto.app" not in ALLOWED[part_of("presto.api.item_routes")]
+    assert "presto.api" not in ALLOWED[part_of("presto.menus.publishing")]
+    assert "presto.menus" not in ALLOWED[part_of("presto.schemas.output")]
     assert "presto.serving.worker" not in ALLOWED[part_of("presto.serving.telemetry.metrics")]
 
 
@@ -169,6 +175,8 @@ def test_no_import_cycle_between_modules() -> None:
     "module",
     [
         "presto.api.item_routes",
+        "presto.menus.publishing",
+        "presto.serving.fastpath",
         "presto.services.items",
         "presto.serving.server",
         "presto.serving.supervisor",
@@ -194,3 +202,108 @@ def test_no_long_functions() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{module_name(path)}.{node.name}: {lines} lines")
     assert long == []
+
+
+# The layers from the bottom up: a module's rank is its layer's place here.
+LAYER_ORDER = (
+    ("presto.storage",),
+    ("presto.services",),
+    ("presto.schemas", "presto.schema_fields"),
+    ("presto.menus",),
+    ("presto.api",),
+    ("presto.app",),
+    ("presto.serving",),
+)
+MENU_ROUTE = "presto.api.menu_routes"
+
+
+def layer_rank(name: str) -> int:
+    """The place of `name`'s layer in `LAYER_ORDER`; -1 for the modules under every layer."""
+    for rank, prefixes in enumerate(LAYER_ORDER):
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes):
+            return rank
+    return -1
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each presto module and the presto modules it imports (names resolved to modules:
+    `from presto.x import y` is an edge to `presto.x.y` when that is a module, else to
+    `presto.x`)."""
+    modules = {module_name(path): path for path in package_modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = set()
+        for imported in presto_imports(path):
+            while imported not in modules and "." in imported:
+                imported = imported.rsplit(".", 1)[0]
+            if imported in modules and imported != name and not name.startswith(imported + "."):
+                edges.add(imported)
+        graph[name] = edges
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> dict[str, list[str]]:
+    """Every module reachable from `start`, each with one import path that reaches it."""
+    paths = {start: [start]}
+    stack = [start]
+    while stack:
+        name = stack.pop()
+        for target in sorted(graph[name]):
+            if target not in paths:
+                paths[target] = [*paths[name], target]
+                stack.append(target)
+    return paths
+
+
+def test_the_menu_call_miss_path_goes_only_down_after_the_route() -> None:
+    """route -> read model -> services -> storage: what the route calls for the menu is
+    below `api`, and nothing below it climbs back to `api` (or a peer of the route)."""
+    graph = import_graph()
+    below = {target for target in graph[MENU_ROUTE] if layer_rank(target) < layer_rank(MENU_ROUTE)}
+    # The miss path: the published body (or rendering and publishing it), then its rules
+    # and its rows.
+    assert {"presto.menus.publishing", "presto.menus.rendering"} <= below
+    assert "presto.services.published" in graph["presto.menus.publishing"]
+    assert "presto.services.menus" in graph["presto.menus.publishing"]
+    assert "presto.storage.published_menus" in graph["presto.services.published"]
+    # The route's own layer gives it only request plumbing, never the menu's work.
+    peers = {target for target in graph[MENU_ROUTE] if layer_rank(target) == layer_rank(MENU_ROUTE)}
+    assert peers == {
+        "presto.api.blueprint",
+        "presto.api.conditional",
+        "presto.api.content_coding",
+        "presto.api.session",
+    }
+    for start in sorted(below):
+        for name, path in reachable(graph, start).items():
+            assert layer_rank(name) <= layer_rank(start), f"climbs back up: {' -> '.join(path)}"
+            assert layer_rank(name) < layer_rank(MENU_ROUTE), " -> ".join([MENU_ROUTE, *path])
+
+
+def test_the_miss_path_check_sees_a_climb_back() -> None:
+    graph = {
+        MENU_ROUTE: {"presto.services.published"},
+        "presto.services.published": {"presto.menus.publishing"},
+        "presto.menus.publishing": set(),
+    }
+    climbs = [
+        name
+        for name in reachable(graph, "presto.services.published")
+        if layer_rank(name) > layer_rank("presto.services.published")
+    ]
+    assert climbs == ["presto.menus.publishing"]
+
+
+def test_serving_imports_no_route_module() -> None:
+    """The warm path answers the menu call by the read model's rules, not the route's."""
+    graph = import_graph()
+    routes = {
+        (name, target)
+        for name, edges in graph.items()
+        if layer_rank(name) == layer_rank("presto.serving")
+        for target in edges
+        if target.rsplit(".", 1)[-1].endswith("_routes")
+    }
+    assert routes == set()
+    assert "presto.menus.representation" in graph["presto.serving.fastpath"]
+    assert "presto.menus.representation" in graph["presto.serving.cache"]

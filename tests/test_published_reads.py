@@ -15,7 +15,6 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from presto.config import Settings
-from presto.services.published import decompress
 from presto.serving.admission import Admission
 from presto.serving.published_reads import (
     LoopPublishedReads,
@@ -24,6 +23,7 @@ from presto.serving.published_reads import (
     published_reads,
 )
 from presto.serving.telemetry.counters import ProtectionCounters
+from presto.storage.compression import decompress
 from tests.helpers.tcp_proxy import TcpProxy
 
 T = TypeVar("T")

@@ -24,15 +24,16 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.api import menu_publishing
-from presto.api.menu_publishing import EXTENSION, MenuPublisher, render_menu
 from presto.app import create_app
 from presto.bench.generated_menus import generate_menu
 from presto.cli import main
 from presto.config import Settings
 from presto.demo import load_demo
+from presto.menus import publishing as menu_publishing
+from presto.menus.publishing import EXTENSION, MenuPublisher
+from presto.menus.rendering import render_menu
+from presto.menus.representation import VARIANTS
 from presto.services import menus
-from presto.services.published import VARIANTS, Published, store_published
 from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
@@ -42,6 +43,7 @@ from presto.serving.publisher import run_publisher
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
+from presto.storage.published_menus import Published, store_published
 from tests.helpers.data import (
     add_items,
     add_key,

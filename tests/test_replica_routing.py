@@ -10,12 +10,12 @@ from typing import Any, cast
 
 import pytest
 
-from presto.services.published import Published
 from presto.serving.admission import Admission
 from presto.serving.generations import MenuGenerations
 from presto.serving.published_reads import LoopPublishedReads
 from presto.serving.replica_reads import ReplicaRoutedReads
 from presto.serving.telemetry.counters import ProtectionCounters
+from presto.storage.published_menus import Published
 
 
 class FakeReads:

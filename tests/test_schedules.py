@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto.api.menu_routes import VALID_UNTIL_HEADER
+from presto.menus.representation import VALID_UNTIL_HEADER
 from presto.services import schedules
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath

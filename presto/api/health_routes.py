@@ -8,20 +8,12 @@ from flask import current_app
 
 from presto import __version__
 from presto.api.blueprint import ApiBlueprint
+from presto.api.readiness_keys import CONNECTION_ROLES, FAILING_PROCESSES, READINESS_TIMEOUT
 from presto.api.session import app_database
 from presto.schemas.operational import HealthSchema, LandingSchema
 from presto.services import health
 
 bp = ApiBlueprint("operations", __name__, description="Landing, liveness and readiness.")
-
-# The key in `app.config` of the bound `/readyz` waits for the database.
-READINESS_TIMEOUT = "PRESTO_READINESS_TIMEOUT"
-# The key in `app.config` of a callable naming the helper processes (the publisher) that
-# cannot stay up; set by the server that runs them.
-FAILING_PROCESSES = "PRESTO_FAILING_PROCESSES"
-# The key in `app.config` of a callable giving the connections beside the pool's state:
-# (why the worker is not ready, or None; a note on the database, or None).
-CONNECTION_ROLES = "PRESTO_CONNECTION_ROLES"
 
 
 @bp.route("/", methods=["GET"])

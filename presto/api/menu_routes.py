@@ -6,26 +6,27 @@ import time
 from typing import Any
 
 from flask import Response, request
-from sqlalchemy.orm import Session
 
 from presto.api.blueprint import ApiBlueprint
 from presto.api.conditional import etag_header, not_modified
 from presto.api.content_coding import PREFER_GZIP, accepts_gzip
-from presto.api.menu_publishing import publish_menu, render_menu
 from presto.api.session import db_session
+from presto.menus.publishing import current_menu
+from presto.menus.rendering import render_menu
+from presto.menus.representation import (
+    MENU_HEADERS,
+    VALID_UNTIL_HEADER,
+    gzip_etag,
+    published_variant,
+)
 from presto.schemas.queries import MenuQuerySchema
 from presto.services import menus, restaurants
-from presto.services.etags import current_menu_call_etag, encoded_etag, menu_call_etag
+from presto.services.etags import current_menu_call_etag, menu_call_etag
 from presto.services.menu_view import MenuFilter
-from presto.services.published import VARIANTS, read_published
+from presto.storage.published_menus import Published
 
 bp = ApiBlueprint("menu", __name__, description="The public menu call.")
 
-# Clients and proxies may keep the menu but must revalidate it: a 304 by ETag is cheap.
-MENU_CACHE_CONTROL = "public, no-cache"
-# Unix time until which a menu response holds (it shows schedules); "0": never cache it.
-# The warm path (presto.serving.fastpath) reads it and strips it from the response.
-VALID_UNTIL_HEADER = "X-Presto-Valid-Until"
 # Either shape the call answers with: nested (the default) or normalized.
 MENU_CALL_SCHEMA = {
     "oneOf": [
@@ -50,7 +51,7 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     session = db_session()
     variant = published_variant(query)
     if variant is not None:
-        return _published_menu(session, restaurant_id, variant)
+        return _published_menu(current_menu(session, restaurant_id, variant))
     # Held while the menu loads, so load_menu finds it in the session without a query.
     restaurant = restaurants.get_restaurant(session, restaurant_id)
     at = query.get("at")
@@ -73,7 +74,7 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     )
     tag = menu_call_etag(loaded.restaurant, loaded.valid_until)
     # The async layer's cache answers gzip clients with its own tag for those bytes.
-    response = not_modified(tag, encoded_etag(tag, "gzip")) or Response(
+    response = not_modified(tag, gzip_etag(tag)) or Response(
         render_menu(loaded, query["shape"]),
         mimetype="application/json",
         headers=etag_header(tag),
@@ -85,30 +86,11 @@ def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     return _menu_headers(response)
 
 
-def published_variant(query: dict[str, Any]) -> str | None:
-    """The published menu call a query asks for; None for a filtered or `at=` call,
-    which is rendered for the request."""
-    if (
-        query.get("at") is not None
-        or query.get("available") is not None
-        or query.get("category") is not None
-        or query.get("external_id") is not None
-        or query.get("tags")
-        or query.get("exclude_allergens")
-    ):
-        return None
-    return VARIANTS[(query["all"], query["shape"])]
-
-
-def _published_menu(session: Session, restaurant_id: int, variant: str) -> Response:
-    """The menu call from its published bytes: one indexed read, or, if the menu changed
-    since it was published, rendered, published and answered."""
-    published = read_published(session.connection(), restaurant_id, variant, time.time())
-    if published is None:
-        published = publish_menu(session, restaurant_id, variant)
-        session.commit()
+def _published_menu(published: Published) -> Response:
+    """The menu call from its published bytes: 304 for either tag, the gzip bytes to a
+    client that accepts them (and to the warm path, which keeps both), else the body."""
     tag = published.etag
-    gzip_tag = encoded_etag(tag, "gzip")
+    gzip_tag = gzip_etag(tag)
     response = not_modified(tag, gzip_tag)
     if response is None and (
         request.environ.get(PREFER_GZIP) or accepts_gzip(request.headers.get("Accept-Encoding", ""))
@@ -126,6 +108,6 @@ def _published_menu(session: Session, restaurant_id: int, variant: str) -> Respo
 
 
 def _menu_headers(response: Response) -> Response:
-    response.headers["Cache-Control"] = MENU_CACHE_CONTROL
-    response.headers["Vary"] = "Accept-Encoding"
+    for name, value in MENU_HEADERS:
+        response.headers[name] = value
     return response

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import sqlalchemy as sa
 
-from presto.api.menu_publishing import publish_menus
+from presto.menus.publishing import publish_menus
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import Item, Restaurant, item_modifier
 

@@ -20,11 +20,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from presto.api.menu_publishing import publish_menu
 from presto.api.session import app_database
 from presto.app import create_app
 from presto.bench.generated_menus import generate_menu
 from presto.config import Settings
+from presto.menus.publishing import publish_menu
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
 

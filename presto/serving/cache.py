@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from presto.services.etags import encoded_etag
-from presto.services.published import QUERY_STRINGS, compress, decompress
+from presto.menus.representation import QUERY_STRINGS, encoding_headers, gzip_etag
 from presto.serving.prepared import STATUS_LINE, header_lines
+from presto.storage.compression import compress, decompress
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
@@ -111,16 +111,11 @@ class CachedMenu:
             assert body is not None
             gzip_body = compress(body)
         kept = tuple((name, value) for name, value in headers if name != "ETag")
-        vary = ("Vary", "Accept-Encoding")
-        gzip_etag = encoded_etag(etag, "gzip")
+        gzip_tag = gzip_etag(etag)
         return cls(
             generation,
-            Representation(etag, (*kept, ("ETag", etag), vary)),
-            Representation(
-                gzip_etag,
-                (*kept, ("ETag", gzip_etag), vary, ("Content-Encoding", "gzip")),
-                gzip_body,
-            ),
+            Representation(etag, (*kept, *encoding_headers(etag, gzip=False))),
+            Representation(gzip_tag, (*kept, *encoding_headers(gzip_tag, gzip=True)), gzip_body),
             body,
             expires,
         )

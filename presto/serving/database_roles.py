@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from presto.api.health_routes import CONNECTION_ROLES
+from presto.api.readiness_keys import CONNECTION_ROLES
 from presto.config import Settings
 from presto.serving.admission import Admission
 from presto.serving.generations import MenuChangeListener, MenuGenerations

@@ -19,9 +19,12 @@ from werkzeug.http import parse_etags, unquote_etag
 
 from presto.api.content_coding import accepts_gzip
 from presto.api.converters import digits_up_to
-from presto.api.menu_routes import MENU_CACHE_CONTROL, VALID_UNTIL_HEADER
-from presto.services.etags import decoded_etag
-from presto.services.published import QUERY_STRINGS, Published, decompress
+from presto.menus.representation import (
+    PUBLISHED_HEADERS,
+    QUERY_STRINGS,
+    VALID_UNTIL_HEADER,
+    identity_etag,
+)
 from presto.serving.cache import (
     CACHED_HEADERS,
     STALE_IF_ERROR,
@@ -35,7 +38,9 @@ from presto.serving.prepared import PreparedResponse, is_preparable
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
+from presto.storage.compression import decompress
 from presto.storage.models import MAX_ID
+from presto.storage.published_menus import Published
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -148,7 +153,7 @@ class MenuFastPath:
             generation,
             f'"{published.etag}"',
             None,
-            (("Content-Type", "application/json"), ("Cache-Control", MENU_CACHE_CONTROL)),
+            PUBLISHED_HEADERS,
             expires=published.valid_until,
             gzip_body=published.body_gzip,
         )
@@ -188,7 +193,7 @@ class MenuFastPath:
         body: bytes | None = response.body
         gzip_body: bytes | None = None
         if response.headers.get("Content-Encoding") == "gzip":
-            etag, body, gzip_body = decoded_etag(etag, "gzip"), None, response.body
+            etag, body, gzip_body = identity_etag(etag), None, response.body
         return CachedMenu.of(
             generation,
             etag,
@@ -254,7 +259,7 @@ def as_accepted(request: web.BaseRequest, response: web.StreamResponse) -> web.S
     del headers["Content-Encoding"]
     headers.popall("Content-Length", None)
     if "ETag" in headers:
-        headers["ETag"] = decoded_etag(headers["ETag"], "gzip")
+        headers["ETag"] = identity_etag(headers["ETag"])
     return web.Response(status=response.status, body=decompress(response.body), headers=headers)
 
 

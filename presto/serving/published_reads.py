@@ -1,6 +1,6 @@
 """Published menus read by the warm path on a miss, without Flask.
 
-A miss of an unfiltered menu call (`presto.services.published.QUERY_STRINGS`) is one
+A miss of an unfiltered menu call (`presto.menus.representation.QUERY_STRINGS`) is one
 primary-key query for ready bytes, so it skips the WSGI bridge, Flask and the request
 session. On PostgreSQL the reads run on the event loop (`LoopPublishedReads`): up to
 `threads` connections in autocommit mode, the statement prepared once on each (sent
@@ -32,9 +32,10 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from presto.config import Settings
 from presto.errors import NotFoundError
-from presto.services.published import READ_PUBLISHED, Published, current_published
+from presto.services.published import current_published
 from presto.serving.admission import Admission
 from presto.storage.engine import make_engine
+from presto.storage.published_menus import READ_PUBLISHED, Published
 from presto.storage.roles import TRANSACTION_POOLER, session_timeouts
 
 

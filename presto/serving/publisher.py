@@ -2,7 +2,7 @@
 
 With `--publish-on-write background` (the default), a worker tells this process which
 restaurant's menu a write changed, after the commit and before the response; the process
-renders and stores it (`presto.api.menu_publishing`). Rendering a 2,000-item menu takes
+renders and stores it (`presto.menus.publishing`). Rendering a 2,000-item menu takes
 hundreds of milliseconds of CPU: in a process of its own it runs on another core instead of
 holding a worker's interpreter lock while the worker answers requests. Changes that arrive
 while it renders are coalesced. A menu not yet published is rendered by its first reader,
@@ -23,11 +23,11 @@ from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 
-from presto.api.menu_publishing import publish_changed, publish_menus
 from presto.config import Settings
-from presto.services.published import unpublished_restaurants
+from presto.menus.publishing import publish_changed, publish_menus
 from presto.serving.supervision import ProcessStates, Supervised
 from presto.storage.engine import make_engine, make_sessionmaker
+from presto.storage.published_menus import unpublished_restaurants
 
 log = logging.getLogger("presto.publisher")
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import psycopg
 
-from presto.services.published import Published
 from presto.serving.admission import Admission
 from presto.serving.generations import SLOTS, MenuGenerations
 from presto.serving.published_reads import LoopPublishedReads
+from presto.storage.published_menus import Published
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp_wsgi.wsgi import WSGIApplication
 from flask import Flask
 
-from presto.api.health_routes import FAILING_PROCESSES
+from presto.api.readiness_keys import FAILING_PROCESSES
 from presto.api.session import Database, app_database
 from presto.app import create_app
 from presto.config import Settings

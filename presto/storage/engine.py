@@ -87,7 +87,7 @@ def make_sessionmaker(
     `on_menu_change(restaurant_id)` runs after each commit that bumped that restaurant's
     menu version (`presto.services.restaurants.bump_menu_version`), before the request is
     answered; `before_menu_commit(session, restaurant_ids)` runs inside such a transaction,
-    just before it commits (it publishes the menus: `presto.api.menu_publishing`).
+    just before it commits (it publishes the menus: `presto.menus.publishing`).
     """
     factory = sessionmaker(engine, expire_on_commit=False)
 

@@ -1,8 +1,8 @@
 """Published menus: each menu call's rendered body, kept gzip-compressed
 
 The table starts empty; `presto db upgrade` then publishes every menu not yet published
-(`presto.services.published.unpublished_restaurants`, rendered by
-`presto.api.menu_publishing.publish_menus`), and until a menu is published its first read
+(`presto.storage.published_menus.unpublished_restaurants`, rendered by
+`presto.menus.publishing.publish_menus`), and until a menu is published its first read
 renders and publishes it.
 
 Revision ID: 5c1d2e3f4a5b

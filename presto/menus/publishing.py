@@ -1,11 +1,13 @@
-"""Publishing menus: rendering a menu call's body with the schemas and storing it.
+"""Publishing menus: rendering a menu call's body and storing it, and the published body
+a menu call is answered with.
 
 A menu is published when a write changes it (in the write's transaction, or just after the
 commit off the request path: `--publish-on-write`), when a read finds no current body (a
 menu changed by plain SQL, a schedule boundary passed, a variant not read since the last
 change), by `presto menus publish` and by `presto db upgrade`. The bytes are what the
-menu call renders from the models at that moment; `presto.services.published` says why
-a stored body is never served as a version it does not show.
+menu call renders from the models at that moment (`presto.menus.rendering`);
+`presto.services.published` says why a stored body is never served as a version it does
+not show, `presto.storage.published_menus` stores it.
 """
 
 from __future__ import annotations
@@ -15,42 +17,21 @@ import math
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from presto.errors import NotFoundError, TooLargeToRenderError
-from presto.schemas.output import ItemSchema, NormalizedMenuSchema
+from presto.menus.rendering import render_menu
+from presto.menus.representation import QUERY_OF_VARIANT
 from presto.services import menus
 from presto.services.etags import menu_call_etag
-from presto.services.published import VARIANTS, Published, store_published
+from presto.services.published import read_published
+from presto.storage.published_menus import DEFAULT_VARIANT, Published, store_published
 
 log = logging.getLogger(__name__)
 
-_item_schema = ItemSchema()
-_normalized_schema = NormalizedMenuSchema()
-
 # Key in `app.extensions` of the app's `MenuPublisher` (with `--publish-on-write background`).
 EXTENSION = "presto.publisher"
-# The variant published when a menu changes: the default menu call.
-DEFAULT_VARIANT = VARIANTS[(False, "nested")]
-_QUERY_OF_VARIANT = {variant: query for query, variant in VARIANTS.items()}
-
-
-def render_menu(loaded: menus.Menu, shape: str) -> bytes:
-    """The menu call's body in the requested shape, as the schemas define it."""
-    value: Any
-    if shape == "normalized":
-        value = _normalized_schema.dump(
-            {
-                "entries": [item.id for item in loaded.items],
-                "items": menus.reachable_items(loaded.items),
-            }
-        )
-    else:
-        value = _item_schema.dump(loaded.items, many=True)
-    return orjson.dumps(value)
 
 
 def publish_loaded(
@@ -71,9 +52,20 @@ def publish_loaded(
 
 def publish_menu(session: Session, restaurant_id: int, variant: str = DEFAULT_VARIANT) -> Published:
     """Render the restaurant's `variant` now and store it (the caller commits)."""
-    include_all, shape = _QUERY_OF_VARIANT[variant]
+    include_all, shape = QUERY_OF_VARIANT[variant]
     loaded = menus.load_menu(session, restaurant_id, include_all=include_all)
     return publish_loaded(session, restaurant_id, variant, loaded, render_menu(loaded, shape))
+
+
+def current_menu(session: Session, restaurant_id: int, variant: str) -> Published:
+    """The menu call's published `variant`: its stored body if current (one indexed read),
+    or, if the menu changed since it was published, rendered and stored now (committed).
+    Raises NotFoundError for an unknown restaurant."""
+    published = read_published(session.connection(), restaurant_id, variant, time.time())
+    if published is None:
+        published = publish_menu(session, restaurant_id, variant)
+        session.commit()
+    return published
 
 
 def publish_in_transaction(session: Session, restaurant_ids: Iterable[int]) -> None:
