@@ -637,6 +637,7 @@ def test_the_wsgi_entry_point_serves_the_menu(db_url: str, monkeypatch: pytest.M
     assert response.get_json()[0]["name"] == "Classic Burger"
 
 
+@pytest.mark.e2e
 def test_quick_run_says_why_the_pooler_case_did_not_run_on_sqlite(
     quick_run: tuple[str, dict[str, Any]],
 ) -> None:

@@ -133,6 +133,7 @@ def test_reset_names_the_database_and_may_repeat_on_the_demo(
     assert lines == [f"database {shown(db_url)} reset and demo menus loaded"] * 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "held"),
     [
@@ -190,6 +191,7 @@ def test_force_goes_only_with_reset(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("option", "value", "error"),
     [

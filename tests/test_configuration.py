@@ -253,6 +253,7 @@ CONFIGURATION_MISTAKES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("argv", "line"), CONFIGURATION_MISTAKES)
 def test_a_configuration_mistake_is_one_line_and_status_2(
     argv: list[str], line: str, tmp_path: Path

@@ -16,11 +16,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from presto.storage.availability import PROBE_INTERVAL
 from tests.helpers.postgres_cluster import new_primary, standby_of
 from tests.helpers.scale_out import Instance, create_key, instance, prices
+
+pytestmark = pytest.mark.e2e
 
 # Seconds from the primary's stop to the first write answered by the new primary that
 # doc/deploy.md promises (the database breaker's probe and the pool's reconnection).

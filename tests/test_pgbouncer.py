@@ -21,6 +21,8 @@ from tests.helpers.http import request
 from tests.helpers.postgres_cluster import PgBouncer, pgbouncer, with_port
 from tests.helpers.scale_out import create_key, instance, prices
 
+pytestmark = pytest.mark.e2e
+
 ROUNDS = 300
 # Seconds between a write's answer on one instance and the read on the other.
 READ_AFTER = 0.05

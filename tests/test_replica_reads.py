@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tests.helpers.postgres_cluster import standby_of, with_port
 from tests.helpers.scale_out import Instance, create_key, instance, prices
+
+pytestmark = pytest.mark.e2e
 
 ROUNDS = 100
 # Reads after each write.

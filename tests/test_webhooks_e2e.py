@@ -26,6 +26,8 @@ from tests.helpers.http import request
 from tests.helpers.server_process import ServerProcess
 from tests.helpers.webhook_receiver import Receiver
 
+pytestmark = pytest.mark.e2e
+
 EVENTS = ["menu.updated", "item.sold_out", "item.back_in_stock"]
 SCALE = "0.001"  # 5 s, 5 min, 30 min ... become 5 ms, 0.3 s, 1.8 s
 
