@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from alembic.util import CommandError
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.config import database_url_from_env
@@ -233,13 +234,23 @@ def check_host_resolves(host: str) -> None:
         raise SettingsError(f"--host {host} does not resolve: {error.strerror}") from None
 
 
+@contextmanager
+def command_engine(url: str, *, pooled: bool = False) -> Iterator[Engine]:
+    """An engine of one connection for a command, disposed when it is done; `pooled`:
+    `url` is a transaction-mode pooler."""
+    engine = make_engine(url, pool_size=1, transaction_pooler=pooled)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def prepare_database(url: str, *, reset: bool, force: bool = False, pooled: bool = False) -> None:
     """Migrate the database to the current schema; with `reset`, start over from the
     demo menus, refusing (`ResetRefusedError`) to drop anything else unless `force`;
     `pooled`: `url` is a transaction-mode pooler."""
-    engine = make_engine(url, pool_size=1, transaction_pooler=pooled)
-    shown = engine.url.render_as_string(hide_password=True)
-    try:
+    with command_engine(url, pooled=pooled) as engine:
+        shown = engine.url.render_as_string(hide_password=True)
         if reset:
             held = None if force else beyond_demo(engine)
             if held is not None:
@@ -253,21 +264,16 @@ def prepare_database(url: str, *, reset: bool, force: bool = False, pooled: bool
             with make_sessionmaker(engine)() as session, session.begin():
                 load_demo(session)
             log.info("database %s reset and demo menus loaded", shown)
-    finally:
-        engine.dispose()
 
 
 def publish_unpublished(url: str, *, pooled: bool = False) -> int:
     """Publish every menu without a current published body (after a migration added the
     storage, or a restore); returns how many."""
-    engine = make_engine(url, pool_size=1, transaction_pooler=pooled)
-    try:
+    with command_engine(url, pooled=pooled) as engine:
         factory = make_sessionmaker(engine)
         with factory() as session:
             restaurant_ids = unpublished_restaurants(session)
         count = publish_menus(factory, restaurant_ids)
-    finally:
-        engine.dispose()
     if count:
         log.info("published %d menu%s", count, "" if count == 1 else "s")
     return count
@@ -358,12 +364,8 @@ def open_session(url: str, *, read_only: bool = False) -> Iterator[Session]:
         require_schema(url)
     else:
         prepare_database(url, reset=False)
-    engine = make_engine(url, pool_size=1)
-    try:
-        with make_sessionmaker(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+    with command_engine(url) as engine, make_sessionmaker(engine)() as session:
+        yield session
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
@@ -413,8 +415,7 @@ def run_menus_publish(args: argparse.Namespace) -> int:
     """`presto menus publish`: the published variants of each menu, rendered again."""
     check_database(args.database_url, must_exist=True)
     require_schema(args.database_url)
-    engine = make_engine(args.database_url, pool_size=1)
-    try:
+    with command_engine(args.database_url) as engine:
         factory = make_sessionmaker(engine)
         with factory() as session:
             try:
@@ -428,8 +429,6 @@ def run_menus_publish(args: argparse.Namespace) -> int:
             publish_menus(factory, [restaurant_id], variants)
             for restaurant_id, variants in targets.items()
         )
-    finally:
-        engine.dispose()
     print(f"published {published} menu{'' if published == 1 else 's'}")
     return 0
 

@@ -41,7 +41,7 @@ class DemoItem:
 
 
 @dataclass(frozen=True)
-class In:
+class OfferedAs:
     """A modifier as one parent offers it: a price there, or pre-selected."""
 
     key: str
@@ -73,7 +73,7 @@ class DemoMenu:
     name: str
     currency: str
     items: dict[str, DemoItem]
-    modifiers: dict[str, list[str | In]] = field(default_factory=dict)
+    modifiers: dict[str, list[str | OfferedAs]] = field(default_factory=dict)
     timezone: str = "UTC"
 
 
@@ -235,7 +235,7 @@ BURGER_BAR = DemoMenu(
         "sweet_fries": ["ketchup", "mayo"],
         "rings": ["ketchup"],
         "side_salad": ["dressing"],
-        "garden": ["dressing", "protein", In("bacon", price=150)],
+        "garden": ["dressing", "protein", OfferedAs("bacon", price=150)],
         "caesar": ["protein"],
         "cola": ["size"],
         "diet_cola": ["size"],
@@ -244,10 +244,10 @@ BURGER_BAR = DemoMenu(
         "brownie": ["ice_cream"],
         "pie": ["ice_cream"],
         "temp": ["rare", "medium_rare", "medium", "well"],
-        "side_choice": [In("fries", is_default=True), "sweet_fries", "rings", "side_salad"],
+        "side_choice": [OfferedAs("fries", is_default=True), "sweet_fries", "rings", "side_salad"],
         "breakfast_burger": ["side_choice"],
         "toppings": ["cheddar", "bacon", "avocado", "jalapenos", "egg"],
-        "dressing": [In("ranch", is_default=True), "vinaigrette", "blue_cheese"],
+        "dressing": [OfferedAs("ranch", is_default=True), "vinaigrette", "blue_cheese"],
         "blue_cheese": ["crumble"],
         "crumble": ["light_crumble", "extra_crumble"],
         "protein": ["grilled_chicken", "shrimp"],
@@ -350,7 +350,7 @@ def insert_demo_menu(session: Session, menu: DemoMenu) -> Restaurant:
     return restaurant
 
 
-def _link(items: dict[str, Item], child: str | In) -> ModifierLink:
+def _link(items: dict[str, Item], child: str | OfferedAs) -> ModifierLink:
     """A demo modifier's link row terms."""
     if isinstance(child, str):
         return ModifierLink(items[child].id)
@@ -432,9 +432,9 @@ def _demo_content(menu: DemoMenu) -> MenuContent:
     )
 
 
-def _key(child: str | In) -> str:
+def _key(child: str | OfferedAs) -> str:
     return child if isinstance(child, str) else child.key
 
 
-def _terms(child: str | In) -> In:
-    return In(child) if isinstance(child, str) else child
+def _terms(child: str | OfferedAs) -> OfferedAs:
+    return OfferedAs(child) if isinstance(child, str) else child

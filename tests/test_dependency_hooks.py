@@ -81,7 +81,7 @@ def test_aiohttp_finish_response_prepares_then_writes_eof() -> None:
 
 
 def test_aiohttp_base_request_takes_what_the_request_factory_is_given() -> None:
-    where = "presto/serving/request.py (wsgi_request_factory) builds WSGIRequest so"
+    where = "presto/serving/request.py (wsgi_request_factory) builds TrackedRequest so"
     assert parameters(web.BaseRequest.__init__)[:7] == [
         "self",
         "message",

@@ -16,11 +16,11 @@ bp = ApiBlueprint("batch", __name__, description="Change many items in one trans
 
 
 @bp.route("/restaurant/<int:restaurant_id>/items", methods=["PATCH"])
-@bp.write()
-@bp.conditional(read=False)
+@bp.guarded_write()
+@bp.documents_conditional(read=False)
 @bp.body(BatchSchema)
 @bp.response(200, BatchResultSchema)
-@bp.problems(404, 409, 422)
+@bp.documents_problems(404, 409, 422)
 def change_items(body: dict[str, Any], restaurant_id: int) -> tuple[Any, dict[str, str]]:
     """Apply partial updates to many items, all or nothing: one transaction, one new menu
     version (`If-Match` takes the menu document's `ETag`)."""

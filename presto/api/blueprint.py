@@ -89,7 +89,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
         self._prepare_doc_cbks.append(self._prepare_conditional_doc)
         self._prepare_doc_cbks.append(self._prepare_idempotency_doc)
 
-    def problems(self, *statuses: int) -> Callable[[View], View]:
+    def documents_problems(self, *statuses: int) -> Callable[[View], View]:
         """Document the problem responses a view can answer with."""
 
         def decorator(view: View) -> View:
@@ -103,18 +103,18 @@ class ApiBlueprint(flask_smorest.Blueprint):
         """Parse the JSON body with `schema` into the view's first argument."""
 
         def decorator(view: View) -> View:
-            view = self.problems(400, 413, 415)(view)
+            view = self.documents_problems(400, 413, 415)(view)
             result: View = self.arguments(schema, **kwargs)(view)
             return result
 
         return decorator
 
-    def write(self, *, admin_only: bool = False) -> Callable[[View], View]:
+    def guarded_write(self, *, admin_only: bool = False) -> Callable[[View], View]:
         """Guard a view with a bearer key (presto.api.auth), honour `Idempotency-Key` on it
         (presto.api.idempotency), and document both."""
 
         def decorator(view: View) -> View:
-            view = self.problems(401, 403, 409, 422)(view)
+            view = self.documents_problems(401, 403, 409, 422)(view)
             view = self.doc(security=[{BEARER_SCHEME: []}])(view)
             docs = dict(getattr(view, "_apidoc", {}))
             docs[_IDEMPOTENT] = True
@@ -123,7 +123,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
         return decorator
 
-    def conditional(self, *, read: bool) -> Callable[[View], View]:
+    def documents_conditional(self, *, read: bool) -> Callable[[View], View]:
         """Document `If-None-Match` (a read) or `If-Match` (a write) and `ETag`."""
 
         def decorator(view: View) -> View:

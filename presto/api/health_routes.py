@@ -37,7 +37,7 @@ def healthz() -> dict[str, str]:
 
 @bp.route("/readyz", methods=["GET"])
 @bp.response(200, HealthSchema)
-@bp.problems(503)
+@bp.documents_problems(503)
 def readyz() -> dict[str, str]:
     """Readiness: the database answers within the bound, its schema is at this presto's
     newest migration, every helper process stays up and the change listener hears its own

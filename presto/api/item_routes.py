@@ -29,10 +29,10 @@ _modifier_links = ModifierLinksSchema()
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item", methods=["POST"])
-@bp.write()
+@bp.guarded_write()
 @bp.body(ItemCreateSchema)
 @bp.response(201, ItemDetailSchema)
-@bp.problems(404, 409)
+@bp.documents_problems(404, 409)
 def create_item(fields: dict[str, Any], restaurant_id: int) -> ResponseValue:
     """Add an item (without modifiers) to the restaurant's menu."""
     tree = items.create_item(db_session(), restaurant_id, fields)
@@ -41,9 +41,9 @@ def create_item(fields: dict[str, Any], restaurant_id: int) -> ResponseValue:
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["GET"])
-@bp.conditional(read=True)
+@bp.documents_conditional(read=True)
 @bp.response(200, ItemDetailSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def get_item(restaurant_id: int, item_id: int) -> ResponseValue:
     """One item with its modifiers nested to any depth."""
     tree = items.get_item(db_session(), restaurant_id, item_id)
@@ -51,9 +51,9 @@ def get_item(restaurant_id: int, item_id: int) -> ResponseValue:
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item/external/<external_id>", methods=["GET"])
-@bp.conditional(read=True)
+@bp.documents_conditional(read=True)
 @bp.response(200, ItemDetailSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def get_item_by_external_id(restaurant_id: int, external_id: str) -> ResponseValue:
     """One item named by its external id, with its modifiers nested to any depth."""
     session = db_session()
@@ -63,11 +63,11 @@ def get_item_by_external_id(restaurant_id: int, external_id: str) -> ResponseVal
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["PATCH"])
-@bp.write()
-@bp.conditional(read=False)
+@bp.guarded_write()
+@bp.documents_conditional(read=False)
 @bp.body(ItemPatchSchema)
 @bp.response(200, ItemDetailSchema)
-@bp.problems(404, 409)
+@bp.documents_problems(404, 409)
 def update_item(changes: dict[str, Any], restaurant_id: int, item_id: int) -> ResponseValue:
     """Change some of an item's fields."""
     tree = items.update_item(db_session(), restaurant_id, item_id, changes, if_match())
@@ -75,10 +75,10 @@ def update_item(changes: dict[str, Any], restaurant_id: int, item_id: int) -> Re
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>", methods=["DELETE"])
-@bp.write()
-@bp.conditional(read=False)
+@bp.guarded_write()
+@bp.documents_conditional(read=False)
 @bp.response(204)
-@bp.problems(404)
+@bp.documents_problems(404)
 def delete_item(restaurant_id: int, item_id: int) -> Response:
     """Delete an item; it leaves the modifiers of every item that had it."""
     items.delete_item(db_session(), restaurant_id, item_id, if_match())
@@ -86,8 +86,8 @@ def delete_item(restaurant_id: int, item_id: int) -> Response:
 
 
 @bp.route("/restaurant/<int:restaurant_id>/item/<int:item_id>/modifiers", methods=["PUT"])
-@bp.write()
-@bp.conditional(read=False)
+@bp.guarded_write()
+@bp.documents_conditional(read=False)
 @bp.doc(
     requestBody={
         "required": True,
@@ -106,7 +106,7 @@ def delete_item(restaurant_id: int, item_id: int) -> Response:
     }
 )
 @bp.response(200, ItemDetailSchema)
-@bp.problems(400, 404, 409, 413, 415, 422)
+@bp.documents_problems(400, 404, 409, 413, 415, 422)
 def set_modifiers(restaurant_id: int, item_id: int) -> ResponseValue:
     """Set an item's modifiers and their order; no link may close a cycle."""
     links: list[ModifierLink] = PARSER.parse(_modifier_links, location="json")

@@ -20,9 +20,9 @@ ResponseValue = Response | tuple[dict[str, Any], dict[str, str]]
 
 
 @bp.route("/restaurant/<int:restaurant_id>/menu", methods=["GET"])
-@bp.conditional(read=True)
+@bp.documents_conditional(read=True)
 @bp.response(200, MenuDocumentSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def export_menu(restaurant_id: int) -> ResponseValue:
     """Export every item of the menu, in menu order, with modifiers by id."""
     document = menu_documents.export_menu(db_session(), restaurant_id)
@@ -30,12 +30,12 @@ def export_menu(restaurant_id: int) -> ResponseValue:
 
 
 @bp.route("/restaurant/<int:restaurant_id>/menu", methods=["PUT"])
-@bp.write()
-@bp.conditional(read=False)
+@bp.guarded_write()
+@bp.documents_conditional(read=False)
 @bp.arguments(MenuImportQuerySchema(), location="query")
 @bp.body(MenuDocumentSchema)
 @bp.response(200, MenuImportResultSchema)
-@bp.problems(404, 409)
+@bp.documents_problems(404, 409)
 def import_menu(
     query: dict[str, Any], document: dict[str, Any], restaurant_id: int
 ) -> ResponseValue:

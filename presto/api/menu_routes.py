@@ -44,8 +44,8 @@ MENU_CALL_SCHEMA = {
     "NormalizedMenu object instead.",
 )
 @bp.doc(responses={200: {"content": {"application/json": {"schema": MENU_CALL_SCHEMA}}}})
-@bp.conditional(read=True)
-@bp.problems(404)
+@bp.documents_conditional(read=True)
+@bp.documents_problems(404)
 def list_items(query: dict[str, Any], restaurant_id: int) -> Response:
     """The restaurant's menu: a JSON array of items with nested modifiers."""
     session = db_session()

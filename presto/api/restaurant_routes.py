@@ -31,10 +31,10 @@ def list_restaurants(query: dict[str, int]) -> tuple[list[Restaurant], dict[str,
 
 
 @bp.route("/restaurant", methods=["POST"])
-@bp.write(admin_only=True)
+@bp.guarded_write(admin_only=True)
 @bp.body(RestaurantSchema)
 @bp.response(201, RestaurantSchema)
-@bp.problems(409)
+@bp.documents_problems(409)
 def create_restaurant(fields: dict[str, Any]) -> ResponseValue:
     """Create a restaurant with an empty menu (admin key only)."""
     restaurant = restaurants.create_restaurant(db_session(), fields)
@@ -43,9 +43,9 @@ def create_restaurant(fields: dict[str, Any]) -> ResponseValue:
 
 
 @bp.route("/restaurant/<int:restaurant_id>", methods=["GET"])
-@bp.conditional(read=True)
+@bp.documents_conditional(read=True)
 @bp.response(200, RestaurantSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def get_restaurant(restaurant_id: int) -> ResponseValue:
     """One restaurant."""
     restaurant = restaurants.get_restaurant(db_session(), restaurant_id)
@@ -54,11 +54,11 @@ def get_restaurant(restaurant_id: int) -> ResponseValue:
 
 
 @bp.route("/restaurant/<int:restaurant_id>", methods=["PATCH"])
-@bp.write()
-@bp.conditional(read=False)
+@bp.guarded_write()
+@bp.documents_conditional(read=False)
 @bp.body(RestaurantPatchSchema)
 @bp.response(200, RestaurantSchema)
-@bp.problems(404, 409)
+@bp.documents_problems(404, 409)
 def update_restaurant(changes: dict[str, Any], restaurant_id: int) -> ResponseValue:
     """Change a restaurant's name or currency."""
     restaurant = restaurants.update_restaurant(db_session(), restaurant_id, changes, if_match())
@@ -66,10 +66,10 @@ def update_restaurant(changes: dict[str, Any], restaurant_id: int) -> ResponseVa
 
 
 @bp.route("/restaurant/<int:restaurant_id>", methods=["DELETE"])
-@bp.write(admin_only=True)
-@bp.conditional(read=False)
+@bp.guarded_write(admin_only=True)
+@bp.documents_conditional(read=False)
 @bp.response(204)
-@bp.problems(404)
+@bp.documents_problems(404)
 def delete_restaurant(restaurant_id: int) -> Response:
     """Delete a restaurant with its whole menu and its keys (admin key only)."""
     restaurants.delete_restaurant(db_session(), restaurant_id, if_match())

@@ -25,29 +25,29 @@ _BY_EXTERNAL_ID = "/restaurant/<int:restaurant_id>/item/external/<external_id>/s
 
 
 @bp.route(_BY_ID, methods=["PUT"])
-@bp.write()
+@bp.guarded_write()
 @bp.body(SoldOutSchema)
 @bp.response(200, SoldOutStateSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def mark_sold_out(body: dict[str, Any], restaurant_id: int, item_id: int) -> Item:
     """Mark an item sold out until `until` (left out or null: until further notice)."""
     return _set(restaurant_id, item_id, body["until"] or sold_out.UNTIL_FURTHER_NOTICE)
 
 
 @bp.route(_BY_ID, methods=["DELETE"])
-@bp.write()
+@bp.guarded_write()
 @bp.response(200, SoldOutStateSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def clear_sold_out(restaurant_id: int, item_id: int) -> Item:
     """Offer a sold-out item again now."""
     return _set(restaurant_id, item_id, None)
 
 
 @bp.route(_BY_EXTERNAL_ID, methods=["PUT"])
-@bp.write()
+@bp.guarded_write()
 @bp.body(SoldOutSchema)
 @bp.response(200, SoldOutStateSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def mark_sold_out_by_external_id(
     body: dict[str, Any], restaurant_id: int, external_id: str
 ) -> Item:
@@ -57,9 +57,9 @@ def mark_sold_out_by_external_id(
 
 
 @bp.route(_BY_EXTERNAL_ID, methods=["DELETE"])
-@bp.write()
+@bp.guarded_write()
 @bp.response(200, SoldOutStateSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def clear_sold_out_by_external_id(restaurant_id: int, external_id: str) -> Item:
     """Offer the sold-out item with this external id again now."""
     item_id = items.find_by_external_id(db_session(), restaurant_id, external_id)

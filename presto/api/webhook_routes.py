@@ -55,7 +55,7 @@ def _read() -> Callable[[View], View]:
     """Guard a read like a write (an endpoint's URL and deliveries are its owner's)."""
 
     def decorator(view: View) -> View:
-        view = bp.problems(401, 403, 404)(view)
+        view = bp.documents_problems(401, 403, 404)(view)
         view = bp.doc(security=[{BEARER_SCHEME: []}])(view)
         return auth.key_required()(view)
 
@@ -67,10 +67,10 @@ def _allow_private() -> bool:
 
 
 @_both(_LIST, "POST")
-@bp.write()
+@bp.guarded_write()
 @bp.body(WebhookEndpointCreateSchema)
 @bp.response(201, WebhookEndpointSecretSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def create_endpoint(fields: dict[str, Any], restaurant_id: int | None = None) -> Any:
     """Register an endpoint; the answer holds its signing secret, shown this once."""
     session = db_session()
@@ -97,10 +97,10 @@ def get_endpoint(endpoint_id: int, restaurant_id: int | None = None) -> WebhookE
 
 
 @_both(_ONE, "PATCH")
-@bp.write()
+@bp.guarded_write()
 @bp.body(WebhookEndpointPatchSchema)
 @bp.response(200, WebhookEndpointSchema)
-@bp.problems(404)
+@bp.documents_problems(404)
 def update_endpoint(
     changes: dict[str, Any], endpoint_id: int, restaurant_id: int | None = None
 ) -> WebhookEndpoint:
@@ -111,9 +111,9 @@ def update_endpoint(
 
 
 @_both(_ONE, "DELETE")
-@bp.write()
+@bp.guarded_write()
 @bp.response(204)
-@bp.problems(404)
+@bp.documents_problems(404)
 def delete_endpoint(endpoint_id: int, restaurant_id: int | None = None) -> Response:
     """Remove the endpoint; nothing more is delivered to it."""
     webhooks.delete_endpoint(db_session(), restaurant_id, endpoint_id)
@@ -121,9 +121,9 @@ def delete_endpoint(endpoint_id: int, restaurant_id: int | None = None) -> Respo
 
 
 @_both(tuple(f"{path}/rotate-secret" for path in _ONE), "POST")
-@bp.write()
+@bp.guarded_write()
 @bp.response(200, WebhookEndpointSecretSchema)
-@bp.problems(400, 404, 413, 415)
+@bp.documents_problems(400, 404, 413, 415)
 def rotate_secret(endpoint_id: int, restaurant_id: int | None = None) -> WebhookEndpoint:
     """A new signing secret; the old one keeps signing beside it for 24 hours, so
     deliveries in flight and their retries verify with either."""
@@ -140,9 +140,9 @@ def list_deliveries(endpoint_id: int, restaurant_id: int | None = None) -> list[
 
 
 @_both(tuple(f"{path}/deliveries/<event_id>/replay" for path in _ONE), "POST")
-@bp.write()
+@bp.guarded_write()
 @bp.response(202, WebhookDeliverySchema)
-@bp.problems(400, 404, 413, 415)
+@bp.documents_problems(400, 404, 413, 415)
 def replay(event_id: str, endpoint_id: int, restaurant_id: int | None = None) -> Any:
     """Send an event to the endpoint again (the same `webhook-id` and body), with a fresh
     round of retries."""
@@ -150,9 +150,9 @@ def replay(event_id: str, endpoint_id: int, restaurant_id: int | None = None) ->
 
 
 @_both(tuple(f"{path}/ping" for path in _ONE), "POST")
-@bp.write()
+@bp.guarded_write()
 @bp.response(202, WebhookPingSchema)
-@bp.problems(400, 404, 413, 415)
+@bp.documents_problems(400, 404, 413, 415)
 def ping(endpoint_id: int, restaurant_id: int | None = None) -> Any:
     """Queue a `webhook.ping` test event to the endpoint."""
     return {"event_id": webhooks.ping(db_session(), restaurant_id, endpoint_id)}, 202

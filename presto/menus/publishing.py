@@ -110,7 +110,7 @@ class MenuPublisher:
             self._pending[restaurant_id] = None
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name="presto-publisher", daemon=True
+                    target=self._run, name="presto-publisher-thread", daemon=True
                 )
                 self._thread.start()
             self._condition.notify()

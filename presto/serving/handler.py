@@ -22,7 +22,7 @@ from presto.errors import PROBLEM_JSON, problem_document
 from presto.serving.cors import CorsPolicy
 from presto.serving.fastpath import Handler, MenuFastPath, without_validity_header
 from presto.serving.prepared import PreparedResponse
-from presto.serving.request import WSGIRequest
+from presto.serving.request import TrackedRequest
 from presto.serving.telemetry.metrics import METRICS_PATH, Telemetry
 
 log = logging.getLogger("presto.server")
@@ -105,14 +105,14 @@ def make_handler(
     fast_path: MenuFastPath | None,
     telemetry: Telemetry,
     cors: CorsPolicy,
-) -> Callable[[WSGIRequest], Awaitable[web.StreamResponse]]:
+) -> Callable[[TrackedRequest], Awaitable[web.StreamResponse]]:
     """The request handler: tag the request with an id, answer CORS preflights and
     `/metrics`, cached menu calls from the fast path, everything else through `admit`
     (admission, then the WSGI app); count each request for `/metrics`."""
 
     request_ids = RequestIds()
 
-    async def handle(request: WSGIRequest) -> web.StreamResponse:
+    async def handle(request: TrackedRequest) -> web.StreamResponse:
         started = time.perf_counter()
         headers = request.headers
         request.request_id = request_id = request_ids.of(headers)

@@ -13,7 +13,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 
-class WSGIRequest(web.BaseRequest):
+class TrackedRequest(web.BaseRequest):
     """A low-level request with the one piece of routing `WSGIHandler` reads.
 
     `request_id` and `started` (its `time.perf_counter()` start) are set by the request
@@ -31,8 +31,8 @@ class WSGIRequest(web.BaseRequest):
 
 def wsgi_request_factory(
     loop: asyncio.AbstractEventLoop,
-) -> Callable[..., WSGIRequest]:
-    """aiohttp's request factory, making `WSGIRequest`s on `loop`."""
+) -> Callable[..., TrackedRequest]:
+    """aiohttp's request factory, making `TrackedRequest`s on `loop`."""
 
     def make_request(
         message: RawRequestMessage,
@@ -40,7 +40,7 @@ def wsgi_request_factory(
         protocol: RequestHandler,
         writer: AbstractStreamWriter,
         task: asyncio.Task[None],
-    ) -> WSGIRequest:
-        return WSGIRequest(message, payload, protocol, writer, task, loop)
+    ) -> TrackedRequest:
+        return TrackedRequest(message, payload, protocol, writer, task, loop)
 
     return make_request
