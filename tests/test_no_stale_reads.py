@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from presto import cli
 from tests.helpers.http import request as send
 from tests.helpers.postgres_cluster import pgbouncer, with_port
+from tests.helpers.scale_out import prices
 from tests.helpers.server_process import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -127,18 +128,6 @@ def presto(db_url: str, connections: tuple[str, ...], tmp_path: Path) -> Iterato
         yield Presto(("127.0.0.1", port), printed.getvalue().strip())
     finally:
         server.stop()
-
-
-def prices(menu: list[dict[str, Any]], item_id: int) -> set[int]:
-    """The price shown for `item_id` wherever it appears in a menu, nested ones too."""
-    found: set[int] = set()
-    stack = list(menu)
-    while stack:
-        item = stack.pop()
-        if item["id"] == item_id:
-            found.add(item["price"])
-        stack.extend(item["modifiers"])
-    return found
 
 
 def item_id_named(presto: Presto, name: str) -> int:

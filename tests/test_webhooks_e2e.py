@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from presto.bench.servers import free_port
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import Restaurant, WebhookDelivery
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
+from tests.helpers.ports import released_port
 from tests.helpers.server_process import ServerProcess
 from tests.helpers.webhook_receiver import Receiver
 
@@ -49,7 +49,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def presto(db_url: str, tmp_path: Path) -> Iterator[tuple[tuple[str, int], dict[str, str]]]:
     """A running presto on the demo menus, and an admin's Authorization header."""
-    server = serve(db_url, tmp_path, free_port(), "--reset-db")
+    server = serve(db_url, tmp_path, released_port(), "--reset-db")
     engine = make_engine(db_url, pool_size=1)
     try:
         address = server.wait_until_listening()
@@ -165,7 +165,7 @@ def test_410_disables_the_endpoint(
 def test_an_event_committed_before_a_sigkill_is_delivered_after_the_restart(
     db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    port = free_port()
+    port = released_port()
     server = serve(db_url, tmp_path, port, "--reset-db")
     engine = make_engine(db_url, pool_size=1)
     try:
@@ -253,12 +253,12 @@ def test_two_instances_deliver_every_event_once(
 ) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("several instances share a PostgreSQL database")
-    first = serve(db_url, tmp_path, free_port(), "--reset-db")
+    first = serve(db_url, tmp_path, released_port(), "--reset-db")
     servers = [first]
     engine = make_engine(db_url, pool_size=1)
     try:
         addresses = [first.wait_until_listening()]
-        servers.append(serve(db_url, tmp_path, free_port()))
+        servers.append(serve(db_url, tmp_path, released_port()))
         addresses.append(servers[1].wait_until_listening())
         with make_sessionmaker(engine)() as session, session.begin():
             admin = bearer(add_key(session))
@@ -293,7 +293,7 @@ def test_two_instances_deliver_every_event_once(
 
 
 def test_sigterm_stops_the_relay_cleanly(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
-    server = serve(db_url, tmp_path, free_port(), "--reset-db")
+    server = serve(db_url, tmp_path, released_port(), "--reset-db")
     engine = make_engine(db_url, pool_size=1)
     try:
         address = server.wait_until_listening()

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from presto.bench.servers import free_port
+from tests.helpers.ports import released_port
 
 
 def server_binaries(port: int | None = None) -> Path:
@@ -105,7 +105,7 @@ def pgbouncer(
     most `pool_size` server connections per database."""
     binary = require_tool("pgbouncer", shutil.which("pgbouncer") or "/usr/sbin/pgbouncer")
     directory = server_directory("presto-pgbouncer-")
-    port = free_port()
+    port = released_port()
     (directory / "users.txt").write_text('"postgres" ""\n')
     (directory / "pgbouncer.ini").write_text(
         "[databases]\n"
@@ -199,7 +199,7 @@ def standby_of(primary_port: int) -> Iterator[Postgres]:
     binaries = server_binaries(primary_port)
     basebackup = require_tool("pg_basebackup", binaries / "pg_basebackup")
     directory = server_directory("presto-standby-")
-    server = Postgres(directory, free_port(), binaries)
+    server = Postgres(directory, released_port(), binaries)
     try:
         command = [basebackup, "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres"]
         command += ["-D", str(directory), "-R", "-X", "stream", "-c", "fast"]
@@ -218,7 +218,7 @@ def new_primary() -> Iterator[Postgres]:
     binaries = server_binaries()
     initdb = require_tool("initdb", binaries / "initdb")
     directory = server_directory("presto-primary-")
-    server = Postgres(directory, free_port(), binaries)
+    server = Postgres(directory, released_port(), binaries)
     try:
         command = [initdb, "-D", str(directory), "-U", "postgres", "-A", "trust", "--no-sync"]
         subprocess.run(as_server_user(command), check=True, capture_output=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from presto import cli
-from presto.bench.servers import free_port
 from tests.helpers.http import Answer, request
+from tests.helpers.ports import released_port
 from tests.helpers.server_process import ServerProcess
 
 MENU = "/restaurant/1/item"
@@ -57,7 +57,7 @@ class Instance:
 @contextlib.contextmanager
 def instance(cwd: Path, database_url: str, *options: str, workers: int = 2) -> Iterator[Instance]:
     """`presto serve --workers N` on a free port with `options`, until the block ends."""
-    port = free_port()
+    port = released_port()
     cwd.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(
         "--port", str(port), "--workers", str(workers), "--database-url", database_url,
