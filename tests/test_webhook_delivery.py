@@ -151,3 +151,49 @@ def test_finished_deliveries_are_purged_after_the_retention(session: Session) ->
     left = session.scalars(sa.select(WebhookDelivery.event_id)).all()
     assert left == [ids[2]]  # pending: kept however old
     assert session.scalars(sa.select(WebhookEvent.id)).all() == [ids[2]]
+
+
+def test_a_batch_records_its_outcomes_and_gives_back_what_it_did_not_send(
+    session: Session,
+) -> None:
+    endpoint = WebhookEndpoint(
+        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
+        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
+    )  # fmt: skip
+    session.add(endpoint)
+    session.flush()
+    for n in range(3):
+        outbox.record_event(session, "menu.updated", 1, {"n": n}, [endpoint.id])
+    session.commit()
+    now = datetime.now(UTC)
+    first, second, third = webhook_queue.claim_due(session, now, 16)
+    assert webhook_queue.claim_due(session, now, 16) == []  # leased
+    assert webhook_queue.claim_due(session, now + webhook_queue.LEASE, 16, {endpoint.id}) == []
+    retry_at = now + timedelta(seconds=5)
+    outcomes = [
+        webhook_queue.Outcome(
+            first.delivery_id, webhook_queue.Attempt(now, 204, None, 3), "delivered", None, 1
+        ),
+        webhook_queue.Outcome(
+            second.delivery_id, webhook_queue.Attempt(now, 500, None, 4), "pending", retry_at, 1
+        ),
+    ]
+
+    webhook_queue.record_attempts(session, outcomes, [third.delivery_id], now)
+
+    rows = session.execute(
+        sa.select(
+            WebhookDelivery.state,
+            WebhookDelivery.attempts,
+            WebhookDelivery.last_status,
+            WebhookDelivery.next_attempt_at,
+        ).order_by(WebhookDelivery.id)
+    ).all()
+    assert [tuple(row[:3]) for row in rows] == [
+        ("delivered", 1, 204), ("pending", 1, 500), ("pending", 0, None),
+    ]  # fmt: skip
+    assert rows[0][3] is None
+    assert rows[1][3] == retry_at and rows[2][3] == now
+    # The one not sent is due again at once, before the failed one's retry.
+    [again] = webhook_queue.claim_due(session, now, 16)
+    assert again.delivery_id == third.delivery_id

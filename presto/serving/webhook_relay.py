@@ -7,9 +7,10 @@ due deliveries (presto.storage.webhook_queue: `FOR UPDATE SKIP LOCKED` on Postgr
 relays of every worker and host share the work and no attempt is sent twice), POSTs each
 signed (presto.services.webhook_delivery) with a `TIMEOUT` through a resolver that
 refuses non-public addresses at connect time (presto.services.webhook_urls), and records
-the outcome. A relay runs one delivery per endpoint at a time, its oldest due one; at most
-`--webhook-concurrency` run at once per worker. The database work runs in one thread of
-its own, on an engine of its own (one connection).
+the outcomes. A relay sends one endpoint's deliveries one at a time, oldest first, up to
+`BATCH` from one claim, and records them in one transaction; at most
+`--webhook-concurrency` endpoints are sent to at once per worker. The database work runs
+in one thread of its own, on an engine of its own (one connection).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ TIMEOUT = 15.0
 # list and replays, then purged; each relay purges at most every `PURGE_EVERY` seconds.
 RETENTION = timedelta(days=7)
 PURGE_EVERY = 600.0
+# Deliveries of one endpoint a relay claims and sends in a row, oldest first, recording
+# them in one transaction; it stops early when half the claim's lease has passed, so no
+# other relay takes a delivery while it is still being sent.
+BATCH = 16
+HALF_LEASE = webhook_queue.LEASE.total_seconds() / 2
 # Bytes of a response body read (and ignored): enough to let the connection be reused.
 RESPONSE_BYTES = 4096
 
@@ -122,6 +128,10 @@ class WebhookRelay:
         self.tasks: set[asyncio.Task[None]] = set()
         self.metrics = RelayMetrics()
         self.purged_at = 0.0
+        # When the queue's state was last read, and the next due time it or this relay's
+        # retries set (None: nothing known to wait for).
+        self.observed_at = float("-inf")
+        self.next_due: datetime | None = None
 
     def wake(self, _restaurant_id: int | None = None) -> None:
         """Start a round soon (a change committed); safe from any thread."""
@@ -156,37 +166,49 @@ class WebhookRelay:
                     await asyncio.sleep(POLL_SECONDS)
 
     async def _round(self) -> None:
-        """Claim what is due and start its attempts, then wait to be woken or the timer."""
+        """Claim what is due and start its attempts, read the queue's state for `/metrics`
+        at most every `POLL_SECONDS`, then wait to be woken, for a retry, or the timer."""
         self.wakeup.clear()
         now = datetime.now(UTC)
         if time.monotonic() - self.purged_at > PURGE_EVERY:
             self.purged_at = time.monotonic()
             await self._db(webhook_queue.purge, now - RETENTION)
-        state = await self._db(webhook_queue.queue_state)
-        self._observe(state, now)
         free = self.settings.webhook_concurrency - len(self.tasks)
+        if free > 0:
+            # Each endpoint's attempts wake the relay when they end, for its next ones.
+            await self._claim(now, free)
+        if time.monotonic() - self.observed_at >= POLL_SECONDS:
+            self.observed_at = time.monotonic()
+            state = await self._db(webhook_queue.queue_state)
+            self._observe(state, now)
+            self.next_due = state.next_due
         wait = POLL_SECONDS
-        if state.next_due is not None and state.next_due <= now:
-            if free > 0:
-                # Each attempt wakes the relay when it ends, for the endpoint's next one.
-                await self._claim(now, free)
-        elif state.next_due is not None:
-            wait = min(wait, (state.next_due - now).total_seconds())
+        if self.next_due is not None and self.next_due > now:
+            wait = min(wait, (self.next_due - now).total_seconds())
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow the
+        # task's cancellation when the event is set at the same moment, and the relay
+        # would outlive the worker's shutdown.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wakeup.wait(), wait)
+            async with asyncio.timeout(wait):
+                await self.wakeup.wait()
 
     async def _claim(self, now: datetime, free: int) -> None:
-        """Claim up to `free` due deliveries and start each endpoint's attempts."""
-        claimed = await self._db(webhook_queue.claim_due, now, free, set(self.busy))
-        first: dict[int, Claimed] = {}
+        """Claim due deliveries and start one task per endpoint for up to `free`
+        endpoints, each sending up to `BATCH` of its deliveries oldest first; what the
+        tasks will not send is given back at once."""
+        claimed = await self._db(webhook_queue.claim_due, now, free * BATCH, set(self.busy))
+        batches: dict[int, list[Claimed]] = {}
         for delivery in claimed:
-            first.setdefault(delivery.endpoint_id, delivery)
-        later = [d.delivery_id for d in claimed if first[d.endpoint_id] is not d]
-        if later:
-            await self._db(webhook_queue.release, later, now)
-        for endpoint_id, delivery in first.items():
+            batches.setdefault(delivery.endpoint_id, []).append(delivery)
+        unsent = [d for endpoint in list(batches)[free:] for d in batches.pop(endpoint)]
+        for batch in batches.values():
+            unsent += batch[BATCH:]
+            del batch[BATCH:]
+        if unsent:
+            await self._db(webhook_queue.release, [d.delivery_id for d in unsent], now)
+        for endpoint_id, batch in batches.items():
             self.busy.add(endpoint_id)
-            task = asyncio.create_task(self._deliver_one(endpoint_id, delivery))
+            task = asyncio.create_task(self._deliver_batch(endpoint_id, batch))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -195,39 +217,63 @@ class WebhookRelay:
         self.metrics.oldest.set(0 if oldest is None else (now - oldest).total_seconds())
         self.metrics.disabled.set(state.disabled_endpoints)
 
-    async def _deliver_one(self, endpoint_id: int, delivery: Claimed) -> None:
-        """The endpoint's oldest due delivery; its next one is claimed after it."""
+    async def _deliver_batch(self, endpoint_id: int, batch: list[Claimed]) -> None:
+        """The endpoint's claimed deliveries; its next ones are claimed after them."""
         try:
             async with self.slots:
-                await self._deliver(delivery)
+                await self._deliver(batch)
         finally:
             self.busy.discard(endpoint_id)
             self.wakeup.set()
 
-    async def _deliver(self, delivery: Claimed) -> None:
-        """One attempt, and what follows from its answer."""
-        now = datetime.now(UTC)
-        attempt, retry_after = await self._attempt(delivery, now)
-        attempts = delivery.attempts + 1
-        verdict = webhook_delivery.verdict(
-            attempt.status, attempts, now,
-            scale=self.settings.webhook_retry_scale, retry_after=retry_after,
-        )  # fmt: skip
-        await self._db(
-            webhook_queue.record_attempt, delivery.delivery_id, attempt,
-            verdict.state, verdict.next_attempt_at, attempts,
-        )  # fmt: skip
-        outcome = {"delivered": "delivered", "pending": "retried"}.get(verdict.state, "failed")
-        self.metrics.deliveries.labels(outcome=outcome).inc()
-        if delivery.attempts:
-            self.metrics.retries.inc()
-        if verdict.disable_reason is not None and await self._db(
-            webhook_queue.disable_endpoint, delivery.endpoint_id, verdict.disable_reason
+    async def _deliver(self, batch: list[Claimed]) -> None:
+        """Attempt the deliveries in order until one is not delivered (the rest go back
+        to the queue, so a failing endpoint holds no slot) or half the lease has passed;
+        then record every outcome in one transaction, and what follows from the last."""
+        started = time.monotonic()
+        outcomes: list[webhook_queue.Outcome] = []
+        disable_reason = None
+        for delivery in batch:
+            now = datetime.now(UTC)
+            attempt, retry_after = await self._attempt(delivery, now)
+            attempts = delivery.attempts + 1
+            verdict = webhook_delivery.verdict(
+                attempt.status, attempts, now,
+                scale=self.settings.webhook_retry_scale, retry_after=retry_after,
+            )  # fmt: skip
+            outcomes.append(
+                webhook_queue.Outcome(
+                    delivery.delivery_id, attempt, verdict.state, verdict.next_attempt_at, attempts
+                )
+            )
+            self._count(verdict.state, delivery.attempts)
+            if verdict.next_attempt_at is not None:
+                self._retry_at(verdict.next_attempt_at)
+            disable_reason = verdict.disable_reason
+            if verdict.state != "delivered" or time.monotonic() - started > HALF_LEASE:
+                break
+        unsent = [d.delivery_id for d in batch[len(outcomes) :]]
+        await self._db(webhook_queue.record_attempts, outcomes, unsent, datetime.now(UTC))
+        last = batch[len(outcomes) - 1]
+        if disable_reason is not None and await self._db(
+            webhook_queue.disable_endpoint, last.endpoint_id, disable_reason
         ):
             log.warning(
                 "webhook endpoint %d disabled: %s (event %s)",
-                delivery.endpoint_id, verdict.disable_reason, delivery.event_id,
+                last.endpoint_id, disable_reason, last.event_id,
             )  # fmt: skip
+
+    def _retry_at(self, moment: datetime) -> None:
+        """Wait no longer than `moment` for this relay's own retry."""
+        known = self.next_due
+        if known is None or known <= datetime.now(UTC) or moment < known:
+            self.next_due = moment
+
+    def _count(self, state: str, earlier_attempts: int) -> None:
+        outcome = {"delivered": "delivered", "pending": "retried"}.get(state, "failed")
+        self.metrics.deliveries.labels(outcome=outcome).inc()
+        if earlier_attempts:
+            self.metrics.retries.inc()
 
     async def _attempt(self, delivery: Claimed, now: datetime) -> tuple[Attempt, float | None]:
         """POST the event once; what came back, and its `Retry-After` in seconds."""

@@ -45,16 +45,22 @@ def claim_due(
 ) -> list[Claimed]:
     """Claim up to `limit` deliveries due by `now`, oldest first, skipping endpoints in
     `busy` (their attempts run here already) and rows another relay holds; commits."""
-    due = (
-        sa.select(WebhookDelivery.id)
-        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    due = sa.select(WebhookDelivery.id).where(
+        WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now
     )
     busy = list(busy)
     if busy:
         due = due.where(WebhookDelivery.endpoint_id.not_in(busy))
+    # A plain read first: most rounds find nothing due, and on SQLite an `UPDATE` takes
+    # the database's one write lock even when it matches no row.
+    if not session.scalar(sa.select(due.exists())):
+        session.rollback()
+        return []
+    due = (
+        due.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     ids = session.scalars(
         sa.update(WebhookDelivery)
         .where(WebhookDelivery.id.in_(due.scalar_subquery()))
@@ -109,35 +115,45 @@ class Attempt:
     duration_ms: int
 
 
-def record_attempt(
-    session: Session,
-    delivery_id: int,
-    attempt: Attempt,
-    state: str,
-    next_attempt_at: datetime | None,
-    attempts: int,
+@dataclass(frozen=True)
+class Outcome:
+    """An attempt of a claimed delivery and what it made of the delivery: its new
+    `state`, when it is due again, and its attempt count with this attempt."""
+
+    delivery_id: int
+    attempt: Attempt
+    state: str
+    next_attempt_at: datetime | None
+    attempts: int
+
+
+def record_attempts(
+    session: Session, outcomes: list[Outcome], unsent: list[int], now: datetime
 ) -> None:
-    """Store the attempt's outcome and the delivery's new state; commits. `attempts` is
-    the count with this attempt; a delivery replayed meanwhile is left to its new round."""
-    session.execute(
-        sa.update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.state == "pending",
-            WebhookDelivery.attempts == attempts - 1,
+    """Store each attempt's outcome and give back the claimed deliveries not attempted
+    (`unsent`, due at `now`), in one transaction; commits. A delivery replayed while its
+    attempt ran is left to its new round."""
+    for outcome in outcomes:
+        attempt = outcome.attempt
+        session.execute(
+            sa.update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == outcome.delivery_id,
+                WebhookDelivery.state == "pending",
+                WebhookDelivery.attempts == outcome.attempts - 1,
+            )
+            .values(
+                state=outcome.state,
+                attempts=outcome.attempts,
+                next_attempt_at=outcome.next_attempt_at,
+                last_attempt_at=attempt.at,
+                last_status=attempt.status,
+                last_error=attempt.error,
+                last_duration_ms=attempt.duration_ms,
+                delivered_at=attempt.at if outcome.state == "delivered" else None,
+            )
         )
-        .values(
-            state=state,
-            attempts=attempts,
-            next_attempt_at=next_attempt_at,
-            last_attempt_at=attempt.at,
-            last_status=attempt.status,
-            last_error=attempt.error,
-            last_duration_ms=attempt.duration_ms,
-            delivered_at=attempt.at if state == "delivered" else None,
-        )
-    )
-    session.commit()
+    release(session, unsent, now)
 
 
 def disable_endpoint(session: Session, endpoint_id: int, reason: str) -> bool:
