@@ -146,7 +146,7 @@ def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
             assert json.loads(body)[0]["currency"] == "EUR"
         server.terminate(signal.SIGTERM)
         assert server.wait() == 0
-        assert len(server.wait_for_line(r"\bstopped$", count=2)) == 2
+        assert len(server.wait_for_line(r"presto.server: stopped$", count=2)) == 2
     finally:
         server.stop()
 

@@ -26,20 +26,14 @@ LISTENER_UNVERIFIED = (
 REPLICA_DOWN = "replica unavailable, published menus read from the primary"
 
 
-def make_listener(
-    settings: Settings,
-    generations: MenuGenerations,
-    on_change: Callable[[int], None] | None = None,
-) -> MenuChangeListener:
+def make_listener(settings: Settings, generations: MenuGenerations) -> MenuChangeListener:
     """The listener on `--listen-url` (else the pool's URL), checking that it hears a
-    notification sent through the pool's URL, as writes send theirs; `on_change` is told
-    of each change it hears too."""
+    notification sent through the pool's URL, as writes send theirs."""
     roles = ConnectionRoles.of(settings)
     return MenuChangeListener(
         libpq_conninfo(roles.listen_url, settings.db_connect_timeout),
         generations,
         probe_conninfo=libpq_conninfo(roles.pool_url, settings.db_connect_timeout),
-        on_change=on_change,
     )
 
 

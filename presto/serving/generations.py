@@ -127,12 +127,9 @@ class MenuChangeListener:
         retry_seconds: float = 1.0,
         probe_conninfo: str | None = None,
         on_listening: Callable[[AsyncConnection[Any]], Awaitable[None]] | None = None,
-        on_change: Callable[[int], None] | None = None,
     ) -> None:
         self._conninfo = conninfo
         self._generations = generations
-        # Also told of each change heard (the webhook relay wakes).
-        self._on_change = on_change
         self._retry_seconds = retry_seconds
         self._probe_conninfo = probe_conninfo
         self.on_listening = on_listening
@@ -211,5 +208,3 @@ class MenuChangeListener:
             log.warning("ignoring menu change notification %r", payload)
             return
         self._generations.bump(restaurant_id)
-        if self._on_change is not None:
-            self._on_change(restaurant_id)

@@ -19,8 +19,8 @@ import uvloop
 from presto.config import Settings
 from presto.serving.accesslog import BUFFER as access_log_buffer
 from presto.serving.connections import raise_file_limit
+from presto.serving.helper_process import HelperLinks
 from presto.serving.log_setup import configure_logging
-from presto.serving.publisher import PublisherLink
 from presto.serving.telemetry.instruments import FLUSH_SECONDS
 from presto.serving.worker import Worker, build_worker
 
@@ -69,13 +69,11 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
         log.warning("%d request(s) still in flight; cancelling them", worker.in_flight.count)
     # Closes idle keep-alive connections and cancels whatever is left.
     await worker.server.shutdown(1.0)
-    for task in (worker.listening, worker.flushing, worker.relaying):
+    for task in (worker.listening, worker.flushing):
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    if worker.relay is not None:
-        await worker.relay.close()
     worker.executor.shutdown(wait=True)
     if worker.published_reads is not None:
         await worker.published_reads.close()
@@ -91,12 +89,12 @@ async def drain_and_close(worker: Worker, tcp_server: asyncio.Server) -> None:
 async def serve(
     settings: Settings,
     generations_path: str | None = None,
-    publisher: PublisherLink | None = None,
+    helpers: HelperLinks | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then drain in-flight requests and close down."""
     loop = asyncio.get_running_loop()
     raise_file_limit(settings.max_connections)
-    worker = build_worker(settings, generations_path, publisher)
+    worker = build_worker(settings, generations_path, helpers)
     tcp_server = await bind(worker)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -104,8 +102,6 @@ async def serve(
     if worker.listener is not None:
         worker.listening = asyncio.create_task(worker.listener.run())
     worker.flushing = asyncio.create_task(worker.telemetry.flush_every(FLUSH_SECONDS))
-    if worker.relay is not None:
-        worker.relaying = asyncio.create_task(worker.relay.run())
     freeze_startup_objects()
     host, port = tcp_server.sockets[0].getsockname()[:2]
     log.info("presto listening on http://%s:%d (pid %d)", host, port, os.getpid())
@@ -119,8 +115,8 @@ async def serve(
 def run_worker(
     settings: Settings,
     generations_path: str | None = None,
-    publisher: PublisherLink | None = None,
+    helpers: HelperLinks | None = None,
 ) -> None:
     """Entry point of one worker process."""
     configure_logging(settings)
-    uvloop.run(serve(settings, generations_path, publisher))
+    uvloop.run(serve(settings, generations_path, helpers))

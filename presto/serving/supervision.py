@@ -1,6 +1,6 @@
 """Supervision of the helper processes `presto serve` starts beside its workers.
 
-A helper process (the publisher today) that dies is reaped, logged with its exit status,
+A helper process (presto.serving.helper_process) that dies is reaped, logged with its exit status,
 counted in `/metrics` (`presto_process_restarts_total{process=...}`) and started again
 after a backoff that doubles while it keeps dying young. One that dies young
 `FAILING_AFTER` times in a row "cannot stay up": every worker's `/readyz` says so (503)
@@ -19,12 +19,12 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from presto.serving.telemetry.instruments import process_restarts
+from presto.serving.telemetry.instruments import mark_process_dead, process_restarts
 
 log = logging.getLogger("presto.supervision")
 
 # The helper processes presto may run, each with its slot in `ProcessStates`.
-PROCESS_NAMES = ("publisher",)
+PROCESS_NAMES = ("publisher", "relay")
 # Seconds before the first restart; doubled for each death in a row, up to the maximum.
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -102,6 +102,8 @@ class Supervised:
                 young_deaths, delay = 0, FIRST_BACKOFF
                 self.states.set_failing(self.name, False)
                 process.join()
+            if process.pid is not None:
+                mark_process_dead(process.pid)  # its live gauges go with it
             if self.stopping.is_set():
                 return
             if time.monotonic() - started < STABLE_SECONDS:

@@ -1,7 +1,7 @@
 """The main process of `presto serve`: one worker in this process, or `--workers N` worker
 processes it starts, restarts when one dies, and passes SIGINT/SIGTERM on to; beside them
-the publisher process (`--publish-on-write background`, supervised by
-`presto.serving.supervision`) and the run's metrics directory.
+the helper processes (the webhook relay, and the publisher with `--publish-on-write
+background`; supervised by `presto.serving.supervision`) and the run's metrics directory.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from multiprocessing.process import BaseProcess
 
 from presto.config import Settings
 from presto.serving.generations import MenuGenerations
+from presto.serving.helper_process import HelperLinks, HelperProcess
 from presto.serving.lifecycle import run_worker
 from presto.serving.log_setup import configure_logging
-from presto.serving.publisher import PublisherLink, PublisherProcess
+from presto.serving.publisher import run_publisher
+from presto.serving.relay_process import run_relay
+from presto.serving.supervision import ProcessStates
 from presto.serving.telemetry.instruments import mark_process_dead
 from presto.serving.telemetry.metrics import metrics_directory
 
@@ -34,30 +37,50 @@ WORKER_MIN_LIFETIME = 5.0
 
 def run(settings: Settings) -> int:
     """Run one worker in this process, or supervise `settings.workers` of them, their
-    metrics kept in one directory for the length of the run, beside the publisher process
-    (`--publish-on-write background`)."""
+    metrics kept in one directory for the length of the run, beside the helper processes."""
     with metrics_directory():
-        publisher = None
-        if settings.publish_on_write == "background":
-            publisher = PublisherProcess(settings, configure_logging)
-            publisher.start()
-        link = None if publisher is None else publisher.link
+        helpers = HelperProcesses(settings)
+        helpers.start()
         try:
             if settings.workers == 1:
-                run_worker(settings, publisher=link)
+                run_worker(settings, helpers=helpers.links)
                 return 0
-            return supervise(settings, link)
+            return supervise(settings, helpers.links)
         finally:
-            if publisher is not None:
-                publisher.stop()
+            helpers.stop()
 
 
-def supervise(settings: Settings, publisher: PublisherLink | None = None) -> int:
+class HelperProcesses:
+    """The host's helper processes: the webhook relay, and the publisher with
+    `--publish-on-write background`; their states shared with the workers."""
+
+    def __init__(self, settings: Settings) -> None:
+        states = ProcessStates(multiprocessing.get_context("spawn"))
+        self.processes = [HelperProcess("relay", run_relay, settings, configure_logging, states)]
+        publish = None
+        if settings.publish_on_write == "background":
+            publisher = HelperProcess(
+                "publisher", run_publisher, settings, configure_logging, states
+            )
+            self.processes.append(publisher)
+            publish = publisher.changes
+        self.links = HelperLinks(publish, self.processes[0].changes, states)
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+def supervise(settings: Settings, helpers: HelperLinks | None = None) -> int:
     """Run `settings.workers` worker processes until SIGINT/SIGTERM; 1 if any failed."""
     generations_path = MenuGenerations.create_file()
     try:
         with reserved_port(settings) as settings:
-            return Supervisor(settings, generations_path, publisher).run()
+            return Supervisor(settings, generations_path, helpers).run()
     finally:
         os.unlink(generations_path)
 
@@ -80,11 +103,11 @@ class Supervisor:
     """Starts the workers, restarts one that dies, and passes SIGINT/SIGTERM on to them."""
 
     def __init__(
-        self, settings: Settings, generations_path: str, publisher: PublisherLink | None = None
+        self, settings: Settings, generations_path: str, helpers: HelperLinks | None = None
     ) -> None:
         self.settings = settings
         self.generations_path = generations_path
-        self.publisher = publisher
+        self.helpers = helpers
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[BaseProcess] = []
         self.started: dict[BaseProcess, float] = {}
@@ -93,7 +116,7 @@ class Supervisor:
     def start(self) -> None:
         process = self.context.Process(
             target=run_worker,
-            args=(self.settings, self.generations_path, self.publisher),
+            args=(self.settings, self.generations_path, self.helpers),
             name="presto-worker",
         )
         process.start()

@@ -11,7 +11,6 @@ of published menus.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
@@ -35,14 +34,13 @@ from presto.serving.database_roles import make_listener, make_published_reads, r
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.handler import InFlight, make_handler
+from presto.serving.helper_process import HelperLinks, sender
 from presto.serving.looplag import LoopLag
 from presto.serving.published_reads import PublishedReads
-from presto.serving.publisher import PublisherLink, sender
 from presto.serving.ratelimit import RateLimit
 from presto.serving.request import wsgi_request_factory
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.telemetry.metrics import Telemetry, route_templates
-from presto.serving.webhook_relay import WebhookRelay
 from presto.serving.wsgi_environ import Pep3333WSGIHandler
 from presto.storage.availability import DatabaseAvailability
 
@@ -68,30 +66,26 @@ class Worker:
     counters: ProtectionCounters | None = None
     # The warm path's reads of published menus on a miss.
     published_reads: PublishedReads | None = None
-    # The webhook relay, and its task once the worker listens.
-    relay: WebhookRelay | None = None
-    relaying: asyncio.Task[None] | None = None
 
 
 def build_worker(
-    settings: Settings, generations_path: str | None, publisher: PublisherLink | None = None
+    settings: Settings, generations_path: str | None, helpers: HelperLinks | None = None
 ) -> Worker:
     """The Flask app, its database, the warm path and the low-level server of one worker.
 
     `generations_path` names the menu generation counters shared with the other workers
-    of this host; without it they are private to this process. `publisher` is the link to
-    the publisher process (`--publish-on-write background`).
+    of this host; without it they are private to this process. `helpers` links the worker
+    to the helper processes (the publisher, the webhook relay).
     """
     generations = MenuGenerations(generations_path)
-    relay = WebhookRelay(settings)
-    app = worker_app(settings, generations, publisher, relay.wake)
+    app = worker_app(settings, generations, helpers)
     database = app_database(app)
     counters = ProtectionCounters()
     availability = DatabaseAvailability(database.engine)
     in_flight = InFlight()
     telemetry = Telemetry(route_templates(app.url_map), lambda: in_flight.count)
     admission = make_admission(settings, availability, counters)
-    listener = change_listener(settings, database, generations, relay.wake)
+    listener = change_listener(settings, database, generations)
     reads = warm_path_reads(settings, admission, generations, listener)
     report_roles(app, telemetry.metrics, listener, reads)
     fast_path = make_fast_path(
@@ -119,7 +113,7 @@ def build_worker(
     )
     return Worker(
         settings, database, generations, listener, executor, in_flight, server, telemetry,
-        availability=availability, counters=counters, published_reads=reads, relay=relay,
+        availability=availability, counters=counters, published_reads=reads,
     )  # fmt: skip
 
 
@@ -133,38 +127,33 @@ def wsgi_handler(
 
 
 def worker_app(
-    settings: Settings,
-    generations: MenuGenerations,
-    publisher: PublisherLink | None,
-    wake_relay: Callable[[int], None] | None = None,
+    settings: Settings, generations: MenuGenerations, helpers: HelperLinks | None
 ) -> Flask:
-    """The worker's Flask app, its writes handed to the publisher process if there is one,
-    whose health `/readyz` then reports; each committed change wakes the webhook relay."""
+    """The worker's Flask app, each committed change sent to the helper processes there
+    are (the publisher renders the menu, the webhook relay wakes), whose health `/readyz`
+    then reports."""
+    publish = None if helpers is None or helpers.publish is None else sender(helpers.publish)
+    wake_relay = None if helpers is None or helpers.relay is None else sender(helpers.relay)
 
     def changed(restaurant_id: int) -> None:
         generations.bump(restaurant_id)
         if wake_relay is not None:
             wake_relay(restaurant_id)
 
-    if publisher is None:
-        return create_app(settings, on_menu_change=changed)
-    app = create_app(settings, on_menu_change=changed, publish=sender(publisher.changes))
-    app.config[FAILING_PROCESSES] = publisher.states.failing
+    app = create_app(settings, on_menu_change=changed, publish=publish)
+    if helpers is not None:
+        app.config[FAILING_PROCESSES] = helpers.states.failing
     return app
 
 
 def change_listener(
-    settings: Settings,
-    database: Database,
-    generations: MenuGenerations,
-    on_change: Callable[[int], None],
+    settings: Settings, database: Database, generations: MenuGenerations
 ) -> MenuChangeListener | None:
     """On PostgreSQL with a cache, the listener the warm path depends on: it hears of
-    changes made on other hosts (one more connection per worker), and tells `on_change`
-    (the webhook relay wakes)."""
+    changes made on other hosts (one more connection per worker)."""
     if settings.cache_bytes <= 0 or database.engine.dialect.name != "postgresql":
         return None
-    return make_listener(settings, generations, on_change)
+    return make_listener(settings, generations)
 
 
 def warm_path_reads(
