@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
@@ -20,8 +21,9 @@ from presto.serving.admission import DATABASE_DOWN
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE
 from tests.helpers.problems import assert_problem
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 from tests.helpers.tcp_proxy import TcpProxy
+from tests.helpers.waiting import wait_until
 
 
 @pytest.fixture
@@ -116,14 +118,9 @@ def try_get(port: int, path: str) -> None:
         connection.close()
 
 
-def ready_within(port: int, seconds: float) -> bool:
-    """Whether `/readyz` answers 200 within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if get(port, "/readyz")[0] == 200:
-            return True
-        time.sleep(0.1)
-    return False
+def ready_within(port: int, seconds: float) -> None:
+    """Wait until `/readyz` answers 200, at most `seconds`."""
+    wait_until(lambda: get(port, "/readyz")[0] == 200, seconds, "/readyz never answered 200")
 
 
 @pytest.mark.e2e
@@ -135,13 +132,16 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
     proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     stuck: list[threading.Thread] = []
-    server = ServerProcess(
-        # --force: the shared test database may hold an earlier test's rows.
-        "--port", "0", "--database-url", proxied, "--reset-db", "--force",
-        "--readiness-timeout", "1", "--threads", str(THREADS), cwd=tmp_path,
-    )  # fmt: skip
+    stack = contextlib.ExitStack()
     try:
-        _host, port = server.wait_until_listening()
+        # --force: the shared test database may hold an earlier test's rows.
+        presto = stack.enter_context(
+            running_presto(
+                proxied, tmp_path, "--force", "--readiness-timeout", "1",
+                "--threads", str(THREADS),
+            )
+        )  # fmt: skip
+        server, port = presto.server, presto.port
         assert get(port, "/readyz")[0] == 200
 
         proxy.stop()
@@ -160,7 +160,7 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
 
         proxy.start()
         # The database circuit breaker closes once its probe gets through again.
-        assert ready_within(port, 10)
+        ready_within(port, 10)
         proxy.hang = True  # connections open, but no answer comes
         status, _headers, body = get(port, "/readyz")
         assert (status, body["detail"]) == (503, "The database did not answer within 1 s.")
@@ -179,9 +179,9 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
         proxy.hang = False
         proxy.stop()
         proxy.start()
-        assert ready_within(port, 10)
+        ready_within(port, 10)
     finally:
-        server.stop()
+        stack.close()
         proxy.stop()
         for thread in stuck:
             thread.join(10)
