@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T], timeout: float = 30, what: str = "timed out", interval: float = 0.05
+    condition: Callable[[], T | Literal[False] | None],
+    timeout: float = 30,
+    what: str | Callable[[], object] = "timed out",
+    interval: float = 0.05,
 ) -> T:
-    """Call `condition` until it returns something true, and return that; fail with `what`
-    when `timeout` seconds pass first."""
+    """Call `condition` every `interval` seconds until it returns something true, and
+    return that; fail with `what` (or what it returns, when it is a function: the state
+    at the time) when `timeout` seconds pass first."""
     deadline = time.monotonic() + timeout
     while not (value := condition()):
-        assert time.monotonic() < deadline, what
+        if time.monotonic() >= deadline:
+            raise AssertionError(what() if callable(what) else what)
         time.sleep(interval)
-    return value
+    return value  # true: neither False nor None
