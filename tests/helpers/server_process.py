@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from presto.services import keys
 from presto.storage.engine import make_engine, make_sessionmaker
+from tests.helpers.waiting import wait_until
 
 LISTENING = re.compile(r"presto listening on http://([\d.]+):(\d+) \(pid (\d+)\)")
 
@@ -52,15 +52,19 @@ class ServerProcess:
 
     def wait_for_line(self, pattern: str, *, count: int = 1, timeout: float = 30) -> list[str]:
         """Wait until `count` lines match `pattern`; return the matching lines."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [line for line in self.lines if re.search(pattern, line)]
-            if len(found) >= count:
-                return found
+
+        def missing() -> str:
+            return f"no {count} line(s) matching {pattern!r} in:\n" + self.output
+
+        def found() -> list[str] | None:
+            lines = [line for line in self.lines if re.search(pattern, line)]
+            if len(lines) >= count:
+                return lines
             if self.process.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"no {count} line(s) matching {pattern!r} in:\n" + self.output)
+                raise AssertionError(missing())  # ended: no more lines will come
+            return None
+
+        return wait_until(found, timeout, missing, interval=0.02)
 
     def wait_until_listening(self, *, workers: int = 1, timeout: float = 30) -> tuple[str, int]:
         """Wait for every worker's "listening" line; return the address."""
