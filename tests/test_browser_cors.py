@@ -8,6 +8,7 @@ each outcome from the page's DOM (`--dump-dom`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import json
@@ -22,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from presto.services import keys
-from presto.storage.engine import make_engine, make_sessionmaker
-from tests.helpers.server_process import ServerProcess
+from presto.storage.engine import make_engine
+from tests.helpers.server_process import running_presto
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -132,28 +132,15 @@ def first_item_name(db_url: str) -> str:
 @pytest.fixture
 def presto_for(db_url: str, tmp_path: Path) -> Iterator[Any]:
     """Starts presto allowing writes from one origin; yields its URL and a key."""
-    started: list[ServerProcess] = []
+    with contextlib.ExitStack() as started:
 
-    def start(write_origin: str) -> tuple[str, str]:
-        process = ServerProcess(
-            "--port", "0", "--database-url", db_url, "--reset-db", "--cors-origins", write_origin,
-            cwd=tmp_path,
-        )  # fmt: skip
-        started.append(process)
-        host, port = process.wait_until_listening()
-        engine = make_engine(db_url)
-        try:
-            with make_sessionmaker(engine)() as session, session.begin():
-                key = keys.create_key(session, restaurant_id=1).secret
-        finally:
-            engine.dispose()
-        return f"http://{host}:{port}", key
+        def start(write_origin: str) -> tuple[str, str]:
+            presto = started.enter_context(
+                running_presto(db_url, tmp_path, "--cors-origins", write_origin, key=True)
+            )
+            return presto.url, presto.key
 
-    try:
         yield start
-    finally:
-        for process in started:
-            process.stop()
 
 
 def test_page_on_a_write_origin_reads_and_writes(

@@ -7,12 +7,15 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.helpers.http import request, running_presto
+from tests.helpers.http import request
+from tests.helpers.server_process import running_presto
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +30,31 @@ def metric(text: str, name: str) -> float:
     match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     assert match is not None, name
     return float(match.group(1))
+
+
+def metrics(address: tuple[str, int]) -> str:
+    return request(address, "GET", "/metrics").body.decode()
+
+
+def counted(address: tuple[str, int], enough: Callable[[str], bool]) -> str:
+    """`/metrics` if it shows `enough`, else ""."""
+    text = metrics(address)
+    return text if enough(text) else ""
+
+
+def calls(text: str) -> float:
+    """Menu calls answered from memory or not."""
+    return metric(text, "presto_menu_cache_hits_total") + metric(
+        text, "presto_menu_cache_misses_total"
+    )
+
+
+def answered(text: str) -> float:
+    """Requests answered, over every route and status."""
+    return sum(
+        float(value)
+        for value in re.findall(r"^presto_http_requests_total\{.*\} (\S+)$", text, re.MULTILINE)
+    )
 
 
 async def flood(base: str) -> dict[int, int]:
@@ -48,24 +76,31 @@ async def flood(base: str) -> dict[int, int]:
 
 @pytest.mark.slow
 def test_random_categories_leave_the_warm_menu_a_hit(db_url: str, tmp_path: Path) -> None:
-    with running_presto(db_url, tmp_path) as address:
-        base = f"http://{address[0]}:{address[1]}"
+    with running_presto(db_url, tmp_path) as presto:
+        address, base = presto.address, presto.url
+        hits, loads = "presto_menu_cache_hits_total", "presto_menu_load_duration_seconds_count"
         for _ in range(2):  # loaded, then a hit
             assert request(address, "GET", "/restaurant/1/item").status == 200
         started = time.monotonic()
         statuses = asyncio.run(flood(base))
         seconds = time.monotonic() - started
-        time.sleep(1.0)  # the worker hands its counts over every half second
-        before = request(address, "GET", "/metrics").body.decode()
+        # The worker hands its counts over every half second: until every call is counted.
+        before = wait_until(
+            lambda: counted(address, lambda text: answered(text) >= FLOOD + 2),
+            10,
+            "the flood's calls were not all counted",
+        )
         warm = request(address, "GET", "/restaurant/1/item")
-        time.sleep(1.0)
-        after = request(address, "GET", "/metrics").body.decode()
+        after = wait_until(
+            lambda: counted(address, lambda text: calls(text) > calls(before)),
+            10,
+            "the warm call was not counted",
+        )
 
     print(f"{FLOOD} random categories in {seconds:.1f} s: {statuses}")
     assert statuses.get(200, 0) + statuses.get(503, 0) == FLOOD
     assert statuses.get(200, 0) > FLOOD // 2
     assert warm.status == 200
-    hits, loads = "presto_menu_cache_hits_total", "presto_menu_load_duration_seconds_count"
     # The filtered calls filled their share and pushed each other out...
     assert metric(before, "presto_menu_cache_evictions_total") > 0
     # ...but not the warm menu: a hit, with no database read.

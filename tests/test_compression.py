@@ -21,7 +21,7 @@ from presto.serving.cache import ENTRY_OVERHEAD, CachedMenu, MenuCache
 from presto.serving.fastpath import MenuFastPath, accepts_gzip
 from presto.serving.generations import MenuGenerations
 from tests.helpers.responses import as_response
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import Presto, running_presto
 
 BODY = orjson.dumps([{"id": n, "name": "Ketchup", "modifiers": []} for n in range(200)])
 TAG = '"m1-0.1.0"'
@@ -155,20 +155,15 @@ def test_the_app_answers_304_to_either_tag_of_the_current_menu(
 
 
 @pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        process.stop()
+def server(db_url: str, tmp_path: Path) -> Iterator[Presto]:
+    with running_presto(db_url, tmp_path) as presto:
+        yield presto
 
 
 @pytest.mark.e2e
-def test_a_client_that_decompresses_reads_the_same_menu(server: ServerProcess) -> None:
+def test_a_client_that_decompresses_reads_the_same_menu(server: Presto) -> None:
     """As OkHttp does for an Android app: ask for gzip, decompress transparently."""
-    host, port = server.wait_until_listening()
+    host, port = server.address
     connection = http.client.HTTPConnection(host, port, timeout=30)
     connection.request("GET", "/restaurant/1/item")
     plain = connection.getresponse()

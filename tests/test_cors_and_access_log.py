@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -18,7 +19,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from presto.serving.accesslog import log_text, request_target
 from presto.serving.clients import client_address
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import ServerProcess, running_presto
 
 WRITER = "https://admin.example.com"
 OTHER = "https://shop.example.org"
@@ -28,20 +29,13 @@ Start = Callable[..., tuple[ServerProcess, int]]
 
 @pytest.fixture
 def start(db_url: str, tmp_path: Path) -> Iterator[Start]:
-    started: list[ServerProcess] = []
+    with contextlib.ExitStack() as started:
 
-    def run(*extra: str) -> tuple[ServerProcess, int]:
-        process = ServerProcess(
-            "--port", "0", "--database-url", db_url, "--reset-db", *extra, cwd=tmp_path
-        )  # fmt: skip
-        started.append(process)
-        return process, process.wait_until_listening()[1]
+        def run(*extra: str) -> tuple[ServerProcess, int]:
+            presto = started.enter_context(running_presto(db_url, tmp_path, *extra))
+            return presto.server, presto.port
 
-    try:
         yield run
-    finally:
-        for process in started:
-            process.stop()
 
 
 def call(

@@ -30,6 +30,7 @@ from presto.storage.engine import create_schema, make_engine, make_sessionmaker
 from tests.helpers.data import add_items, add_key, add_restaurant, bearer, snapshot
 from tests.helpers.problems import assert_problem
 from tests.helpers.tcp_proxy import TcpProxy
+from tests.helpers.waiting import wait_until
 
 # How long a blocked statement may wait in these tests (PostgreSQL statement_timeout,
 # SQLite busy timeout).
@@ -133,10 +134,7 @@ def test_an_unreachable_database_is_503_then_the_breaker_answers_at_once_and_rec
         assert elapsed < 0.1  # the breaker answers; no connection attempt
 
         outage.restore()
-        deadline = time.monotonic() + 5
-        while not breaker.available and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert breaker.available
+        wait_until(lambda: breaker.available, 5, "the breaker did not close")
 
         back = client.get("/restaurant/1/item")
         assert back.status_code == 200

@@ -28,10 +28,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from presto.config import Settings
-from presto.services import keys
-from presto.storage.engine import make_sessionmaker
 from tests.helpers.ports import released_port
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import ServerProcess, running_presto
+from tests.helpers.waiting import wait_until
 from tests.test_overload import bearer, create_key
 
 SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "presto.conf"
@@ -84,16 +83,17 @@ http {{
 def serves_on(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> bool:
     """Wait until `process` accepts connections on the port; False if it ended first
     (the port was taken meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def serves_or_ended() -> str:
         if process.poll() is not None:
-            return False
+            return "ended"
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
+            return "serves"
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
+            return ""
+
+    return wait_until(serves_or_ended, timeout, f"nothing listens on port {port}") == "serves"
 
 
 @pytest.fixture
@@ -207,23 +207,17 @@ class Load:
         client.close()
 
 
-def start_presto(url: str, tmp_path: Path, *extra: str) -> tuple[ServerProcess, int]:
-    """A presto instance on a port the OS picks, and that port."""
-    process = ServerProcess(
-        "--port", "0", "--database-url", url, "--trusted-proxies", "127.0.0.1", *extra,
-        cwd=tmp_path,
-    )  # fmt: skip
-    return process, process.wait_until_listening()[1]
+# presto behind nginx takes the client's address from nginx's `X-Forwarded-For`.
+BEHIND_NGINX = ("--trusted-proxies", "127.0.0.1")
 
 
 def assert_logged_by_either(instances: tuple[ServerProcess, ...], pattern: str) -> None:
     """One of the instances logs a line matching `pattern` (access lines come in batches)."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if any(re.search(pattern, line) for instance in instances for line in instance.lines):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no line matching {pattern!r}")
+    wait_until(
+        lambda: any(re.search(pattern, line) for instance in instances for line in instance.lines),
+        5,
+        f"no line matching {pattern!r}",
+    )
 
 
 def test_two_instances_behind_nginx(
@@ -232,63 +226,62 @@ def test_two_instances_behind_nginx(
     """Two hosts share a PostgreSQL database (SQLite has no NOTIFY between hosts)."""
     db_url = postgres_engine.url.render_as_string(hide_password=False)
     # The shared test database may hold an earlier test's rows: reset it whatever it holds.
-    first, first_port = start_presto(db_url, tmp_path, "--reset-db", "--force")
-    second, second_port = start_presto(db_url, tmp_path)
-    ports = (first_port, second_port)
-    clients: list[Client] = []
-    try:
-        with make_sessionmaker(postgres_engine)() as session, session.begin():
-            key = keys.create_key(session, restaurant_id=1).secret
-        through_nginx = Client(nginx(ports))
-        direct = [Client(ports[0]), Client(ports[1])]
-        clients.extend([through_nginx, *direct])
+    with (
+        running_presto(db_url, tmp_path, *BEHIND_NGINX, "--force", key=True) as presto_a,
+        running_presto(db_url, tmp_path, *BEHIND_NGINX, reset_db=False) as presto_b,
+    ):
+        first, second = presto_a.server, presto_b.server
+        ports = (presto_a.port, presto_b.port)
+        clients: list[Client] = []
+        try:
+            key = presto_a.key
+            through_nginx = Client(nginx(ports))
+            direct = [Client(ports[0]), Client(ports[1])]
+            clients.extend([through_nginx, *direct])
 
-        # Reads through nginx: gzip for clients that take it, the client's address logged.
-        status, headers, body = through_nginx.request(
-            "GET", MENU, headers={"Accept-Encoding": "gzip", "X-Forwarded-For": "203.0.113.7"}
-        )
-        assert (status, headers["Content-Encoding"]) == (200, "gzip")
-        assert json.loads(gzip.decompress(body))[0]["name"] == "Classic Burger"
-        assert_logged_by_either(
-            (first, second), r'presto\.access: 203\.0\.113\.7 "GET /restaurant/1/item"'
-        )
-        # Both instances have the menu cached before the write.
-        assert [client.menu()[0]["name"] for client in direct] == ["Classic Burger"] * 2
+            # Reads through nginx: gzip for clients that take it, the client's address logged.
+            status, headers, body = through_nginx.request(
+                "GET", MENU, headers={"Accept-Encoding": "gzip", "X-Forwarded-For": "203.0.113.7"}
+            )
+            assert (status, headers["Content-Encoding"]) == (200, "gzip")
+            assert json.loads(gzip.decompress(body))[0]["name"] == "Classic Burger"
+            assert_logged_by_either(
+                (first, second), r'presto\.access: 203\.0\.113\.7 "GET /restaurant/1/item"'
+            )
+            # Both instances have the menu cached before the write.
+            assert [client.menu()[0]["name"] for client in direct] == ["Classic Burger"] * 2
 
-        status, _headers, body = through_nginx.request(
-            "PATCH",
-            "/restaurant/1/item/1",
-            body=json.dumps({"name": "Deployed Burger"}).encode(),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        )
-        assert status == 200, body
-        # No stale read on either instance: the one that did not write heard the NOTIFY.
-        deadline = time.monotonic() + 5
-        names = [client.menu()[0]["name"] for client in direct]
-        while names != ["Deployed Burger"] * 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            names = [client.menu()[0]["name"] for client in direct]
-        assert names == ["Deployed Burger"] * 2
+            status, _headers, body = through_nginx.request(
+                "PATCH",
+                "/restaurant/1/item/1",
+                body=json.dumps({"name": "Deployed Burger"}).encode(),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+            assert status == 200, body
+            # No stale read on either instance: the one that did not write heard the NOTIFY.
 
-        load = Load(through_nginx.port, CLIENTS)
-        threads = load.run()
-        time.sleep(LOAD_BEFORE)
-        answered_before = load.answered
-        first.terminate()
-        assert first.wait(30) == 0
-        time.sleep(LOAD_AFTER)
-        load.stop.set()
-        for thread in threads:
-            thread.join(30)
-        assert load.failures == []
-        assert answered_before > CLIENTS
-        assert load.answered > answered_before + CLIENTS
-        print(f"{load.answered} reads through nginx, {answered_before} before the SIGTERM")
-    finally:
-        for client in clients:
-            client.close()
-        first.stop()
-        second.stop()
+            def names() -> list[object]:
+                return [client.menu()[0]["name"] for client in direct]
+
+            wait_until(lambda: names() == ["Deployed Burger"] * 2, 5, lambda: names())
+
+            load = Load(through_nginx.port, CLIENTS)
+            threads = load.run()
+            time.sleep(LOAD_BEFORE)
+            answered_before = load.answered
+            first.terminate()
+            assert first.wait(30) == 0
+            time.sleep(LOAD_AFTER)
+            load.stop.set()
+            for thread in threads:
+                thread.join(30)
+            assert load.failures == []
+            assert answered_before > CLIENTS
+            assert load.answered > answered_before + CLIENTS
+            print(f"{load.answered} reads through nginx, {answered_before} before the SIGTERM")
+        finally:
+            for client in clients:
+                client.close()
 
 
 def test_bad_keys_from_one_client_do_not_lock_out_another_behind_nginx(
@@ -297,8 +290,8 @@ def test_bad_keys_from_one_client_do_not_lock_out_another_behind_nginx(
     """With the default failed-authentication limit, behind the shipped site: the client
     at 127.0.0.2 spends it with bad keys (claiming to be 127.0.0.3 in `X-Forwarded-For`,
     which nginx appends the real address to); the client at 127.0.0.3 still writes."""
-    presto, port = start_presto(db_url, tmp_path, "--reset-db")
-    try:
+    with running_presto(db_url, tmp_path, *BEHIND_NGINX) as presto:
+        port = presto.port
         key = create_key(db_url)
         through_nginx = nginx((port, port))
         attacker = Client(through_nginx, source="127.0.0.2")
@@ -319,8 +312,6 @@ def test_bad_keys_from_one_client_do_not_lock_out_another_behind_nginx(
         attacker_read = attacker.request("GET", f"{MENU}/1", None, bearer("presto_bad"))
         for client in (attacker, writer):
             client.close()
-    finally:
-        presto.stop()
     assert bad == [401] * limit + [429, 429]
     assert locked_out[0] == 429
     assert written[0] == 200, written[2]

@@ -36,7 +36,7 @@ from tests.helpers.data import (
 )
 from tests.helpers.http import request
 from tests.helpers.problems import assert_problem
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 # Objects of the 9 x 10 graph: an item of layer k nests (10^(9-k) - 1) / 9 (a repunit).
 TOP_OF_NINE_LAYERS = 111_111_111
@@ -266,9 +266,8 @@ def test_writes_can_shrink_a_menu_past_the_bound(
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_a_server_holding_such_a_graph_serves_everyone_else(db_url: str, tmp_path: Path) -> None:
-    server = ServerProcess("--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path)
-    try:
-        address = server.wait_until_listening()
+    with running_presto(db_url, tmp_path) as presto:
+        address, server = presto.address, presto.server
         engine = make_engine(db_url, pool_size=1)
         with make_sessionmaker(engine)() as session:
             restaurant_id = layered_menu(session, levels=9, per_level=10, fan_out=10)
@@ -286,15 +285,10 @@ def test_a_server_holding_such_a_graph_serves_everyone_else(db_url: str, tmp_pat
         assert_served_except(address, restaurant_id)
         assert server.process.poll() is None
         assert "Traceback" not in server.output
-    finally:
-        server.stop()
     # Started again, it publishes every other menu and serves.
-    again = ServerProcess("--port", "0", "--database-url", db_url, cwd=tmp_path)
-    try:
-        assert_served_except(again.wait_until_listening(), restaurant_id)
-        assert "Traceback" not in again.output
-    finally:
-        again.stop()
+    with running_presto(db_url, tmp_path, reset_db=False) as again:
+        assert_served_except(again.address, restaurant_id)
+        assert "Traceback" not in again.server.output
 
 
 def assert_served_except(address: tuple[str, int], restaurant_id: int) -> None:

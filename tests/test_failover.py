@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from presto.storage.availability import PROBE_INTERVAL
 from tests.helpers.postgres_cluster import new_primary, standby_of
-from tests.helpers.scale_out import Instance, create_key, instance, prices
+from tests.helpers.scale_out import Instance, instance, prices
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -96,8 +97,7 @@ def test_writes_resume_on_the_promoted_standby_within_the_bound(tmp_path: Path) 
                 "postgresql+psycopg://postgres@/presto?host=127.0.0.1,127.0.0.1"
                 f"&port={primary.port},{standby.port}&target_session_attrs=read-write"
             )
-            with instance(tmp_path, url, "--reset-db") as presto:
-                presto.key = create_key(url)
+            with instance(tmp_path, url, reset_db=True, key=True) as presto:
                 engine = sa.create_engine(url)
                 with engine.connect() as connection:
                     item_id = connection.execute(
@@ -116,8 +116,16 @@ def test_writes_resume_on_the_promoted_standby_within_the_bound(tmp_path: Path) 
                     standby.pg_ctl("promote")
                     promoted = time.monotonic()
                     deadline = stopped + FAILOVER_BOUND + AFTER
-                    while load.first_write_after(promoted) is None and time.monotonic() < deadline:
-                        time.sleep(0.1)
+                    # Until a write is answered on the new primary, or the bound has passed
+                    # (the assertions below say which).
+                    wait_until(
+                        lambda: (
+                            load.first_write_after(promoted) is not None
+                            or time.monotonic() >= deadline
+                        ),
+                        FAILOVER_BOUND + AFTER + 10,
+                        interval=0.1,
+                    )
                     time.sleep(AFTER)
                     verified = presto.metric("presto_listener_verified")
                 finally:

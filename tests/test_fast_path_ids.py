@@ -13,7 +13,7 @@ from aiohttp.test_utils import make_mocked_request
 from presto.serving.fastpath import menu_call
 from presto.storage.models import MAX_ID
 from tests.helpers.http import request
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 OUT_OF_RANGE = ["0", "000", str(MAX_ID + 1), "99999999999", "9" * 18, "9" * 19]
 
@@ -31,9 +31,8 @@ def test_an_id_of_the_routes_is_a_menu_call(restaurant: str, key: int) -> None:
 
 @pytest.mark.e2e
 def test_a_server_answers_404_without_the_database(db_url: str, tmp_path: Path) -> None:
-    server = ServerProcess("--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path)
-    try:
-        address = server.wait_until_listening()
+    with running_presto(db_url, tmp_path) as presto:
+        address, server = presto.address, presto.server
         assert request(address, "GET", "/restaurant/1/item").status == 200
         # Every connection the worker keeps is open by now (the pool's, the published
         # reads', the listener's and its check's, the webhook relay's): count from here.
@@ -52,8 +51,6 @@ def test_a_server_answers_404_without_the_database(db_url: str, tmp_path: Path) 
             assert settled_sessions(db_url) - sessions <= 2
         assert "Traceback" not in server.output
         assert "WARNING" not in server.output and "ERROR" not in server.output
-    finally:
-        server.stop()
 
 
 def settled_sessions(db_url: str) -> int:

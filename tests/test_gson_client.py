@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from presto.demo import IMAGES
 from tests.helpers.data import add_key, bearer
-from tests.helpers.http import running_presto
+from tests.helpers.server_process import running_presto
 
 pytestmark = pytest.mark.slow
 
@@ -116,8 +116,8 @@ def test_a_client_asking_for_gzip_parses_the_compressed_menu(
 ) -> None:
     """As an Android app with OkHttp and Gson would: gzip on the wire, a List<Item> parsed,
     from a server miss (the published bytes) and a hit (the cache)."""
-    with running_presto(db_url, tmp_path) as (host, port):
-        url = f"http://{host}:{port}/restaurant/1/item"
+    with running_presto(db_url, tmp_path) as presto:
+        url = f"{presto.url}/restaurant/1/item"
         miss = run_client(menu_client, "HttpMenuClient", b"", url)
         hit = run_client(menu_client, "HttpMenuClient", b"", url)
 

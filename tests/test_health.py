@@ -20,8 +20,9 @@ from presto.serving.admission import DATABASE_DOWN
 from presto.storage import migrate
 from presto.storage.engine import MIGRATION_VERSION_TABLE
 from tests.helpers.problems import assert_problem
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 from tests.helpers.tcp_proxy import TcpProxy
+from tests.helpers.waiting import wait_until
 
 
 @pytest.fixture
@@ -116,14 +117,9 @@ def try_get(port: int, path: str) -> None:
         connection.close()
 
 
-def ready_within(port: int, seconds: float) -> bool:
-    """Whether `/readyz` answers 200 within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if get(port, "/readyz")[0] == 200:
-            return True
-        time.sleep(0.1)
-    return False
+def ready_within(port: int, seconds: float) -> None:
+    """Wait until `/readyz` answers 200, at most `seconds`."""
+    wait_until(lambda: get(port, "/readyz")[0] == 200, seconds, "/readyz never answered 200")
 
 
 @pytest.mark.e2e
@@ -135,53 +131,51 @@ def test_readyz_follows_a_database_outage(postgres_engine: Engine, tmp_path: Pat
     proxy.start()
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     stuck: list[threading.Thread] = []
-    server = ServerProcess(
-        # --force: the shared test database may hold an earlier test's rows.
-        "--port", "0", "--database-url", proxied, "--reset-db", "--force",
-        "--readiness-timeout", "1", "--threads", str(THREADS), cwd=tmp_path,
-    )  # fmt: skip
     try:
-        _host, port = server.wait_until_listening()
-        assert get(port, "/readyz")[0] == 200
+        # --force: the shared test database may hold an earlier test's rows.
+        with running_presto(
+            proxied, tmp_path, "--force", "--readiness-timeout", "1", "--threads", str(THREADS)
+        ) as presto:
+            server, port = presto.server, presto.port
+            assert get(port, "/readyz")[0] == 200
 
-        proxy.stop()
-        status, headers, body = get(port, "/readyz")
-        assert (status, headers["Content-Type"]) == (503, "application/problem+json")
-        # What is wrong goes to the log; the public body names no host, port or user.
-        assert body["detail"] == "The database does not answer; the server's log says why."
-        assert str(url.port) not in json.dumps(body) and str(proxy.port) not in json.dumps(body)
-        assert server.wait_for_line(r"readiness: the database does not answer: .+")
-        # The failed check opened the circuit breaker: until it closes, the server answers
-        # for the database at once, as it does every request that needs it.
-        status, headers, body = get(port, "/readyz")
-        assert (status, body["detail"]) == (503, DATABASE_DOWN)
-        assert headers["Retry-After"].isdigit()
-        assert get(port, "/healthz")[:1] == (200,)  # alive: no restart for a database outage
+            proxy.stop()
+            status, headers, body = get(port, "/readyz")
+            assert (status, headers["Content-Type"]) == (503, "application/problem+json")
+            # What is wrong goes to the log; the public body names no host, port or user.
+            assert body["detail"] == "The database does not answer; the server's log says why."
+            assert str(url.port) not in json.dumps(body) and str(proxy.port) not in json.dumps(body)
+            assert server.wait_for_line(r"readiness: the database does not answer: .+")
+            # The failed check opened the circuit breaker: until it closes, the server answers
+            # for the database at once, as it does every request that needs it.
+            status, headers, body = get(port, "/readyz")
+            assert (status, body["detail"]) == (503, DATABASE_DOWN)
+            assert headers["Retry-After"].isdigit()
+            assert get(port, "/healthz")[:1] == (200,)  # alive: no restart for a database outage
 
-        proxy.start()
-        # The database circuit breaker closes once its probe gets through again.
-        assert ready_within(port, 10)
-        proxy.hang = True  # connections open, but no answer comes
-        status, _headers, body = get(port, "/readyz")
-        assert (status, body["detail"]) == (503, "The database did not answer within 1 s.")
-        # Every WSGI thread stuck on the database: the event loop still answers liveness.
-        stuck = [
-            threading.Thread(target=try_get, args=(port, f"/restaurant/1/item/{n + 1}"))
-            for n in range(THREADS)
-        ]
-        for thread in stuck:
-            thread.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        assert get(port, "/healthz")[:1] == (200,)
-        assert time.monotonic() - started < 1
+            proxy.start()
+            # The database circuit breaker closes once its probe gets through again.
+            ready_within(port, 10)
+            proxy.hang = True  # connections open, but no answer comes
+            status, _headers, body = get(port, "/readyz")
+            assert (status, body["detail"]) == (503, "The database did not answer within 1 s.")
+            # Every WSGI thread stuck on the database: the event loop still answers liveness.
+            stuck = [
+                threading.Thread(target=try_get, args=(port, f"/restaurant/1/item/{n + 1}"))
+                for n in range(THREADS)
+            ]
+            for thread in stuck:
+                thread.start()
+            time.sleep(0.3)
+            started = time.monotonic()
+            assert get(port, "/healthz")[:1] == (200,)
+            assert time.monotonic() - started < 1
 
-        proxy.hang = False
-        proxy.stop()
-        proxy.start()
-        assert ready_within(port, 10)
+            proxy.hang = False
+            proxy.stop()
+            proxy.start()
+            ready_within(port, 10)
     finally:
-        server.stop()
         proxy.stop()
         for thread in stuck:
             thread.join(10)

@@ -3,8 +3,6 @@ request 422, and keys expire."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +16,6 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto import cli
 from presto.api.idempotency import KEY_PATTERN, parse_key
 from presto.app import create_app
 from presto.config import Settings
@@ -28,7 +25,7 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.data import add_key, bearer, snapshot
 from tests.helpers.http import request as send
 from tests.helpers.problems import assert_problem
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -286,16 +283,10 @@ def test_an_escaped_quote_is_part_of_the_key(
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_concurrent_retries_on_two_workers_create_one_row(db_url: str, tmp_path: Path) -> None:
-    server = ServerProcess(
-        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db", cwd=tmp_path
-    )  # fmt: skip
-    try:
-        address = server.wait_until_listening(workers=2)
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0
+    with running_presto(db_url, tmp_path, workers=2, key=True) as presto:
+        address = presto.address
         headers = {
-            "Authorization": f"Bearer {printed.getvalue().strip()}",
+            "Authorization": f"Bearer {presto.key}",
             "Idempotency-Key": '"concurrent-1"',
         }
         answers: list[Any] = []
@@ -321,8 +312,6 @@ def test_concurrent_retries_on_two_workers_create_one_row(db_url: str, tmp_path:
         assert sum("idempotent-replayed" not in answer.headers for answer in created) == 1
         menu = send(address, "GET", "/restaurant/1/item?all=true").json()
         assert [item["name"] for item in menu].count("Twin") == 1
-    finally:
-        server.stop()
 
 
 def test_the_openapi_document_names_the_header_on_every_write(client: FlaskClient) -> None:

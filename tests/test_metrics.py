@@ -28,7 +28,7 @@ from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.telemetry.metrics import METRICS_PATH, route_templates
 from presto.serving.telemetry.routes import UNMATCHED
 from presto.serving.webhook_relay import RelayMetrics
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 MENU_ROUTE = "/restaurant/<int:restaurant_id>/item"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -68,18 +68,11 @@ def total(
 
 @pytest.fixture
 def two_workers(db_url: str, tmp_path: Path) -> Iterator[int]:
-    process = ServerProcess(
-        "--port", "0", "--workers", "2", "--threads", str(THREADS),
-        "--database-url", db_url, "--reset-db", cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        _, port = process.wait_until_listening(workers=2)
+    with running_presto(db_url, tmp_path, "--threads", str(THREADS), workers=2) as presto:
         if db_url.startswith("postgresql"):
             # Until its listener is connected a worker bypasses its cache: wait for both.
-            process.wait_for_line("listening for menu changes", count=2)
-        yield port
-    finally:
-        process.stop()
+            presto.server.wait_for_line("listening for menu changes", count=2)
+        yield presto.port
 
 
 @pytest.mark.e2e
@@ -217,12 +210,8 @@ def test_protections_and_the_breaker_are_counted(multiprocess_dir: Path) -> None
 
 @pytest.mark.e2e
 def test_a_write_burst_shows_in_the_scrape(db_url: str, tmp_path: Path) -> None:
-    process = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db",
-        "--write-rate-limit", "2", cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        _, port = process.wait_until_listening()
+    with running_presto(db_url, tmp_path, "--write-rate-limit", "2") as presto:
+        port = presto.port
         statuses = []
         for _ in range(4):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -234,8 +223,6 @@ def test_a_write_burst_shows_in_the_scrape(db_url: str, tmp_path: Path) -> None:
         found = samples(body.decode())
         assert total(found, "presto_protection_events_total", kind="rate_limited") == 2
         assert total(found, "presto_database_available") == 1
-    finally:
-        process.stop()
 
 
 def test_a_scrape_is_labelled_as_itself_and_unmatched_is_only_404s(app: Flask) -> None:

@@ -10,8 +10,6 @@ prefix of its process.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import threading
 from collections.abc import Iterator
@@ -22,11 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from presto import cli
 from tests.helpers.http import request as send
 from tests.helpers.postgres_cluster import pgbouncer, with_port
 from tests.helpers.scale_out import prices
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -98,36 +95,33 @@ class Presto:
 
 
 @pytest.fixture(params=["direct", "pgbouncer"])
-def connections(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[str, ...]]:
-    """How `presto serve` reaches the database: the URL straight, or (PostgreSQL) through
-    PgBouncer in transaction mode with the listener straight to PostgreSQL."""
+def connections(
+    request: pytest.FixtureRequest, db_url: str
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """How `presto serve` reaches the database (its URL, and options): the URL straight,
+    or (PostgreSQL) through PgBouncer in transaction mode with the listener straight to
+    PostgreSQL."""
     if request.param == "direct":
-        yield ("--database-url", db_url)
+        yield db_url, ()
         return
     if not db_url.startswith("postgresql"):
         pytest.skip("PgBouncer is for PostgreSQL")
     port = make_url(db_url).port or 5432
     with pgbouncer(port) as bouncer:
         pooled = with_port(db_url, "127.0.0.1", bouncer.port)
-        yield ("--database-url", pooled, "--database-pooler", "transaction", "--listen-url", db_url)
+        yield pooled, ("--database-pooler", "transaction", "--listen-url", db_url)
 
 
 @pytest.fixture
-def presto(db_url: str, connections: tuple[str, ...], tmp_path: Path) -> Iterator[Presto]:
+def presto(
+    db_url: str, connections: tuple[str, tuple[str, ...]], tmp_path: Path
+) -> Iterator[Presto]:
     """`presto serve --workers 2` on the demo menus, with a key for restaurant 1."""
-    server = ServerProcess(
-        "--port", "0", "--workers", str(WORKERS), *connections, "--reset-db",
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        _, port = server.wait_until_listening(workers=WORKERS)
-        # `presto keys create` in this process: it saves starting an interpreter.
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0
-        yield Presto(("127.0.0.1", port), printed.getvalue().strip())
-    finally:
-        server.stop()
+    database_url, options = connections
+    with running_presto(
+        database_url, tmp_path, *options, workers=WORKERS, key=True, key_database_url=db_url
+    ) as running:
+        yield Presto(running.address, running.key)
 
 
 def item_id_named(presto: Presto, name: str) -> int:

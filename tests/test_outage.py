@@ -10,8 +10,6 @@ succeed again within 5 s and nothing is stale or 5xx after that.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import threading
 import time
@@ -23,9 +21,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from presto import cli
 from tests.helpers.http import request as send
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import Presto, running_presto
 from tests.helpers.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -95,7 +92,7 @@ class Load:
 
 
 @pytest.fixture
-def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, ServerProcess, str]]:
+def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, Presto]]:
     """`presto serve --workers 2` on the demo menus, through a proxy to PostgreSQL."""
     if not db_url.startswith("postgresql"):
         pytest.skip("a network outage needs a database server (SQLite: see test_database_errors)")
@@ -103,25 +100,14 @@ def proxied(db_url: str, tmp_path: Path) -> Iterator[tuple[TcpProxy, ServerProce
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.start()
     proxied_url = url.set(port=proxy.port).render_as_string(hide_password=False)
-    server = ServerProcess(
-        "--port", "0", "--workers", str(WORKERS), "--database-url", proxied_url,
-        "--reset-db", "--write-rate-limit", "0",
-        cwd=tmp_path,
-    )  # fmt: skip
     try:
-        server.wait_for_line(r"presto listening", count=WORKERS)
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0
-        yield proxy, server, printed.getvalue().strip()
+        with running_presto(
+            proxied_url, tmp_path, "--write-rate-limit", "0",
+            workers=WORKERS, key=True, key_database_url=db_url,
+        ) as presto:  # fmt: skip
+            yield proxy, presto
     finally:
-        server.stop()
         proxy.stop()
-
-
-def port_of(server: ServerProcess) -> int:
-    """The port the server's workers listen on."""
-    return server.wait_until_listening(workers=WORKERS)[1]
 
 
 def run_outage(load: Load, proxy: TcpProxy) -> tuple[float, float]:
@@ -146,10 +132,11 @@ def run_outage(load: Load, proxy: TcpProxy) -> tuple[float, float]:
 
 
 def test_warm_menus_outlive_the_database_and_everything_recovers(
-    proxied: tuple[TcpProxy, ServerProcess, str],
+    proxied: tuple[TcpProxy, Presto],
 ) -> None:
-    proxy, server, key = proxied
-    load = Load(("127.0.0.1", port_of(server)), key, item_id=0)
+    proxy, presto = proxied
+    server = presto.server
+    load = Load(("127.0.0.1", presto.port), presto.key, item_id=0)
     menu = json.loads(load.request("warm-up", "GET", MENU).body)
     load.item_id = menu[0]["id"]
     for _ in range(40):  # every worker caches the menu

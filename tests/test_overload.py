@@ -18,7 +18,8 @@ from presto.config import Settings
 from presto.services.keys import bearer_token
 from presto.serving.ratelimit import RateLimit, TokenBuckets
 from tests.helpers.data import add_key
-from tests.helpers.http import request, running_presto
+from tests.helpers.http import request
+from tests.helpers.server_process import running_presto
 
 MENU = "/restaurant/1/item"
 CLIENTS = 32
@@ -76,10 +77,10 @@ def percentile(values: list[float], share: float) -> float:
 def test_load_past_saturation_is_shed_with_quick_503s(db_url: str, tmp_path: Path) -> None:
     # One thread, two waiting at most, no cache: every menu call needs the thread.
     options = ("--threads", "1", "--max-queue", "2", "--cache-bytes", "0")
-    with running_presto(db_url, tmp_path, *options) as (host, port):
-        load = saturating_load(f"http://{host}:{port}{MENU}")
+    with running_presto(db_url, tmp_path, *options) as presto:
+        load = saturating_load(f"{presto.url}{MENU}")
         try:
-            answers = probe((host, port))
+            answers = probe(presto.address)
         finally:
             load.terminate()
             load.wait(30)
@@ -105,7 +106,8 @@ def test_a_write_burst_gets_429_with_retry_after_and_ratelimit_fields(
     db_url: str, tmp_path: Path
 ) -> None:
     options = ("--write-rate-limit", "3", "--write-rate-window", "60")
-    with running_presto(db_url, tmp_path, *options) as address:
+    with running_presto(db_url, tmp_path, *options) as presto:
+        address = presto.address
         key, other_key = (create_key(db_url) for _ in range(2))
         answers = [
             request(address, "PATCH", f"{MENU}/1", {"price": 100 + n}, bearer(key))
@@ -133,7 +135,8 @@ def test_a_write_burst_gets_429_with_retry_after_and_ratelimit_fields(
 @pytest.mark.e2e
 def test_repeated_failed_authentications_get_429(db_url: str, tmp_path: Path) -> None:
     options = ("--auth-failure-limit", "2", "--auth-failure-window", "60")
-    with running_presto(db_url, tmp_path, *options) as address:
+    with running_presto(db_url, tmp_path, *options) as presto:
+        address = presto.address
         key = create_key(db_url)
         failures = [
             request(address, "PATCH", f"{MENU}/1", {"price": 1}, bearer("not-a-key"))
@@ -154,7 +157,8 @@ def test_repeated_failed_authentications_get_429(db_url: str, tmp_path: Path) ->
 @pytest.mark.e2e
 def test_every_spelling_of_a_key_shares_its_write_budget(db_url: str, tmp_path: Path) -> None:
     options = ("--write-rate-limit", "3", "--write-rate-window", "60")
-    with running_presto(db_url, tmp_path, *options) as address:
+    with running_presto(db_url, tmp_path, *options) as presto:
+        address = presto.address
         key = create_key(db_url)
         spellings = [f"Bearer {key}", f"bearer {key}", f"BEARER  {key} ", f"bEaReR \t{key}"]
         answers = [
@@ -178,7 +182,8 @@ def test_failed_authentications_never_refuse_a_request_that_needs_no_key(
     """With the default limit: past it, this client's writes get 429, even with a good
     key; its reads, `GET /readyz` and `GET /` carrying the bad key are answered as ever."""
     limit = Settings().auth_failure_limit
-    with running_presto(db_url, tmp_path) as address:
+    with running_presto(db_url, tmp_path) as presto:
+        address = presto.address
         key = create_key(db_url)
         failures = [
             request(address, "PATCH", f"{MENU}/1", {"price": 1}, bearer(f"presto_bad{n}"))
@@ -306,7 +311,8 @@ def test_menu_previews_are_limited_per_client_with_the_default_limit(
     the default limit, the next one is a 429; another client, and this client's plain
     menu calls, are answered as ever."""
     limit = Settings().preview_rate_limit
-    with running_presto(db_url, tmp_path) as address:
+    with running_presto(db_url, tmp_path) as presto:
+        address = presto.address
         started = time.monotonic()
         answers = [
             preview(address, "127.0.0.1", f"2026-12-0{1 + n % 7}T12:{n % 60:02}:00Z")

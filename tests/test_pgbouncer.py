@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 
 from tests.helpers.http import request
 from tests.helpers.postgres_cluster import PgBouncer, pgbouncer, with_port
-from tests.helpers.scale_out import create_key, instance, prices
+from tests.helpers.scale_out import instance, prices
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -56,10 +57,12 @@ def test_writes_on_one_instance_show_on_the_other_through_pgbouncer(
     pooled = pooled_url(postgres_engine, bouncer)
     roles = ("--database-pooler", "transaction", "--listen-url", direct)
     with (
-        instance(tmp_path / "a", pooled, *roles, "--reset-db", "--force") as a,
+        instance(
+            tmp_path / "a", pooled, *roles, "--force",
+            reset_db=True, key=True, key_database_url=direct,
+        ) as a,
         instance(tmp_path / "b", pooled, *roles) as b,
-    ):
-        a.key = create_key(direct)
+    ):  # fmt: skip
         burger = item_id(postgres_engine, "Classic Burger")
         assert b.get().status == 200
         stale = []
@@ -94,13 +97,14 @@ def test_a_listener_through_the_transaction_pooler_is_found_out(
     direct = postgres_engine.url.render_as_string(hide_password=False)
     pooled = pooled_url(postgres_engine, bouncer)
     pooler = ("--database-pooler", "transaction")
-    good = (*pooler, "--listen-url", direct, "--reset-db", "--force")
+    good = (*pooler, "--listen-url", direct, "--force")
     # The mistake: no --listen-url, so b's listener goes through the pooler too.
     with (
-        instance(tmp_path / "a", pooled, *good) as a,
+        instance(
+            tmp_path / "a", pooled, *good, reset_db=True, key=True, key_database_url=direct
+        ) as a,
         instance(tmp_path / "b", pooled, *pooler) as b,
     ):
-        a.key = create_key(direct)
         b.server.wait_for_line(r"does not receive its own notification", count=2, timeout=20)
         ready = b.get("/readyz")
         assert ready.status == 503
@@ -124,9 +128,10 @@ def test_the_menu_flow_through_pgbouncer(
     """Creating, linking, refusing, retrying and deleting items, all through the pooler."""
     direct = postgres_engine.url.render_as_string(hide_password=False)
     pooled = pooled_url(postgres_engine, bouncer)
-    roles = ("--database-pooler", "transaction", "--listen-url", direct, "--reset-db", "--force")
-    with instance(tmp_path, pooled, *roles) as presto:
-        presto.key = create_key(direct)
+    roles = ("--database-pooler", "transaction", "--listen-url", direct, "--force")
+    with instance(
+        tmp_path, pooled, *roles, reset_db=True, key=True, key_database_url=direct
+    ) as presto:
         auth = {"Authorization": f"Bearer {presto.key}"}
         burger = item_id(postgres_engine, "Classic Burger")
         items = "/restaurant/1/item"
@@ -159,12 +164,15 @@ def test_a_listener_through_a_session_mode_entry_hears_itself(
     direct = postgres_engine.url.render_as_string(hide_password=False)
     with pgbouncer(postgres_engine.url.port or 5432, mode="session") as sessions:
         listen = with_port(direct, "127.0.0.1", sessions.port)
-        options = ("--database-pooler", "transaction", "--listen-url", listen, "--reset-db")
-        with instance(tmp_path, pooled_url(postgres_engine, bouncer), *options, "--force") as a:
+        options = ("--database-pooler", "transaction", "--listen-url", listen)
+        pooled = pooled_url(postgres_engine, bouncer)
+        with instance(tmp_path, pooled, *options, "--force", reset_db=True) as a:
             a.server.wait_for_line(r"listening for menu changes", count=2, timeout=20)
             assert a.get("/readyz").status == 200
             assert a.metric("presto_listener_verified") == 1.0
             assert all(a.get().status == 200 for _ in range(10))
-            time.sleep(1.0)  # every worker's counts reach the shared files
-            assert a.metric("presto_menu_cache_hits_total") >= 1
+            # Until every worker's counts reach the shared files.
+            wait_until(
+                lambda: a.metric("presto_menu_cache_hits_total") >= 1, 10, "no cache hit counted"
+            )
             assert len(sessions.admin("SHOW SERVERS")) >= 2  # the two workers' listeners

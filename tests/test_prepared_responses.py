@@ -17,7 +17,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from presto.serving.prepared import PreparedResponse, header_lines
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 MENU = "/restaurant/1/item"
 # Headers that differ from one response to the next.
@@ -27,14 +27,8 @@ PER_RESPONSE = {"date", "x-request-id"}
 @pytest.fixture
 def address(db_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A one-worker server with the demo menus; its address."""
-    process = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db",
-        "--cors-origins", "https://shop.example", cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        yield process.wait_until_listening()
-    finally:
-        process.stop()
+    with running_presto(db_url, tmp_path, "--cors-origins", "https://shop.example") as presto:
+        yield presto.address
 
 
 class Reader:
@@ -220,12 +214,9 @@ def patch(path: str, version: str = "1.1", **headers: str) -> bytes:
 def test_a_refusal_is_a_whole_problem_from_a_prepared_head(db_url: str, tmp_path: Path) -> None:
     """A 429 (`PreparedProblem`): status line, fixed fields once, per-answer fields, the
     problem with its path; pipelined with more answers; HTTP/1.0 gets its own version."""
-    process = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db", "--write-rate-limit", "1",
-        "--cors-origins", "https://shop.example", cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        address = process.wait_until_listening()
+    options = ("--write-rate-limit", "1", "--cors-origins", "https://shop.example")
+    with running_presto(db_url, tmp_path, *options) as presto:
+        address = presto.address
         origin = "https://shop.example"
         answers = list(
             exchange(
@@ -239,8 +230,6 @@ def test_a_refusal_is_a_whole_problem_from_a_prepared_head(db_url: str, tmp_path
         with socket.create_connection(address, timeout=30) as sock:
             sock.sendall(patch(f"{MENU}/2", version="1.0"))
             old = Reader(sock).response()
-    finally:
-        process.stop()
     statuses = [status for status, _headers, _body in answers]
     assert statuses[0].startswith("HTTP/1.1 401 ")  # Flask's own reason phrase
     assert statuses[1:] == [

@@ -11,7 +11,6 @@ import logging
 import queue
 import re
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -56,7 +55,8 @@ from tests.helpers.data import (
 from tests.helpers.http import request
 from tests.helpers.problems import assert_problem
 from tests.helpers.responses import as_response
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
+from tests.helpers.waiting import wait_until
 from tests.test_menu_api import count_statements
 
 QUERIES = {variant: query for query, variant in VARIANTS.items()}
@@ -376,38 +376,39 @@ def test_a_write_publishes_only_its_own_restaurant(
 @pytest.mark.slow
 def test_the_server_publishes_in_a_process_of_its_own(db_url: str, tmp_path: Path) -> None:
     """`presto serve` renders a written menu in its publisher process, not in a worker."""
-    server = ServerProcess(
-        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
-        cwd=tmp_path,
-    )  # fmt: skip
     engine = make_engine(db_url, pool_size=1)
     try:
-        address = server.wait_until_listening(workers=2)
-        [started] = server.wait_for_line(r"publisher started \(pid \d+\)")
-        with make_sessionmaker(engine)() as session, session.begin():
-            admin = bearer(add_key(session))
-        version = menu_version(engine, 1)
+        with running_presto(db_url, tmp_path, workers=2) as presto:
+            address, server = presto.address, presto.server
+            [started] = server.wait_for_line(r"publisher started \(pid \d+\)")
+            with make_sessionmaker(engine)() as session, session.begin():
+                admin = bearer(add_key(session))
+            version = menu_version(engine, 1)
 
-        renamed = request(address, "PATCH", "/restaurant/1/item/1", {"name": "Mega"}, admin)
+            renamed = request(address, "PATCH", "/restaurant/1/item/1", {"name": "Mega"}, admin)
 
-        assert renamed.status == 200
-        deadline = time.monotonic() + 20
-        while (row := stored(engine, 1)) is None or row.menu_version == version:
-            assert time.monotonic() < deadline, "the menu was not published"
-            time.sleep(0.05)
-        assert row.menu_version == version + 1 == menu_version(engine, 1)
-        expected = render_from_models(engine, 1, "")
-        assert gzip.decompress(row.body_gzip) == expected
-        assert b'"name":"Mega"' in expected
-        answer = request(address, "GET", "/restaurant/1/item", headers={"Accept-Encoding": "gzip"})
-        assert answer.headers["content-encoding"] == "gzip"
-        assert gzip.decompress(answer.body) == expected
-        listening = re.findall(r"presto listening on \S+ \(pid (\d+)\)", server.output)
-        workers = {int(pid) for pid in listening}
-        publisher = int(re.findall(r"\d+", started)[-1])
-        assert len(workers) == 2 and publisher not in workers and publisher != server.process.pid
+            assert renamed.status == 200
+
+            def published() -> PublishedMenu | None:
+                row = stored(engine, 1)
+                return row if row is not None and row.menu_version != version else None
+
+            row = wait_until(published, 20, "the menu was not published")
+            assert row.menu_version == version + 1 == menu_version(engine, 1)
+            expected = render_from_models(engine, 1, "")
+            assert gzip.decompress(row.body_gzip) == expected
+            assert b'"name":"Mega"' in expected
+            answer = request(
+                address, "GET", "/restaurant/1/item", headers={"Accept-Encoding": "gzip"}
+            )
+            assert answer.headers["content-encoding"] == "gzip"
+            assert gzip.decompress(answer.body) == expected
+            listening = re.findall(r"presto listening on \S+ \(pid (\d+)\)", server.output)
+            workers = {int(pid) for pid in listening}
+            publisher = int(re.findall(r"\d+", started)[-1])
+            assert len(workers) == 2 and publisher not in workers
+            assert publisher != server.process.pid
     finally:
-        server.stop()
         engine.dispose()
     assert "Traceback" not in server.output
 

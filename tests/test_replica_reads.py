@@ -11,7 +11,6 @@ that the first read finds the new version published on the primary.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tests.helpers.postgres_cluster import standby_of, with_port
-from tests.helpers.scale_out import Instance, create_key, instance, prices
+from tests.helpers.scale_out import Instance, instance, prices
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +40,15 @@ def reads(presto: Instance) -> dict[str, float]:
 
 def wait_for_replica_reads(presto: Instance, timeout: float = 20) -> None:
     """Read the menus until the replica serves them (it has replayed the reset)."""
-    deadline = time.monotonic() + timeout
-    while reads(presto)["replica"] < 20:
-        assert time.monotonic() < deadline, reads(presto)
+
+    def replica_served() -> bool:
+        if reads(presto)["replica"] >= 20:
+            return True
         for restaurant_id in RESTAURANTS:
             assert presto.get(f"/restaurant/{restaurant_id}/item").status == 200
-        time.sleep(0.05)
+        return False
+
+    wait_until(replica_served, timeout, lambda: reads(presto))
 
 
 def test_replica_reads_fall_back_to_the_primary_when_behind_or_down(
@@ -54,10 +57,9 @@ def test_replica_reads_fall_back_to_the_primary_when_behind_or_down(
     primary = postgres_engine.url.render_as_string(hide_password=False)
     with standby_of(postgres_engine.url.port or 5432) as standby:
         replica = with_port(primary, "127.0.0.1", standby.port)
-        options = ["--replica-url", replica, "--cache-bytes", "1", "--reset-db", "--force"]
+        options = ["--replica-url", replica, "--cache-bytes", "1", "--force"]
         options += ["--publish-on-write", "transaction"]
-        with instance(tmp_path, primary, *options, workers=1) as presto:
-            presto.key = create_key(primary)
+        with instance(tmp_path, primary, *options, workers=1, reset_db=True, key=True) as presto:
             wait_for_replica_reads(presto)
             served = reads(presto)
             assert presto.get("/readyz").json()["database"] == "ok"

@@ -27,7 +27,7 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.data import add_key, bearer, snapshot
 from tests.helpers.problems import assert_problem
 from tests.helpers.responses import FlaskAsWSGI, as_response
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 WEEKEND = ["sat", "sun"]
 
@@ -417,12 +417,8 @@ def test_over_http_the_validity_header_stays_inside(
 ) -> None:
     """The demo Burger Bar serves breakfast on a schedule: its tag names the period, and the
     header that tells the warm path when the period ends never reaches a client."""
-    server = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db", "--cache-bytes", cache_bytes,
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        host, port = server.wait_until_listening()
+    with running_presto(db_url, tmp_path, "--cache-bytes", cache_bytes) as presto:
+        host, port = presto.address
         for path in [
             "/restaurant/1/item",
             "/restaurant/1/item",
@@ -439,5 +435,3 @@ def test_over_http_the_validity_header_stays_inside(
             assert response.getheader(VALID_UNTIL_HEADER) is None
             assert re.fullmatch(r'"m1-[\d.]+-u\d+"', response.getheader("ETag") or "")
             assert b'"Buttermilk Pancakes"' in body
-    finally:
-        server.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,22 +33,15 @@ def live_presto(postgres_engine: Engine, tmp_path: Path) -> Iterator[tuple[str, 
     # (tested on their own in tests/test_overload.py) would answer most of them 429 and
     # leave the logic behind untested, so they are off here. --force: the shared test
     # database may hold an earlier test's rows.
-    process = ServerProcess(
-        "--port", "0", "--database-url", url, "--reset-db", "--force",
-        "--write-rate-limit", "0", "--auth-failure-limit", "0",
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        host, port = process.wait_until_listening()
+    options = ("--force", "--write-rate-limit", "0", "--auth-failure-limit", "0")
+    with running_presto(url, tmp_path, *options) as presto:
         key = subprocess.run(
             [sys.executable, "-m", "presto", "keys", "create", "--admin", "--database-url", url],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
-        yield f"http://{host}:{port}", key
-    finally:
-        process.stop()
+        yield presto.url, key
 
 
 @pytest.mark.schemathesis

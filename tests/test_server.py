@@ -15,22 +15,16 @@ import pytest
 import sqlalchemy as sa
 
 from presto.storage.engine import make_engine
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import Presto, ServerProcess, running_presto
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def presto(db_url: str, tmp_path: Path) -> Iterator[Presto]:
     """A one-worker server with the demo menus on a free port."""
-    process = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db", "--max-body-bytes", "4096",
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        process.stop()
+    with running_presto(db_url, tmp_path, "--max-body-bytes", "4096") as running:
+        yield running
 
 
 def request(
@@ -51,8 +45,8 @@ def request(
         connection.close()
 
 
-def test_menu_over_http(server: ServerProcess) -> None:
-    address = server.wait_until_listening()
+def test_menu_over_http(presto: Presto) -> None:
+    address, server = presto.address, presto.server
 
     response, body = request(address, "GET", "/restaurant/1/item", headers={"X-Request-ID": "r-42"})
 
@@ -67,8 +61,8 @@ def test_menu_over_http(server: ServerProcess) -> None:
     )
 
 
-def test_errors_over_http_are_problem_json(server: ServerProcess) -> None:
-    address = server.wait_until_listening()
+def test_errors_over_http_are_problem_json(presto: Presto) -> None:
+    address = presto.address
 
     for method, path, status in [
         ("GET", "/restaurant/999/item", 404),
@@ -82,8 +76,8 @@ def test_errors_over_http_are_problem_json(server: ServerProcess) -> None:
         assert response.getheader("X-Request-ID")
 
 
-def test_a_body_over_the_cap_is_413(server: ServerProcess) -> None:
-    address = server.wait_until_listening()
+def test_a_body_over_the_cap_is_413(presto: Presto) -> None:
+    address = presto.address
 
     response, body = request(address, "POST", "/restaurant/1/item", body=b"x" * 5000)
 
@@ -96,8 +90,8 @@ def test_a_body_over_the_cap_is_413(server: ServerProcess) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_lets_an_in_flight_request_finish(server: ServerProcess) -> None:
-    address = server.wait_until_listening()
+def test_sigterm_lets_an_in_flight_request_finish(presto: Presto) -> None:
+    address, server = presto.address, presto.server
     with socket.create_connection(address, timeout=30) as sock:
         # The request is under way: headers sent, half of its body still to come.
         sock.sendall(
@@ -121,8 +115,8 @@ def test_sigterm_lets_an_in_flight_request_finish(server: ServerProcess) -> None
 
 
 @pytest.mark.slow
-def test_sigint_stops_an_idle_server(server: ServerProcess) -> None:
-    server.wait_until_listening()
+def test_sigint_stops_an_idle_server(presto: Presto) -> None:
+    server = presto.server
     server.terminate(signal.SIGINT)
     assert server.wait() == 0
 
@@ -130,11 +124,8 @@ def test_sigint_stops_an_idle_server(server: ServerProcess) -> None:
 @pytest.mark.slow
 def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
     """With `--port 0` the OS picks one port, and both workers listen on it."""
-    server = ServerProcess(
-        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db", cwd=tmp_path
-    )  # fmt: skip
-    try:
-        _, port = server.wait_until_listening(workers=2)
+    with running_presto(db_url, tmp_path, workers=2) as presto:
+        server, port = presto.server, presto.port
         listening = server.wait_for_line("presto listening", count=2)
         pids = {line.rsplit("pid ", 1)[1] for line in listening}
         assert len(pids) == 2
@@ -147,12 +138,10 @@ def test_two_workers_share_the_port(db_url: str, tmp_path: Path) -> None:
         server.terminate(signal.SIGTERM)
         assert server.wait() == 0
         assert len(server.wait_for_line(r"presto.server: stopped$", count=2)) == 2
-    finally:
-        server.stop()
 
 
-def test_repeated_menu_calls_and_304_over_http(server: ServerProcess) -> None:
-    address = server.wait_until_listening()
+def test_repeated_menu_calls_and_304_over_http(presto: Presto) -> None:
+    address = presto.address
 
     first, first_body = request(address, "GET", "/restaurant/1/item")
     second, second_body = request(
@@ -181,32 +170,29 @@ def test_the_cache_can_be_turned_off(
 ) -> None:
     # A change made behind presto's back (plain SQL, the version bumped but no NOTIFY)
     # shows only when every request reads the database, i.e. with the cache off.
-    server = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db", "--cache-bytes", cache_bytes,
-        cwd=tmp_path,
-    )  # fmt: skip
     engine = make_engine(db_url)
     try:
-        address = server.wait_until_listening()
-        if db_url.startswith("postgresql") and cache_bytes != "0":
-            # The cache answers only once the worker hears of other hosts' changes.
-            server.wait_for_line("listening for menu changes")
-        before = json.loads(request(address, "GET", "/restaurant/3/item")[1])
-        with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE item SET name = 'Sake Nigiri' WHERE id = :id"),
-                               {"id": before[0]["id"]})  # fmt: skip
-            connection.execute(sa.text("UPDATE restaurant SET menu_version = menu_version + 1"))
-        after = json.loads(request(address, "GET", "/restaurant/3/item")[1])
-        assert before[0]["name"] == "Salmon Nigiri"
-        assert after[0]["name"] == ("Sake Nigiri" if sees_the_change else "Salmon Nigiri")
+        with running_presto(db_url, tmp_path, "--cache-bytes", cache_bytes) as presto:
+            address, server = presto.address, presto.server
+            if db_url.startswith("postgresql") and cache_bytes != "0":
+                # The cache answers only once the worker hears of other hosts' changes.
+                server.wait_for_line("listening for menu changes")
+            before = json.loads(request(address, "GET", "/restaurant/3/item")[1])
+            with engine.begin() as connection:
+                connection.execute(sa.text("UPDATE item SET name = 'Sake Nigiri' WHERE id = :id"),
+                                   {"id": before[0]["id"]})  # fmt: skip
+                connection.execute(sa.text("UPDATE restaurant SET menu_version = menu_version + 1"))
+            after = json.loads(request(address, "GET", "/restaurant/3/item")[1])
+            assert before[0]["name"] == "Salmon Nigiri"
+            assert after[0]["name"] == ("Sake Nigiri" if sees_the_change else "Salmon Nigiri")
     finally:
         engine.dispose()
-        server.stop()
 
 
 @pytest.mark.slow
-def test_a_port_in_use_is_a_clear_error(server: ServerProcess, db_url: str, tmp_path: Path) -> None:
-    _, port = server.wait_until_listening()
+def test_a_port_in_use_is_a_clear_error(presto: Presto, db_url: str, tmp_path: Path) -> None:
+    port = presto.port
+    # A start that fails: the bare process, to see its exit code.
     second = ServerProcess("--port", str(port), "--database-url", db_url, cwd=tmp_path)
     try:
         assert second.wait() == 1

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from presto.config import Settings
-from tests.helpers.http import request, running_presto
+from tests.helpers.http import request
+from tests.helpers.server_process import running_presto
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -48,7 +49,8 @@ def answer_of(sock: socket.socket) -> tuple[bytes, float]:
 
 
 def test_trickled_bodies_hold_no_thread_and_get_408(db_url: str, tmp_path: Path) -> None:
-    with running_presto(db_url, tmp_path) as address:
+    with running_presto(db_url, tmp_path) as presto:
+        address = presto.address
         sockets = [socket.create_connection(address, timeout=30) for _ in range(TRICKLERS)]
         stop = threading.Event()
         trickler = threading.Thread(target=trickle, args=(sockets, stop), daemon=True)

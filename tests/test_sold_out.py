@@ -4,8 +4,6 @@ path ending its cached menus at that instant with no write."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,6 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from presto import cli
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
@@ -28,10 +25,10 @@ from presto.storage.models import Restaurant
 from tests.helpers.clock import FakeClock
 from tests.helpers.data import add_key, add_restaurant, bearer, link, snapshot
 from tests.helpers.http import request as send
-from tests.helpers.http import running_presto
 from tests.helpers.items import create
 from tests.helpers.problems import assert_problem
 from tests.helpers.responses import FlaskAsWSGI, as_response
+from tests.helpers.server_process import running_presto
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 FURTHER_NOTICE = "9999-12-31T23:59:59+00:00"
@@ -338,11 +335,9 @@ WRITES = {"INSERT", "UPDATE", "DELETE"}
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_on_a_real_server_the_item_comes_back_at_the_instant(db_url: str, tmp_path: Path) -> None:
-    with running_presto(db_url, tmp_path) as address:
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            assert cli.main(["keys", "create", "--restaurant", "1", "--database-url", db_url]) == 0
-        auth = {"Authorization": f"Bearer {printed.getvalue().strip()}"}
+    with running_presto(db_url, tmp_path, key=True) as presto:
+        address = presto.address
+        auth = {"Authorization": f"Bearer {presto.key}"}
         menu = send(address, "GET", "/restaurant/1/item").json()
         burger = next(item for item in menu if item["name"] == "Classic Burger")
         # Two whole seconds ahead: the instant is kept to the second.

@@ -20,19 +20,13 @@ from presto.serving.supervision import ProcessStates, Supervised
 from presto.storage.engine import make_engine, make_sessionmaker
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
+from tests.helpers.waiting import wait_until
 from tests.test_publishing import menu_version, stored
 
 pytestmark = pytest.mark.slow
 
 PUBLISHER_STARTED = r"publisher started \(pid (\d+)\)"
-
-
-def wait_until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not callable(condition) or not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def exits_at_once(code: int) -> None:
@@ -69,43 +63,41 @@ def test_a_process_that_keeps_dying_is_restarted_with_backoff_then_reported(
 def test_a_killed_publisher_is_back_within_seconds_and_catches_up(
     db_url: str, tmp_path: Path
 ) -> None:
-    server = ServerProcess(
-        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
-        cwd=tmp_path,
-    )  # fmt: skip
     engine = make_engine(db_url, pool_size=1)
     try:
-        address = server.wait_until_listening(workers=2)
-        [first] = server.wait_for_line(PUBLISHER_STARTED)
-        publisher = int(re.findall(r"\d+", first)[-1])
-        with make_sessionmaker(engine)() as session, session.begin():
-            admin = bearer(add_key(session))
+        with running_presto(db_url, tmp_path, workers=2) as presto:
+            address, server = presto.address, presto.server
+            [first] = server.wait_for_line(PUBLISHER_STARTED)
+            publisher = int(re.findall(r"\d+", first)[-1])
+            with make_sessionmaker(engine)() as session, session.begin():
+                admin = bearer(add_key(session))
 
-        os.kill(publisher, signal.SIGKILL)
-        killed = time.monotonic()
-        # A write while no publisher runs: its change goes to the dead one's queue.
-        renamed = request(address, "PATCH", "/restaurant/1/item/1", {"name": "Mega"}, admin)
-        server.wait_for_line(PUBLISHER_STARTED, count=2, timeout=10)
-        back = time.monotonic() - killed
+            os.kill(publisher, signal.SIGKILL)
+            killed = time.monotonic()
+            # A write while no publisher runs: its change goes to the dead one's queue.
+            renamed = request(address, "PATCH", "/restaurant/1/item/1", {"name": "Mega"}, admin)
+            server.wait_for_line(PUBLISHER_STARTED, count=2, timeout=10)
+            back = time.monotonic() - killed
 
-        assert renamed.status == 200
-        [ended] = server.wait_for_line(rf"publisher process {publisher} ended with signal SIGKILL")
-        assert "restarting in 0.5 s" in ended
-        assert back < 5
-        wait_until(
-            lambda: (
-                (row := stored(engine, 1)) is not None
-                and row.menu_version == menu_version(engine, 1)
-            ),
-            20,
-            "the restarted publisher did not publish the menu changed meanwhile",
-        )
-        metrics = request(address, "GET", "/metrics").body.decode()
-        assert 'presto_process_restarts_total{process="publisher"} 1.0' in metrics
-        assert request(address, "GET", "/readyz").status == 200
-        assert process_state(publisher) is None  # reaped: no zombie left behind
+            assert renamed.status == 200
+            [ended] = server.wait_for_line(
+                rf"publisher process {publisher} ended with signal SIGKILL"
+            )
+            assert "restarting in 0.5 s" in ended
+            assert back < 5
+            wait_until(
+                lambda: (
+                    (row := stored(engine, 1)) is not None
+                    and row.menu_version == menu_version(engine, 1)
+                ),
+                20,
+                "the restarted publisher did not publish the menu changed meanwhile",
+            )
+            metrics = request(address, "GET", "/metrics").body.decode()
+            assert 'presto_process_restarts_total{process="publisher"} 1.0' in metrics
+            assert request(address, "GET", "/readyz").status == 200
+            assert process_state(publisher) is None  # reaped: no zombie left behind
     finally:
-        server.stop()
         engine.dispose()
     assert "Traceback" not in server.output
 
@@ -125,12 +117,8 @@ def test_a_publisher_ends_with_presto_serve_even_when_it_is_killed(
 ) -> None:
     """The publisher is forked by a fork server, not by `presto serve`, yet it watches
     `presto serve` itself: killed outright, it leaves no publisher behind."""
-    server = ServerProcess(
-        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        server.wait_until_listening(workers=2)
+    with running_presto(db_url, tmp_path, workers=2) as presto:
+        server = presto.server
         [first] = server.wait_for_line(PUBLISHER_STARTED)
         publisher = int(re.findall(r"\d+", first)[-1])
         assert process_state(publisher) not in (None, "Z")
@@ -140,5 +128,3 @@ def test_a_publisher_ends_with_presto_serve_even_when_it_is_killed(
             10,
             "the publisher outlived the presto serve that started it",
         )
-    finally:
-        server.stop()

@@ -9,9 +9,11 @@ is shrunk with `--webhook-retry-scale`; `--webhook-allow-private` lets presto PO
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,8 @@ from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import Restaurant, WebhookDelivery
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
-from tests.helpers.ports import released_port
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import Presto, running_presto
+from tests.helpers.waiting import wait_until
 from tests.helpers.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -32,12 +34,12 @@ EVENTS = ["menu.updated", "item.sold_out", "item.back_in_stock"]
 SCALE = "0.001"  # 5 s, 5 min, 30 min ... become 5 ms, 0.3 s, 1.8 s
 
 
-def serve(db_url: str, cwd: Path, port: int, *options: str) -> ServerProcess:
-    """`presto serve` on `port`, webhooks to private addresses allowed, schedule shrunk."""
-    return ServerProcess(
-        "--port", str(port), "--database-url", db_url, "--webhook-allow-private",
-        "--webhook-retry-scale", SCALE, *options, cwd=cwd,
-    )  # fmt: skip
+def serve(
+    db_url: str, cwd: Path, *, reset_db: bool = False, port: int = 0
+) -> AbstractContextManager[Presto]:
+    """`running_presto` with webhooks to private addresses allowed and the schedule shrunk."""
+    options = ("--webhook-allow-private", "--webhook-retry-scale", SCALE)
+    return running_presto(db_url, cwd, *options, reset_db=reset_db, port=port)
 
 
 @pytest.fixture
@@ -49,17 +51,15 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def presto(db_url: str, tmp_path: Path) -> Iterator[tuple[tuple[str, int], dict[str, str]]]:
     """A running presto on the demo menus, and an admin's Authorization header."""
-    server = serve(db_url, tmp_path, released_port(), "--reset-db")
     engine = make_engine(db_url, pool_size=1)
     try:
-        address = server.wait_until_listening()
-        with make_sessionmaker(engine)() as session, session.begin():
-            admin = bearer(add_key(session))
-        yield address, admin
+        with serve(db_url, tmp_path, reset_db=True) as running:
+            with make_sessionmaker(engine)() as session, session.begin():
+                admin = bearer(add_key(session))
+            yield running.address, admin
     finally:
-        server.stop()
         engine.dispose()
-    assert "Traceback" not in server.output
+    assert "Traceback" not in running.server.output
 
 
 def register(
@@ -75,14 +75,6 @@ def register(
     endpoint: dict[str, Any] = answer.json()
     receiver.secrets = [endpoint["secret"]]
     return endpoint
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return value
 
 
 def metrics(address: tuple[str, int]) -> str:
@@ -165,11 +157,12 @@ def test_410_disables_the_endpoint(
 def test_an_event_committed_before_a_sigkill_is_delivered_after_the_restart(
     db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    port = released_port()
-    server = serve(db_url, tmp_path, port, "--reset-db")
-    engine = make_engine(db_url, pool_size=1)
-    try:
-        address = server.wait_until_listening()
+    with contextlib.ExitStack() as stack:
+        engine = make_engine(db_url, pool_size=1)
+        stack.callback(engine.dispose)
+        presto = stack.enter_context(serve(db_url, tmp_path, reset_db=True))
+        # Started again on the port it took at first.
+        address, port = presto.address, presto.port
         with make_sessionmaker(engine)() as session, session.begin():
             admin = bearer(add_key(session))
         register(address, admin, receiver, "/restaurant/1/webhooks")
@@ -178,12 +171,12 @@ def test_an_event_committed_before_a_sigkill_is_delivered_after_the_restart(
         for price in range(500, 505):
             before = len(receiver.received)
             answer = request(address, "PATCH", "/restaurant/1/item/1", {"price": price}, admin)
-            server.stop()  # SIGKILL to its process group
+            presto.stop()  # SIGKILL to its process group
             assert answer.status == 200
             if len(receiver.received) == before:
                 break
-            server = serve(db_url, tmp_path, port)
-            address = server.wait_until_listening()
+            presto = stack.enter_context(serve(db_url, tmp_path, port=port))
+            address = presto.address
         else:
             pytest.fail("every event was delivered before the kill")
         with engine.connect() as connection:
@@ -193,8 +186,7 @@ def test_an_event_committed_before_a_sigkill_is_delivered_after_the_restart(
         # This write's, and any an earlier killed relay had sent but not yet recorded.
         assert pending is not None and pending >= 1
 
-        server = serve(db_url, tmp_path, port)
-        server.wait_until_listening()
+        stack.enter_context(serve(db_url, tmp_path, port=port))
 
         # A claim the killed relay made keeps others off the delivery for its lease (20 s).
         version = menu_version(db_url, 1)
@@ -203,9 +195,6 @@ def test_an_event_committed_before_a_sigkill_is_delivered_after_the_restart(
             timeout=40,
         )
         assert [r.verified_with for r in delivered] == [(0,)]
-    finally:
-        server.stop()
-        engine.dispose()
 
 
 def test_rotation_during_pending_retries_keeps_every_attempt_verifiable(
@@ -253,26 +242,25 @@ def test_two_instances_deliver_every_event_once(
 ) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("several instances share a PostgreSQL database")
-    first = serve(db_url, tmp_path, released_port(), "--reset-db")
-    servers = [first]
     engine = make_engine(db_url, pool_size=1)
     try:
-        addresses = [first.wait_until_listening()]
-        servers.append(serve(db_url, tmp_path, released_port()))
-        addresses.append(servers[1].wait_until_listening())
-        with make_sessionmaker(engine)() as session, session.begin():
-            admin = bearer(add_key(session))
-        for name in ("Fourth", "Fifth"):
-            assert request(addresses[0], "POST", "/restaurant", {"name": name}, admin).status == 201
-        register(addresses[1], admin, receiver, "/webhooks")
+        with serve(db_url, tmp_path, reset_db=True) as first, serve(db_url, tmp_path) as second:
+            servers = [first.server, second.server]
+            addresses = [first.address, second.address]
+            with make_sessionmaker(engine)() as session, session.begin():
+                admin = bearer(add_key(session))
+            for name in ("Fourth", "Fifth"):
+                assert (
+                    request(addresses[0], "POST", "/restaurant", {"name": name}, admin).status
+                    == 201
+                )
+            register(addresses[1], admin, receiver, "/webhooks")
 
-        _spread_writes(addresses, admin, [1, 2, 3, 4, 5])
+            _spread_writes(addresses, admin, [1, 2, 3, 4, 5])
 
-        received = receiver.wait_for(100, timeout=60)
-        time.sleep(1.5)  # anything sent twice would arrive by now
+            received = receiver.wait_for(100, timeout=60)
+            time.sleep(1.5)  # anything sent twice would arrive by now
     finally:
-        for server in servers:
-            server.stop()
         engine.dispose()
     assert len(receiver.received) == 100  # no attempt sent twice
     assert len({r.webhook_id for r in received}) == 100
@@ -293,22 +281,23 @@ def test_two_instances_deliver_every_event_once(
 
 
 def test_sigterm_stops_the_relay_cleanly(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
-    server = serve(db_url, tmp_path, released_port(), "--reset-db")
     engine = make_engine(db_url, pool_size=1)
     try:
-        address = server.wait_until_listening()
-        with make_sessionmaker(engine)() as session, session.begin():
-            admin = bearer(add_key(session))
-        register(address, admin, receiver, "/webhooks")
-        receiver.answer = lambda _n, _id: (500, None)  # retries pending at the stop
-        assert request(address, "PATCH", "/restaurant/1/item/1", {"price": 7}, admin).status == 200
-        receiver.wait_for(2)
+        with serve(db_url, tmp_path, reset_db=True) as presto:
+            address, server = presto.address, presto.server
+            with make_sessionmaker(engine)() as session, session.begin():
+                admin = bearer(add_key(session))
+            register(address, admin, receiver, "/webhooks")
+            receiver.answer = lambda _n, _id: (500, None)  # retries pending at the stop
+            assert (
+                request(address, "PATCH", "/restaurant/1/item/1", {"price": 7}, admin).status == 200
+            )
+            receiver.wait_for(2)
 
-        server.terminate()
+            server.terminate()
 
-        assert server.wait() == 0
+            assert server.wait() == 0
     finally:
-        server.stop()
         engine.dispose()
     assert "stopped" in server.output
     assert "Traceback" not in server.output and "relay round failed" not in server.output

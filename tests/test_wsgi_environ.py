@@ -11,17 +11,14 @@ from pathlib import Path
 import pytest
 
 from presto.serving.wsgi_environ import latin1_native
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import running_presto
 
 
 @pytest.fixture
 def address(db_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A one-worker server with the demo menus, and its address."""
-    process = ServerProcess("--port", "0", "--database-url", db_url, "--reset-db", cwd=tmp_path)
-    try:
-        yield process.wait_until_listening()
-    finally:
-        process.stop()
+    with running_presto(db_url, tmp_path) as presto:
+        yield presto.address
 
 
 def raw_request(address: tuple[str, int], head: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -1,16 +1,12 @@
-"""A real `presto serve` with options, and plain HTTP requests to it, for end-to-end tests."""
+"""Plain HTTP requests to a real `presto serve` (see server_process.running_presto), for
+end-to-end tests."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from tests.helpers.server_process import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -48,15 +44,3 @@ def request(
     return Answer(
         response.status, {name.lower(): value for name, value in response.getheaders()}, data
     )
-
-
-@contextlib.contextmanager
-def running_presto(db_url: str, cwd: Path, *options: str) -> Iterator[tuple[str, int]]:
-    """`presto serve` (one worker, demo menus, a free port) with `options`; its address."""
-    server = ServerProcess(
-        "--port", "0", "--database-url", db_url, "--reset-db", *options, cwd=cwd
-    )  # fmt: skip
-    try:
-        yield server.wait_until_listening()
-    finally:
-        server.stop()

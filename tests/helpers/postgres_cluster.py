@@ -14,7 +14,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.helpers.ports import released_port
+from tests.helpers.waiting import wait_until
 
 
 def server_binaries(port: int | None = None) -> Path:
@@ -135,18 +135,19 @@ def pgbouncer(
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"server on port {port} exited with {process.returncode}")
         try:
             with psycopg.connect(
                 f"host=127.0.0.1 port={port} dbname=postgres user=postgres connect_timeout=2"
             ):
-                return
+                return True
         except psycopg.OperationalError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answers on port {port}")
+            return False
+
+    wait_until(answers, timeout, f"nothing answers on port {port}", interval=0.1)
 
 
 @dataclass

@@ -4,17 +4,14 @@ database, a key to write with, and what `/metrics` counts."""
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from presto import cli
 from tests.helpers.http import Answer, request
-from tests.helpers.ports import released_port
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import Presto, ServerProcess, running_presto
 
 MENU = "/restaurant/1/item"
 # Options every instance gets: the tests write faster than the default per-key limit.
@@ -23,16 +20,22 @@ COMMON = ("--write-rate-limit", "0")
 
 @dataclass
 class Instance:
-    """One `presto serve` (a "host") and the key that writes to restaurant 1."""
+    """One `presto serve` (a "host"), its key for restaurant 1 and the statuses it gave."""
 
-    server: ServerProcess
-    port: int
-    key: str = ""
+    presto: Presto
     statuses: list[int] = field(default_factory=list)
 
     @property
+    def server(self) -> ServerProcess:
+        return self.presto.server
+
+    @property
+    def key(self) -> str:
+        return self.presto.key
+
+    @property
     def address(self) -> tuple[str, int]:
-        return ("127.0.0.1", self.port)
+        return self.presto.address
 
     def get(self, path: str = MENU) -> Answer:
         answer = request(self.address, "GET", path)
@@ -55,29 +58,22 @@ class Instance:
 
 
 @contextlib.contextmanager
-def instance(cwd: Path, database_url: str, *options: str, workers: int = 2) -> Iterator[Instance]:
-    """`presto serve --workers N` on a free port with `options`, until the block ends."""
-    port = released_port()
-    cwd.mkdir(parents=True, exist_ok=True)
-    server = ServerProcess(
-        "--port", str(port), "--workers", str(workers), "--database-url", database_url,
-        *COMMON, *options,
-        cwd=cwd,
-    )  # fmt: skip
-    try:
-        server.wait_for_line(r"presto listening", count=workers, timeout=60)
-        yield Instance(server, port)
-    finally:
-        server.stop()
-
-
-def create_key(database_url: str) -> str:
-    """A key for restaurant 1, made with `presto keys create` in this process."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-        status = cli.main(["keys", "create", "--restaurant", "1", "--database-url", database_url])
-    assert status == 0
-    return printed.getvalue().strip()
+def instance(
+    cwd: Path,
+    database_url: str,
+    *options: str,
+    workers: int = 2,
+    reset_db: bool = False,
+    key: bool = False,
+    key_database_url: str | None = None,
+) -> Iterator[Instance]:
+    """`running_presto` with `--workers N`, the options every instance gets and `options`,
+    until the block ends (see there for the rest)."""
+    with running_presto(
+        database_url, cwd, *COMMON, *options,
+        workers=workers, reset_db=reset_db, key=key, key_database_url=key_database_url,
+    ) as presto:  # fmt: skip
+        yield Instance(presto)
 
 
 def prices(menu: list[dict[str, Any]], item_id: int) -> set[int]:

@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.helpers.waiting import wait_until
+
 
 @dataclass(frozen=True)
 class Received:
@@ -99,8 +101,10 @@ class Receiver:
 
     def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
         """Wait until `count` requests arrived; all of them."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"{len(self.received)} of {count} arrived"
-            time.sleep(0.02)
+        wait_until(
+            lambda: len(self.received) >= count,
+            timeout,
+            lambda: f"{len(self.received)} of {count} arrived",
+            interval=0.02,
+        )
         return list(self.received)
