@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.config import database_url_from_env
-from presto.demo import beyond_demo, load_demo
+from presto.demo.loading import beyond_demo, load_demo
 from presto.errors import NotFoundError
 from presto.menus.publishing import publish_menus
 from presto.services import keys
