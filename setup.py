@@ -15,7 +15,9 @@ setup(
             "migrations/*.py",
             "migrations/*.mako",
             "migrations/versions/*.py",
-        ]
+        ],
+        # The demo of `--reset-db`: its restaurants and menu documents.
+        "presto.demo": ["*.json"],
     },
     install_requires=[
         "Flask>=3.1",

@@ -9,15 +9,16 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeAlias
 
 from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from presto.config import database_url_from_env
-from presto.demo import beyond_demo, load_demo
+from presto.demo.loading import beyond_demo, load_demo
 from presto.errors import NotFoundError
 from presto.menus.publishing import publish_menus
 from presto.services import keys
@@ -44,6 +45,12 @@ log = logging.getLogger("presto.cli")
 USAGE_ERROR = 2
 
 
+# The sub-commands of a command, as argparse adds them.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# What runs a sub-command: its parsed arguments in, its exit status out.
+Handler = Callable[[argparse.Namespace], int]
+
+
 class ResetRefusedError(SettingsError):
     """`--reset-db` without `--force` on a database holding more than the demo menus."""
 
@@ -59,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_serve_command(commands: Commands) -> None:
     """`presto serve`: one option per `Settings` field, each also a `PRESTO_*` variable."""
     serve = commands.add_parser(
         "serve",
@@ -95,47 +102,70 @@ def add_database_url(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command_group(commands: Commands, name: str, *, help: str, description: str) -> Commands:
+    """`presto <name> ...`: a command whose own sub-command is required."""
+    group = commands.add_parser(name, help=help, description=description)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
+
+
+def add_database_command(
+    commands: Commands, name: str, handler: Handler, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """A sub-command that opens the database (`--database-url`) and runs `handler`."""
+    command = commands.add_parser(name, help=help, description=description)
+    add_database_url(command)
+    command.set_defaults(handler=handler)
+    return command
+
+
+def add_restaurant_option(
+    parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, help: str
+) -> None:
+    """`--restaurant ID`: the one restaurant a command is about."""
+    parser.add_argument("--restaurant", type=positive_int, metavar="ID", help=help)
+
+
+def add_db_commands(commands: Commands) -> None:
     """`presto db ...`: schema migrations."""
-    db = commands.add_parser(
+    db_commands = add_command_group(
+        commands,
         "db",
         help="migrate the database schema",
         description="Bring a database's schema to this version of presto, or write a new "
         "migration after changing the models.",
     )
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_commands.add_parser(
+    upgrade = add_database_command(
+        db_commands,
         "upgrade",
+        run_db_upgrade,
         help="apply migrations",
         description="Apply every migration up to a revision, in one transaction.",
     )
     upgrade.add_argument("--revision", default="head", help="revision to end at [default: head]")
-    downgrade = db_commands.add_parser(
+    downgrade = add_database_command(
+        db_commands,
         "downgrade",
+        run_db_downgrade,
         help="undo migrations",
         description="Undo migrations down to a revision; 'base' drops every presto table.",
     )
     downgrade.add_argument("--revision", required=True, help="revision to end at, or 'base'")
-    current = db_commands.add_parser(
+    add_database_command(
+        db_commands,
         "current",
+        run_db_current,
         help="show the database's revision",
         description="Show the revision the database is at and whether it is the newest.",
     )
-    stamp = db_commands.add_parser(
+    stamp = add_database_command(
+        db_commands,
         "stamp",
+        run_db_stamp,
         help="record a revision without migrating",
         description="Record that the database's schema is already at a revision, running "
         "no migration: for a database whose schema was made to match by hand.",
     )
     stamp.add_argument("--revision", required=True, help="revision the schema is at")
-    for command, handler in (
-        (upgrade, run_db_upgrade),
-        (downgrade, run_db_downgrade),
-        (current, run_db_current),
-        (stamp, run_db_stamp),
-    ):
-        add_database_url(command)
-        command.set_defaults(handler=handler)
     revision = db_commands.add_parser(
         "revision",
         help="write a new migration from the models",
@@ -146,66 +176,61 @@ def add_db_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
     revision.set_defaults(handler=run_db_revision)
 
 
-def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_keys_commands(commands: Commands) -> None:
     """`presto keys create|revoke|list`."""
-    keys_parser = commands.add_parser(
+    keys_commands = add_command_group(
+        commands,
         "keys",
         help="create, revoke and list API keys",
         description="API keys authorize writes: one restaurant's key changes that "
         "restaurant's menu; an admin key changes any, and creates and deletes restaurants.",
     )
-    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
-
-    create = keys_commands.add_parser(
+    create = add_database_command(
+        keys_commands,
         "create",
+        run_keys_create,
         help="make a key and print it (the only time it is shown)",
         description="Make a key and print it on standard output. Only its hash is "
         "stored: it cannot be shown again.",
     )
     scope = create.add_mutually_exclusive_group(required=True)
-    scope.add_argument(
-        "--restaurant", type=positive_int, metavar="ID", help="the restaurant the key may change"
-    )
+    add_restaurant_option(scope, "the restaurant the key may change")
     scope.add_argument("--admin", action="store_true", help="a key that may change everything")
-    add_database_url(create)
-    create.set_defaults(handler=run_keys_create)
-
-    revoke = keys_commands.add_parser(
-        "revoke", help="revoke a key", description="Revoke a key; it stops working at once."
+    revoke = add_database_command(
+        keys_commands,
+        "revoke",
+        run_keys_revoke,
+        help="revoke a key",
+        description="Revoke a key; it stops working at once.",
     )
     revoke.add_argument("key_id", type=positive_int, metavar="ID", help="the key's id")
-    add_database_url(revoke)
-    revoke.set_defaults(handler=run_keys_revoke)
-
-    list_parser = keys_commands.add_parser(
+    add_database_command(
+        keys_commands,
         "list",
+        run_keys_list,
         help="list keys",
         description="List every key: id, prefix, scope, when made and when revoked.",
     )
-    add_database_url(list_parser)
-    list_parser.set_defaults(handler=run_keys_list)
 
 
-def add_menus_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_menus_commands(commands: Commands) -> None:
     """`presto menus publish`."""
-    menus_parser = commands.add_parser(
+    menus_commands = add_command_group(
+        commands,
         "menus",
         help="publish menus",
         description="Menus are published (rendered and stored for every worker to read) "
         "when presto changes them; publish them again after changing them with plain SQL.",
     )
-    menus_commands = menus_parser.add_subparsers(dest="menus_command", required=True)
-    publish = menus_commands.add_parser(
+    publish = add_database_command(
+        menus_commands,
         "publish",
+        run_menus_publish,
         help="render and store menus now",
         description="Render every restaurant's menu (or one restaurant's) and store it as "
         "the menu call answers it, each menu call variant already published included.",
     )
-    publish.add_argument(
-        "--restaurant", type=positive_int, metavar="ID", help="only this restaurant's menu"
-    )
-    add_database_url(publish)
-    publish.set_defaults(handler=run_menus_publish)
+    add_restaurant_option(publish, "only this restaurant's menu")
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -280,12 +305,9 @@ def publish_unpublished(url: str, *, pooled: bool = False) -> int:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
-    """`presto db upgrade`."""
-    check_database(args.database_url)
-    configure_command_logging()
-    migrate.upgrade(args.database_url, args.revision)
-    revisions = migrate.current(args.database_url)
-    if set(revisions) == set(migrate.heads()):
+    """`presto db upgrade`; at the newest revision, publishes the menus left unpublished."""
+    revisions = move_revision(args, migrate.upgrade)
+    if is_newest(revisions):
         publish_unpublished(args.database_url)
     print(describe_revision(revisions))
     return 0
@@ -293,10 +315,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 def run_db_downgrade(args: argparse.Namespace) -> int:
     """`presto db downgrade`."""
-    check_database(args.database_url)
-    configure_command_logging()
-    migrate.downgrade(args.database_url, args.revision)
-    print(describe_revision(migrate.current(args.database_url)))
+    print(describe_revision(move_revision(args, migrate.downgrade)))
     return 0
 
 
@@ -309,11 +328,17 @@ def run_db_current(args: argparse.Namespace) -> int:
 
 def run_db_stamp(args: argparse.Namespace) -> int:
     """`presto db stamp`."""
+    print(describe_revision(move_revision(args, migrate.stamp)))
+    return 0
+
+
+def move_revision(args: argparse.Namespace, move: Callable[[str, str], None]) -> tuple[str, ...]:
+    """Bring the database of `--database-url` to `--revision` with `move` (upgrade,
+    downgrade, stamp), each step logged; the revisions it is at then."""
     check_database(args.database_url)
     configure_command_logging()
-    migrate.stamp(args.database_url, args.revision)
-    print(describe_revision(migrate.current(args.database_url)))
-    return 0
+    move(args.database_url, args.revision)
+    return migrate.current(args.database_url)
 
 
 def run_db_revision(args: argparse.Namespace) -> int:
@@ -330,13 +355,18 @@ def describe_revision(revisions: tuple[str, ...]) -> str:
     """One line naming the database's revision and how it stands to the newest one."""
     if not revisions:
         return "database revision: none (no migration history)"
-    if set(revisions) == set(migrate.heads()):
+    if is_newest(revisions):
         state = "newest"
     elif set(revisions) <= migrate.known_revisions():
         state = "not the newest"
     else:
         state = "unknown to this version of presto; a newer one migrated it"
     return f"database revision: {', '.join(revisions)} ({state})"
+
+
+def is_newest(revisions: tuple[str, ...]) -> bool:
+    """Whether the database's revisions are this version of presto's newest."""
+    return set(revisions) == set(migrate.heads())
 
 
 def configure_command_logging() -> None:

@@ -34,6 +34,16 @@ def setting(default: T, help: str, **metadata: object) -> T:
     return made
 
 
+def protection(default: T, help: str) -> T:
+    """A `Settings` field of the protections: never negative, 0 turns it off."""
+    return setting(default, help, minimum=0, group=PROTECTION)
+
+
+def refill_window(limit: str) -> float:
+    """The window of the rate limit `--<limit>`: a minute by default."""
+    return setting(60.0, f"seconds over which `--{limit}` refills", above=0, group=PROTECTION)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker process needs to serve requests."""
@@ -123,82 +133,56 @@ class Settings:
         2.0, "seconds `/readyz` waits for the database before answering 503", minimum=0
     )
     # Outages, overload and abuse (doc/reliability.md); 0 turns a limit off.
-    db_connect_timeout: float = setting(
+    db_connect_timeout: float = protection(
         2.0,
         "seconds one PostgreSQL connection attempt may take (libpq: whole seconds, 2 at least)",
-        minimum=0,
-        group=PROTECTION,
     )
-    statement_timeout: float = setting(
+    statement_timeout: float = protection(
         5.0,
         "seconds one SQL statement may run on PostgreSQL before it is cancelled",
-        minimum=0,
-        group=PROTECTION,
     )
-    header_timeout: float = setting(
+    header_timeout: float = protection(
         10.0,
         "seconds a client has to send a request line and headers once it starts one",
-        minimum=0,
-        group=PROTECTION,
     )
-    body_timeout: float = setting(
+    body_timeout: float = protection(
         10.0,
         "seconds a client has to send a request's body once its headers are complete; "
         "past it, 408 and the connection closes",
-        minimum=0,
-        group=PROTECTION,
     )
-    idle_timeout: float = setting(
-        75.0, "seconds an idle keep-alive connection stays open", minimum=0, group=PROTECTION
-    )
-    max_connections: int = setting(
+    idle_timeout: float = protection(75.0, "seconds an idle keep-alive connection stays open")
+    max_connections: int = protection(
         1000,
         "open connections per worker; at it, the oldest connection awaiting a request head "
         "(else the oldest idle one) is closed to make room; a new one gets 503 only when "
         "every connection is busy with a request",
-        minimum=0,
-        group=PROTECTION,
     )
-    max_queue: int = setting(
+    max_queue: int = protection(
         64,
         "requests waiting for a WSGI thread per worker; past it, 503 at once",
-        minimum=0,
-        group=PROTECTION,
     )
-    shed_loop_lag: float = setting(
+    shed_loop_lag: float = protection(
         0.05,
         "seconds a worker's event loop may run behind; past it, a read that needs a WSGI "
         "thread gets 503 at once unless no other request holds one, so that cached menus "
         "stay quick under a flood of uncached reads (0: off)",
-        minimum=0,
-        group=PROTECTION,
     )
-    write_rate_limit: int = setting(
-        120, "writes per API key per `--write-rate-window`, per worker", minimum=0, group=PROTECTION
+    write_rate_limit: int = protection(
+        120, "writes per API key per `--write-rate-window`, per worker"
     )
-    write_rate_window: float = setting(
-        60.0, "seconds over which `--write-rate-limit` refills", above=0, group=PROTECTION
-    )
-    auth_failure_limit: int = setting(
+    write_rate_window: float = refill_window("write-rate-limit")
+    auth_failure_limit: int = protection(
         10,
         "failed authentications per client address (through `--trusted-proxies`) per "
         "`--auth-failure-window`, per worker; past it the client's writes get 429",
-        minimum=0,
-        group=PROTECTION,
     )
-    auth_failure_window: float = setting(
-        60.0, "seconds over which `--auth-failure-limit` refills", above=0, group=PROTECTION
-    )
-    preview_rate_limit: int = setting(
+    auth_failure_window: float = refill_window("auth-failure-limit")
+    preview_rate_limit: int = protection(
         60,
         "menu previews (`?at=`, rendered for each request) per client address per "
         "`--preview-rate-window`, per worker; past it 429",
-        minimum=0,
-        group=PROTECTION,
     )
-    preview_rate_window: float = setting(
-        60.0, "seconds over which `--preview-rate-limit` refills", above=0, group=PROTECTION
-    )
+    preview_rate_window: float = refill_window("preview-rate-limit")
     # Webhooks (doc/webhooks.md).
     webhook_allow_private: bool = setting(
         False,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from presto.app import create_app
 from presto.config import Settings
-from presto.demo import load_demo
+from presto.demo.loading import load_demo
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 from presto.storage.models import Base
 from tests.helpers.data import add_key, add_restaurant, bearer

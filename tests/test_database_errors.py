@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from presto.api.session import app_database, db_session
 from presto.app import create_app
 from presto.config import Settings
-from presto.demo import load_demo
+from presto.demo.loading import load_demo
 from presto.storage import engine as engine_module
 from presto.storage.availability import DatabaseAvailability
 from presto.storage.engine import create_schema, make_engine, make_sessionmaker

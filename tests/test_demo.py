@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from presto.demo import load_demo
+from presto.demo.loading import demo_restaurants, load_demo
 from presto.services.menus import load_menu
 from presto.storage.models import Item
 
@@ -35,3 +37,18 @@ def test_demo_menus(session: Session) -> None:
     assert session.scalar(sa.select(sa.func.count()).select_from(Item)) == sum(
         len(load_menu(session, r.id, include_all=True).items) for r in restaurants
     )
+
+
+@pytest.mark.usefixtures("demo")
+def test_the_demo_database_is_the_shipped_documents(client: FlaskClient) -> None:
+    """Each demo restaurant, exported, is its shipped menu document, ids and all, at the
+    menu version a new restaurant starts with; its fields are the shipped ones."""
+    shipped = demo_restaurants()
+    listed = client.get("/restaurant").get_json()
+    assert [restaurant["id"] for restaurant in listed] == list(range(1, len(shipped) + 1))
+    for restaurant_id, demo in enumerate(shipped, start=1):
+        fields = client.get(f"/restaurant/{restaurant_id}").get_json()
+        assert {name: fields[name] for name in demo.restaurant} == demo.restaurant
+        exported = client.get(f"/restaurant/{restaurant_id}/menu")
+        assert exported.headers["ETag"] == '"m1"'
+        assert exported.get_json() == demo.menu

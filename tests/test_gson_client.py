@@ -17,11 +17,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from presto.demo import IMAGES
 from tests.helpers.data import add_key, bearer
 from tests.helpers.server_process import running_presto
 
 pytestmark = pytest.mark.slow
+
+# Where the demo menus' pictures are (presto/demo/burger-bar.json).
+IMAGES = "https://images.presto.example/demo/"
 
 GSON_JAR = Path("/usr/share/java/gson.jar")
 SOURCES = [

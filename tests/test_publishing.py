@@ -27,7 +27,7 @@ from presto.app import create_app
 from presto.bench.generated_menus import generate_menu
 from presto.cli import main
 from presto.config import Settings
-from presto.demo import load_demo
+from presto.demo.loading import load_demo
 from presto.menus import publishing as menu_publishing
 from presto.menus.publishing import EXTENSION, MenuPublisher
 from presto.menus.rendering import render_menu

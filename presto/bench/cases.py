@@ -39,7 +39,7 @@ from presto.bench.generated_menus import generate_menu
 from presto.bench.load import LoadResult, Spread, run_load
 from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
 from presto.bench.mixed import create_key, run_mixed
-from presto.bench.report import Row
+from presto.bench.report import Row, measured_row
 from presto.bench.webhook_sink import WebhookSink
 from presto.bench.writes import measure_writes
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
@@ -169,14 +169,11 @@ def load_row(
     if isinstance(result, Rounds):
         result = result.median
     notes = "RSS " + "/".join(f"{mib:.0f}" for mib in rss) + " MiB" if rss else ""
-    return Row(
-        case=case,
-        label=label,
+    return measured_row(
+        case,
+        label,
+        result,
         workers=workers,
-        requests_per_second=result.requests_per_second,
-        p50_ms=result.p50_ms,
-        p99_ms=result.p99_ms,
-        errors=result.errors,
         notes=notes,
         details={
             "requests": result.requests,
@@ -243,15 +240,10 @@ def run_cold_case(config: BenchConfig) -> list[Row]:
         reference_label = f"orjson from dicts, {result.items} items"
         shape = f"{result.nodes:,} nodes, {result.body_bytes / 1e6:.1f} MB"
         rows.append(
-            Row(
-                case="d",
-                label=f"presto cold, {result.items} items",
-                workers=1,
-                requests_per_second=1000 / result.median_ms,
-                p50_ms=result.median_ms,
-                p99_ms=result.max_ms,
-                errors=0,
-                reference="orjson",
+            cold_row(
+                f"presto cold, {result.items} items",
+                result.median_ms,
+                result.max_ms,
                 ratio=result.reference_median_ms / result.median_ms,
                 notes=f"{result.statements} statements/request; {shape}; publishing it "
                 f"once per change: {result.publish_median_ms:.0f} ms",
@@ -267,21 +259,32 @@ def run_cold_case(config: BenchConfig) -> list[Row]:
             )
         )
         rows.append(
-            Row(
-                case="d",
-                label=reference_label,
-                workers=1,
-                requests_per_second=1000 / result.reference_median_ms,
-                p50_ms=result.reference_median_ms,
-                p99_ms=result.reference_max_ms,
-                errors=0,
-                reference="orjson",
+            cold_row(
+                reference_label,
+                result.reference_median_ms,
+                result.reference_max_ms,
                 ratio=1.0,
                 notes=shape,
                 details={"items": result.items, "median_ms": result.reference_median_ms},
             )
         )
     return rows
+
+
+def cold_row(label: str, median_ms: float, max_ms: float, **others: Any) -> Row:
+    """A row of case d, compared with orjson: one call at a time, so its throughput is
+    1000 / its median in ms."""
+    return Row(
+        case="d",
+        label=label,
+        workers=1,
+        requests_per_second=1000 / median_ms,
+        p50_ms=median_ms,
+        p99_ms=max_ms,
+        errors=0,
+        reference="orjson",
+        **others,
+    )
 
 
 def run_mixed_case(config: BenchConfig) -> list[Row]:
@@ -306,14 +309,11 @@ def run_mixed_case(config: BenchConfig) -> list[Row]:
         )
     per_worker = "/".join(f"{count:,}" for count in result.reads_per_worker)
     return [
-        Row(
-            case="e",
-            label=label,
+        measured_row(
+            "e",
+            label,
+            result,
             workers=PRESTO_WORKERS_FOR_MIXED,
-            requests_per_second=result.requests_per_second,
-            p50_ms=result.p50_ms,
-            p99_ms=result.p99_ms,
-            errors=result.errors,
             notes=f"{result.stale_reads} stale of {result.reads:,} reads "
             f"({per_worker} per worker, {result.not_modified:,} 304s); {result.writes:,} writes",
             details={

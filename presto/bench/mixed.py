@@ -82,10 +82,10 @@ def worker_of(response: aiohttp.ClientResponse) -> str:
     return response.headers.get("X-Request-ID", "").split("-")[0]
 
 
-def menu_price(body: bytes, item_id: int) -> int | None:
-    """The price of item `item_id` among the menu entries of a menu body."""
+def entry_price(body: bytes, field: str, value: object) -> int | None:
+    """The price of the menu entry whose `field` is `value` in a nested menu body."""
     for item in orjson.loads(body):
-        if item["id"] == item_id:
+        if item[field] == value:
             price: int = item["price"]
             return price
     return None
@@ -159,7 +159,7 @@ class MixedRun:
             self.not_modified += 1
             price = self.tag_prices.get(last_tag[0])
         elif response.status == 200:
-            price = menu_price(body, self.item_id)
+            price = entry_price(body, "id", self.item_id)
             if price is not None and tag is not None:
                 self.tag_prices.setdefault(tag, price)
                 last_tag[:] = [tag]

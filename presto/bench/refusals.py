@@ -23,7 +23,7 @@ from pathlib import Path
 
 from presto.bench import servers
 from presto.bench.load import LoadResult, percentile, run_wrk, wrk_available
-from presto.bench.report import Row
+from presto.bench.report import Row, measured_row
 
 MENU_PATH = "/restaurant/1/item"
 FLOOD_CONNECTIONS = 1024
@@ -67,9 +67,8 @@ def cost_row(
     result = run_wrk(server.url(path), duration=duration, connections=64, script=script)
     cpu = cpu_seconds(pids) - before
     per_answer = cpu / result.requests * 1e6 if result.requests else None
-    return Row(
-        "k", label, workers=len(pids), requests_per_second=result.requests_per_second,
-        p50_ms=result.p50_ms, p99_ms=result.p99_ms, errors=result.errors,
+    return measured_row(
+        "k", label, result, workers=len(pids),
         notes=f"{per_answer:.0f} us CPU per answer" if per_answer else "no answers",
         details={"cpu_us_per_answer": per_answer, "non_2xx_or_errors": result.errors},
     )  # fmt: skip
@@ -149,10 +148,9 @@ def flood_row(server: servers.Server, duration: float) -> Row:
         "probe_uncached_statuses": probe.statuses,
         "probe_failures": probe.failures,
     }
-    return Row(
-        "k", f"flood: {FLOOD_CONNECTIONS} connections of uncached reads, defaults",
-        workers=len(pids), requests_per_second=result.requests_per_second,
-        p50_ms=result.p50_ms, p99_ms=result.p99_ms, errors=result.errors,
+    return measured_row(
+        "k", f"flood: {FLOOD_CONNECTIONS} connections of uncached reads, defaults", result,
+        workers=len(pids),
         notes=(
             f"{details['refused_share']:.0%} non-2xx; probe p99: cached "
             f"{details['probe_cached_p99_ms']:.1f} ms, uncached "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,6 +30,32 @@ class Row:
     ratio: float | None = None
     notes: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class LoadMeasures(Protocol):
+    """What a run under load measured: its throughput, latencies and errors."""
+
+    @property
+    def requests_per_second(self) -> float: ...
+    @property
+    def p50_ms(self) -> float: ...
+    @property
+    def p99_ms(self) -> float: ...
+    @property
+    def errors(self) -> int: ...
+
+
+def measured_row(case: str, label: str, measured: LoadMeasures, **others: Any) -> Row:
+    """The row of a run under load: its throughput, latencies and errors, and `others`."""
+    return Row(
+        case,
+        label,
+        requests_per_second=measured.requests_per_second,
+        p50_ms=measured.p50_ms,
+        p99_ms=measured.p99_ms,
+        errors=measured.errors,
+        **others,
+    )
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ import orjson
 import sqlalchemy as sa
 from multidict import CIMultiDictProxy
 
-from presto.bench.mixed import create_key
+from presto.bench.mixed import create_key, entry_price
 from presto.bench.servers import Server, rss_mib, start_presto
 
 # Seconds a killed process has to be back in (a new "listening" or "publisher started"),
@@ -89,15 +89,6 @@ class Tally:
     stale: list[str] = field(default_factory=list)
     cut: int = 0  # requests whose connection a killed worker took with it
     recovery: dict[str, float] = field(default_factory=dict)
-
-
-def entry_price(body: bytes, name: str) -> int | None:
-    """The price of the menu entry called `name` in a nested menu body."""
-    for item in orjson.loads(body):
-        if item["name"] == name:
-            price: int = item["price"]
-            return price
-    return None
 
 
 class Soak:
@@ -150,7 +141,7 @@ class Soak:
         if status == 304:
             price = tracked.tag_prices.get(headers.get("If-None-Match", ""))
         else:
-            price = entry_price(body, tracked.name)
+            price = entry_price(body, "name", tracked.name)
             etag = response_headers.get("ETag")
             if price is not None and etag is not None:
                 tracked.tag_prices.setdefault(etag, price)

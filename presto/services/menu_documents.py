@@ -74,10 +74,7 @@ def import_menu(
     """
     restaurant = lock_restaurant(session, restaurant_id)
     precondition(lambda: menu_etag(restaurant))
-    _check_defaults(document_items)
-    graph.check_graph(
-        {item["id"]: [link.modifier_id for link in document_links(item)] for item in document_items}
-    )
+    _check_document(document_items)
     # Links go with their items (ON DELETE CASCADE).
     deleted = len(
         session.scalars(
@@ -87,6 +84,41 @@ def import_menu(
             .execution_options(synchronize_session=False)
         ).all()
     )
+    created = _insert_document(session, restaurant_id, document_items)
+    bump_menu_version(session, restaurant_id)
+    session.commit()
+    session.expunge_all()
+    return ImportCounts(created=created, deleted=deleted)
+
+
+def load_first_menu(
+    session: Session, restaurant_id: int, document_items: list[dict[str, Any]]
+) -> None:
+    """Store the document's items as the menu a restaurant added in the caller's
+    transaction starts with, checked as `import_menu` checks them; the caller commits.
+
+    Nothing is replaced, so no change is counted: the menu stays at version 1, the one a
+    restaurant is created with. `--reset-db` loads the demo so (presto.demo.loading).
+    """
+    _check_document(document_items)
+    _insert_document(session, restaurant_id, document_items)
+
+
+def _check_document(document_items: list[dict[str, Any]]) -> None:
+    """The rules a valid document may still break: defaults within `max_choices`
+    (`ValidationError`), a graph without cycles within the nesting limit and the expansion
+    budget (`ConflictError`, `MenuTooLargeError`)."""
+    _check_defaults(document_items)
+    graph.check_graph(
+        {item["id"]: [link.modifier_id for link in document_links(item)] for item in document_items}
+    )
+
+
+def _insert_document(
+    session: Session, restaurant_id: int, document_items: list[dict[str, Any]]
+) -> int:
+    """Insert the document's items in menu order with their links, under new ids; returns
+    how many items."""
     items = [
         Item(
             restaurant_id=restaurant_id,
@@ -98,10 +130,7 @@ def import_menu(
     session.add_all(items)
     session.flush()
     _insert_document_links(session, restaurant_id, document_items, items)
-    bump_menu_version(session, restaurant_id)
-    session.commit()
-    session.expunge_all()
-    return ImportCounts(created=len(items), deleted=deleted)
+    return len(items)
 
 
 def _insert_document_links(

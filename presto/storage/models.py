@@ -137,7 +137,7 @@ item_modifier = sa.Table(
 
 
 # The fields of an item that its writer sets (besides its modifiers and menu position):
-# what a menu document carries and a demo item spells out.
+# what a menu document carries (the demo's too).
 ITEM_FIELDS = (
     "name",
     "description",
