@@ -14,7 +14,8 @@ import pytest
 from presto.storage.engine import make_engine, make_sessionmaker
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
-from tests.helpers.server_process import ServerProcess
+from tests.helpers.server_process import ServerProcess, running_presto
+from tests.helpers.waiting import wait_until
 from tests.helpers.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -39,14 +40,13 @@ def process_state(pid: int) -> str | None:
 def test_one_relay_per_host_back_after_a_kill_and_delivering_what_came_meanwhile(
     db_url: str, tmp_path: Path
 ) -> None:
-    server = ServerProcess(
-        "--port", "0", "--workers", "2", "--database-url", db_url, "--reset-db",
-        "--webhook-allow-private", cwd=tmp_path,
-    )  # fmt: skip
     engine = make_engine(db_url, pool_size=1)
-    try:
-        with Receiver() as receiver:
-            address = server.wait_until_listening(workers=2)
+    with (
+        Receiver() as receiver,
+        running_presto(db_url, tmp_path, "--webhook-allow-private", workers=2) as presto,
+    ):
+        server, address = presto.server, presto.address
+        try:
             [relay] = relay_pids(server)
             workers = {
                 int(pid) for pid in re.findall(r"listening on \S+ \(pid (\d+)\)", server.output)
@@ -79,11 +79,9 @@ def test_one_relay_per_host_back_after_a_kill_and_delivering_what_came_meanwhile
             assert process_state(relay) is None  # reaped: no zombie left behind
 
             server.process.kill()
-            deadline = time.monotonic() + 10
-            while process_state(again) not in (None, "Z"):
-                assert time.monotonic() < deadline, "the relay outlived presto serve"
-                time.sleep(0.05)
-    finally:
-        server.stop()
-        engine.dispose()
+            wait_until(
+                lambda: process_state(again) in (None, "Z"), 10, "the relay outlived presto serve"
+            )
+        finally:
+            engine.dispose()
     assert "Traceback" not in server.output

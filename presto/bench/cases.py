@@ -594,8 +594,9 @@ def run_gzip_case(config: BenchConfig, identity_body: bytes) -> list[Row]:
 
 
 def run_pooler_case(config: BenchConfig) -> list[Row]:
-    """Case l: presto through PgBouncer (transaction mode, listener direct) and presto on
-    direct connections, both running, taking turns; ratios to direct."""
+    """Case l: two presto instances (hosts) of 2 workers each through PgBouncer
+    (transaction mode, listener direct) and two on direct connections, all running, the
+    load spread over both instances of a kind, the kinds taking turns; ratios to direct."""
     why = pooling.unavailable(config.database_url)
     binary = pooling.pgbouncer_binary()
     if why is not None or binary is None:
@@ -607,23 +608,36 @@ def run_pooler_case(config: BenchConfig) -> list[Row]:
     with pooling.pgbouncer(config.database_url, binary) as pooled, contextlib.ExitStack() as stack:
         pooler = ("--database-pooler", "transaction", "--listen-url", config.database_url)
         started = {
-            name: stack.enter_context(running(servers.start_presto(
-                url, workers=2, log_path=config.work_dir / f"presto-{name}.log",
-                cache_bytes=config.small_cache_bytes, options=options,
-            ), MENU_PATH))
+            name: [
+                stack.enter_context(running(servers.start_presto(
+                    url, workers=2, log_path=config.work_dir / f"presto-{name}-{host}.log",
+                    cache_bytes=config.small_cache_bytes, options=options,
+                ), MENU_PATH))
+                for host in range(pooling.INSTANCES)
+            ]
             for name, url, options in (
                 ("direct", config.database_url, ()), ("pgbouncer", pooled, pooler)
             )
         }  # fmt: skip
         runs: dict[str, Callable[[], LoadResult]] = {}
-        for name, server in started.items():
-            warm_up(server, config)
-            warm_up(server, config, catalog)
-            runs[f"warm, {name}"] = functools.partial(load, server, config)
-            runs[f"catalog misses, {name}"] = functools.partial(load, server, config, catalog)
+        # The run's connections, shared out among the instances.
+        share = replace(config, connections=max(1, config.connections // pooling.INSTANCES))
+        for name, instances in started.items():
+            for server in instances:
+                warm_up(server, config)
+                warm_up(server, config, catalog)
+            runs[f"warm, {name}"] = functools.partial(
+                pooling.load_instances, instances, functools.partial(load, config=share)
+            )
+            runs[f"catalog misses, {name}"] = functools.partial(
+                pooling.load_instances,
+                instances,
+                functools.partial(load, config=share, spread=catalog),
+            )
         results = alternate(runs, config.rounds)
     rows = {
-        name: load_row("l", f"presto {name}", 2, result, []) for name, result in results.items()
+        name: load_row("l", f"presto {name}, {pooling.INSTANCES} instances", 2, result, [])
+        for name, result in results.items()
     }
     for kind in ("warm", "catalog misses"):
         direct = rows[f"{kind}, direct"].requests_per_second or 1.0

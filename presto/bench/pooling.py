@@ -1,5 +1,6 @@
 """A PgBouncer in transaction mode for case l (`presto.bench.cases.run_pooler_case`):
-Debian's, started on a free port (as the `postgres` user when run as root)."""
+Debian's, started on a free port (as the `postgres` user when run as root); and the load
+of several presto instances at once, as a load balancer in front of them spreads it."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
 
 from presto.bench import servers
+from presto.bench.load import LoadResult
 
 # Server connections PgBouncer may open for presto's pools and published reads.
 POOL_SIZE = 8
+# presto instances ("hosts") of each kind, direct and through PgBouncer.
+INSTANCES = 2
 
 
 def pgbouncer_binary() -> str | None:
@@ -76,3 +82,21 @@ def unavailable(database_url: str) -> str | None:
     if pgbouncer_binary() is None:
         return "PgBouncer is not installed"
     return None
+
+
+def load_instances(
+    instances: Sequence[servers.Server], load: Callable[[servers.Server], LoadResult]
+) -> LoadResult:
+    """One measured run of `load` on every instance at once; the rates add up, the
+    latency percentiles are the slowest instance's."""
+    with ThreadPoolExecutor(len(instances)) as pool:
+        results = list(pool.map(load, instances))
+    return replace(
+        results[0],
+        requests=sum(result.requests for result in results),
+        seconds=max(result.seconds for result in results),
+        requests_per_second=sum(result.requests_per_second for result in results),
+        p50_ms=max(result.p50_ms for result in results),
+        p99_ms=max(result.p99_ms for result in results),
+        errors=sum(result.errors for result in results),
+    )
