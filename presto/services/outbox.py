@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from presto import __version__
 from presto.storage.models import Item, Restaurant, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -31,7 +32,8 @@ ITEM_BACK_IN_STOCK = "item.back_in_stock"
 RESTAURANT_DELETED = "restaurant.deleted"
 # The event a `ping` sends; an endpoint cannot subscribe to it, it is always delivered.
 PING = "webhook.ping"
-# Key in `Session.info`: the transaction and the endpoints read in it, by restaurant.
+# Key in `Session.info`: the transaction and what the outbox read in it (the endpoints by
+# restaurant, the restaurants' external ids).
 ENDPOINTS = "presto.webhook_endpoints"
 # What an endpoint may subscribe to.
 EVENT_TYPES = (MENU_UPDATED, ITEM_SOLD_OUT, ITEM_BACK_IN_STOCK, RESTAURANT_DELETED)
@@ -48,13 +50,19 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def subscribers(session: Session, restaurant_id: int, event_type: str) -> list[int]:
-    """Ids of the enabled endpoints that hear `event_type` of this restaurant (read once
-    per transaction and restaurant: a sold-out write records two events)."""
+def _transaction_cache(session: Session) -> dict[Any, Any]:
+    """What the outbox read in the session's current transaction (a write that records
+    two events reads the endpoints and the restaurant's external id once)."""
     transaction, known = session.info.get(ENDPOINTS, (None, {}))
     if transaction is not session.get_transaction():
         known = {}
         session.info[ENDPOINTS] = (session.get_transaction(), known)
+    return known
+
+
+def subscribers(session: Session, restaurant_id: int, event_type: str) -> list[int]:
+    """Ids of the enabled endpoints that hear `event_type` of this restaurant."""
+    known = _transaction_cache(session)
     if restaurant_id not in known:
         known[restaurant_id] = [
             (endpoint_id, events)
@@ -108,9 +116,22 @@ def record_event(
 
 
 def _restaurant_external_id(session: Session, restaurant_id: int) -> str | None:
-    """The restaurant's external id, from the session's copy when it holds one."""
-    restaurant = session.get(Restaurant, restaurant_id)
-    return None if restaurant is None else restaurant.external_id
+    """The restaurant's external id: from the session's copy when it holds one loaded
+    (a write changed its menu version, which expires that attribute, not this one), else
+    read once per transaction."""
+    known = _transaction_cache(session)
+    cache_key = ("external_id", restaurant_id)
+    if cache_key not in known:
+        restaurant = session.identity_map.get(identity_key(Restaurant, restaurant_id))
+        loaded = {} if restaurant is None else sa.inspect(restaurant).dict
+        if "external_id" in loaded:
+            known[cache_key] = loaded["external_id"]
+        else:
+            known[cache_key] = session.scalar(
+                sa.select(Restaurant.external_id).where(Restaurant.id == restaurant_id)
+            )
+    external_id: str | None = known[cache_key]
+    return external_id
 
 
 def menu_updated(session: Session, restaurant_id: int, menu_version: int) -> None:
