@@ -93,13 +93,15 @@ def record_event(
     now = datetime.now(UTC)
     event_id = new_event_id()
     body = orjson.dumps({"type": event_type, "timestamp": rfc3339(now), "data": data}).decode()
+    # Statements built once, executed with each event's values: building them (bind
+    # parameters, cache keys) would cost more than sending them.
     session.execute(
-        sa.insert(WebhookEvent).values(
-            id=event_id, type=event_type, restaurant_id=restaurant_id, body=body, created_at=now
-        )
-    )
+        _INSERT_EVENT,
+        [{"id": event_id, "type": event_type, "restaurant_id": restaurant_id, "body": body,
+          "created_at": now}],
+    )  # fmt: skip
     session.execute(
-        sa.insert(WebhookDelivery),
+        _INSERT_DELIVERY,
         [
             {
                 "endpoint_id": endpoint_id,
@@ -113,6 +115,10 @@ def record_event(
         ],
     )
     return event_id
+
+
+_INSERT_EVENT = sa.insert(WebhookEvent)
+_INSERT_DELIVERY = sa.insert(WebhookDelivery)
 
 
 def _restaurant_external_id(session: Session, restaurant_id: int) -> str | None:

@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from prometheus_client import Counter, Gauge
+from sqlalchemy.exc import DBAPIError
 
 from presto import __version__
 from presto.config import Settings
@@ -122,6 +123,8 @@ class WebhookRelay:
             connect_timeout=settings.db_connect_timeout,
             statement_timeout=settings.statement_timeout,
             transaction_pooler=settings.database_pooler == "transaction",
+            # Every step is retried by the next round: no ping before each one.
+            pre_ping=False,
         )
         self.sessions = make_sessionmaker(self.engine)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="presto-webhooks")
@@ -176,8 +179,12 @@ class WebhookRelay:
             while True:
                 try:
                     await self._round()
-                except Exception:
-                    log.exception("webhook relay round failed; trying again")
+                except Exception as exc:
+                    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                        # A restart or failover of the database: the next round reconnects.
+                        log.warning("webhook relay lost its database connection; reconnecting")
+                    else:
+                        log.exception("webhook relay round failed; trying again")
                     await asyncio.sleep(POLL_SECONDS)
 
     async def _round(self) -> None:

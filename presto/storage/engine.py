@@ -34,16 +34,19 @@ def make_engine(
     connect_timeout: float | None = None,
     statement_timeout: float | None = None,
     transaction_pooler: bool = False,
+    pre_ping: bool = True,
 ) -> Engine:
     """Create an engine for `url` whose pool can serve `pool_size` threads at once.
 
     On PostgreSQL, `connect_timeout` bounds each connection attempt and `statement_timeout`
     every statement (seconds; None or 0: no bound), so an unreachable or stuck database
     costs a request seconds, not minutes. `transaction_pooler`: `url` leads to a
-    transaction-mode pooler (`presto.storage.roles`).
+    transaction-mode pooler (`presto.storage.roles`). `pre_ping` checks each connection
+    as it leaves the pool (one round trip); a caller that retries a failed step on its own
+    can do without, and a lost connection is then replaced after its first error.
     """
     sa_url = sa.make_url(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": pre_ping}
     if sa_url.get_backend_name() == "sqlite":
         # One connection per thread at most; SQLite needs no overflow.
         options.update(pool_size=pool_size, max_overflow=0)

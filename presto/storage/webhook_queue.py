@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -132,28 +133,49 @@ def record_attempts(
 ) -> None:
     """Store each attempt's outcome and give back the claimed deliveries not attempted
     (`unsent`, due at `now`), in one transaction; commits. A delivery replayed while its
-    attempt ran is left to its new round."""
-    for outcome in outcomes:
-        attempt = outcome.attempt
+    attempt ran is left to its new round. One statement for all the outcomes, executed
+    with each one's values (building an `UPDATE` per outcome costs more than sending it)."""
+    if outcomes:
         session.execute(
-            sa.update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == outcome.delivery_id,
-                WebhookDelivery.state == "pending",
-                WebhookDelivery.attempts == outcome.attempts - 1,
-            )
-            .values(
-                state=outcome.state,
-                attempts=outcome.attempts,
-                next_attempt_at=outcome.next_attempt_at,
-                last_attempt_at=attempt.at,
-                last_status=attempt.status,
-                last_error=attempt.error,
-                last_duration_ms=attempt.duration_ms,
-                delivered_at=attempt.at if outcome.state == "delivered" else None,
-            )
+            _RECORD,
+            [
+                {
+                    "delivery_id": outcome.delivery_id,
+                    "earlier_attempts": outcome.attempts - 1,
+                    "new_state": outcome.state,
+                    "new_attempts": outcome.attempts,
+                    "new_next_attempt_at": outcome.next_attempt_at,
+                    "attempt_at": outcome.attempt.at,
+                    "status": outcome.attempt.status,
+                    "error": outcome.attempt.error,
+                    "duration_ms": outcome.attempt.duration_ms,
+                    "delivered_at": outcome.attempt.at if outcome.state == "delivered" else None,
+                }
+                for outcome in outcomes
+            ],
         )
     release(session, unsent, now)
+
+
+_deliveries = cast(sa.Table, WebhookDelivery.__table__)
+_RECORD = (
+    sa.update(_deliveries)
+    .where(
+        _deliveries.c.id == sa.bindparam("delivery_id"),
+        _deliveries.c.state == "pending",
+        _deliveries.c.attempts == sa.bindparam("earlier_attempts"),
+    )
+    .values(
+        state=sa.bindparam("new_state"),
+        attempts=sa.bindparam("new_attempts"),
+        next_attempt_at=sa.bindparam("new_next_attempt_at"),
+        last_attempt_at=sa.bindparam("attempt_at"),
+        last_status=sa.bindparam("status"),
+        last_error=sa.bindparam("error"),
+        last_duration_ms=sa.bindparam("duration_ms"),
+        delivered_at=sa.bindparam("delivered_at"),
+    )
+)
 
 
 def disable_endpoint(session: Session, endpoint_id: int, reason: str) -> bool:
