@@ -46,53 +46,57 @@ def claim_due(
 ) -> list[Claimed]:
     """Claim up to `limit` deliveries due by `now`, oldest first, skipping endpoints in
     `busy` (their attempts run here already) and rows another relay holds; commits."""
-    due = sa.select(WebhookDelivery.id).where(
-        WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now
-    )
-    busy = list(busy)
-    if busy:
-        due = due.where(WebhookDelivery.endpoint_id.not_in(busy))
+    due = {"now": now, "busy": list(busy)}
     # A plain read first: most rounds find nothing due, and on SQLite an `UPDATE` takes
     # the database's one write lock even when it matches no row.
-    if not session.scalar(sa.select(due.exists())):
+    if not session.scalar(_ANY_DUE, due):
         session.rollback()
         return []
-    due = (
-        due.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = session.scalars(
-        sa.update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(due.scalar_subquery()))
-        .values(next_attempt_at=now + LEASE)
-        .returning(WebhookDelivery.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    claimed = _load(session, list(ids)) if ids else []
+    ids = session.scalars(_CLAIM, {**due, "limit": limit, "lease_end": now + LEASE}).all()
+    claimed = [Claimed(*row) for row in session.execute(_LOAD, {"ids": list(ids)})] if ids else []
     session.commit()
     return claimed
 
 
-def _load(session: Session, ids: list[int]) -> list[Claimed]:
-    rows = session.execute(
-        sa.select(
-            WebhookDelivery.id,
-            WebhookDelivery.endpoint_id,
-            WebhookDelivery.event_id,
-            WebhookDelivery.attempts,
-            WebhookEndpoint.url,
-            WebhookEndpoint.secret,
-            WebhookEndpoint.previous_secret,
-            WebhookEndpoint.previous_secret_until,
-            WebhookEvent.body,
+# The relay's statements, built once and executed with each round's values: building
+# them (bind parameters, cache keys) costs more CPU than running them.
+_DUE = sa.select(WebhookDelivery.id).where(
+    WebhookDelivery.state == "pending",
+    WebhookDelivery.next_attempt_at <= sa.bindparam("now"),
+    WebhookDelivery.endpoint_id.not_in(sa.bindparam("busy", expanding=True)),
+)
+_ANY_DUE = sa.select(_DUE.exists())
+_CLAIM = (
+    sa.update(WebhookDelivery)
+    .where(
+        WebhookDelivery.id.in_(
+            _DUE.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(sa.bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id.in_(ids))
-        .order_by(WebhookDelivery.id)
-    ).all()
-    return [Claimed(*row) for row in rows]
+    )
+    .values(next_attempt_at=sa.bindparam("lease_end"))
+    .returning(WebhookDelivery.id)
+    .execution_options(synchronize_session=False)
+)
+_LOAD = (
+    sa.select(
+        WebhookDelivery.id,
+        WebhookDelivery.endpoint_id,
+        WebhookDelivery.event_id,
+        WebhookDelivery.attempts,
+        WebhookEndpoint.url,
+        WebhookEndpoint.secret,
+        WebhookEndpoint.previous_secret,
+        WebhookEndpoint.previous_secret_until,
+        WebhookEvent.body,
+    )
+    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+    .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+    .where(WebhookDelivery.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(WebhookDelivery.id)
+)
 
 
 def release(session: Session, delivery_ids: list[int], now: datetime) -> None:
@@ -207,16 +211,16 @@ class QueueState:
 
 def queue_state(session: Session) -> QueueState:
     """Read the queue's state (two aggregate statements); ends the transaction."""
-    oldest, next_due = session.execute(
-        sa.select(
-            sa.func.min(WebhookDelivery.created_at), sa.func.min(WebhookDelivery.next_attempt_at)
-        ).where(WebhookDelivery.state == "pending")
-    ).one()
-    disabled = session.scalar(
-        sa.select(sa.func.count()).select_from(WebhookEndpoint).where(~WebhookEndpoint.enabled)
-    )
+    oldest, next_due = session.execute(_PENDING).one()
+    disabled = session.scalar(_DISABLED)
     session.rollback()
     return QueueState(_aware(oldest), _aware(next_due), disabled or 0)
+
+
+_PENDING = sa.select(
+    sa.func.min(WebhookDelivery.created_at), sa.func.min(WebhookDelivery.next_attempt_at)
+).where(WebhookDelivery.state == "pending")
+_DISABLED = sa.select(sa.func.count()).select_from(WebhookEndpoint).where(~WebhookEndpoint.enabled)
 
 
 def _aware(value: datetime | str | None) -> datetime | None:
