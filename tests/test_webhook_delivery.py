@@ -197,3 +197,34 @@ def test_a_batch_records_its_outcomes_and_gives_back_what_it_did_not_send(
     # The one not sent is due again at once, before the failed one's retry.
     [again] = webhook_queue.claim_due(session, now, 16)
     assert again.delivery_id == third.delivery_id
+
+
+def test_events_are_written_as_their_transaction_commits_and_never_after_a_rollback(
+    session: Session,
+) -> None:
+    endpoint = WebhookEndpoint(
+        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
+        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
+    )  # fmt: skip
+    session.add(endpoint)
+    session.commit()
+    endpoint_id = endpoint.id
+
+    def stored() -> list[tuple[str, int]]:
+        rows = session.execute(
+            sa.select(WebhookEvent.id, WebhookDelivery.endpoint_id)
+            .join(WebhookDelivery, WebhookDelivery.event_id == WebhookEvent.id)
+            .order_by(WebhookEvent.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    lost = outbox.record_event(session, "menu.updated", 1, {"n": 0}, [endpoint_id])
+    assert lost is not None and stored() == []  # written as the transaction commits
+    session.rollback()
+    first = outbox.record_event(session, "menu.updated", 1, {"n": 1}, [endpoint_id])
+    second = outbox.record_event(session, "menu.updated", 1, {"n": 2}, [endpoint_id])
+    session.commit()
+
+    assert stored() == [(first, endpoint_id), (second, endpoint_id)]
+    session.commit()  # a later commit writes nothing again
+    assert len(stored()) == 2

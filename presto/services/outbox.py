@@ -4,7 +4,8 @@ without its event. The relay (presto.serving.webhook_relay) delivers them after 
 
 An event is recorded only for the endpoints that hear it when the change commits: one
 indexed read of the enabled endpoints, and with subscribers one event row and one
-delivery row per endpoint. Payloads are thin (ids and versions), shaped as the Standard
+delivery row per endpoint, written as the transaction commits (two statements for all of
+its events). Payloads are thin (ids and versions), shaped as the Standard
 Webhooks specification recommends: `{"type", "timestamp", "data"}`. Every payload carries
 the restaurant's `menu_version`, which only grows, so a consumer can drop an event that
 arrives after a newer one.
@@ -33,8 +34,11 @@ RESTAURANT_DELETED = "restaurant.deleted"
 # The event a `ping` sends; an endpoint cannot subscribe to it, it is always delivered.
 PING = "webhook.ping"
 # Key in `Session.info`: the transaction and what the outbox read in it (the endpoints by
-# restaurant, the restaurants' external ids).
+# restaurant, the restaurants' external ids) and the events it recorded, written as it
+# commits.
 ENDPOINTS = "presto.webhook_endpoints"
+# Key in that cache: the rows of the events recorded, not yet written.
+PENDING = "pending events"
 # What an endpoint may subscribe to.
 EVENT_TYPES = (MENU_UPDATED, ITEM_SOLD_OUT, ITEM_BACK_IN_STOCK, RESTAURANT_DELETED)
 
@@ -53,10 +57,14 @@ def rfc3339(moment: datetime) -> str:
 def _transaction_cache(session: Session) -> dict[Any, Any]:
     """What the outbox read in the session's current transaction (a write that records
     two events reads the endpoints and the restaurant's external id once)."""
+    current = session.get_transaction()
+    if current is None:
+        session.connection()  # begins the transaction what is recorded belongs to
+        current = session.get_transaction()
     transaction, known = session.info.get(ENDPOINTS, (None, {}))
-    if transaction is not session.get_transaction():
+    if transaction is not current:
         known = {}
-        session.info[ENDPOINTS] = (session.get_transaction(), known)
+        session.info[ENDPOINTS] = (current, known)
     return known
 
 
@@ -86,37 +94,43 @@ def record_event(
     data: dict[str, Any],
     endpoint_ids: Sequence[int],
 ) -> str | None:
-    """Write the event and a pending delivery to each endpoint, in the caller's
-    transaction; None (and nothing written) when there is no endpoint."""
+    """Record the event and a pending delivery to each endpoint in the caller's
+    transaction (the rows are written as it commits); None, and nothing recorded, when
+    there is no endpoint."""
     if not endpoint_ids:
         return None
     now = datetime.now(UTC)
     event_id = new_event_id()
     body = orjson.dumps({"type": event_type, "timestamp": rfc3339(now), "data": data}).decode()
-    # Statements built once, executed with each event's values: building them (bind
-    # parameters, cache keys) would cost more than sending them.
-    session.execute(
-        _INSERT_EVENT,
-        [{"id": event_id, "type": event_type, "restaurant_id": restaurant_id, "body": body,
-          "created_at": now}],
+    known = _transaction_cache(session)
+    if PENDING not in known:
+        known[PENDING] = ([], [])
+        sa.event.listen(session, "before_commit", _write_pending, once=True)
+    events, deliveries = known[PENDING]
+    events.append(
+        {"id": event_id, "type": event_type, "restaurant_id": restaurant_id, "body": body,
+         "created_at": now}
     )  # fmt: skip
-    session.execute(
-        _INSERT_DELIVERY,
-        [
-            {
-                "endpoint_id": endpoint_id,
-                "event_id": event_id,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for endpoint_id in endpoint_ids
-        ],
-    )
+    deliveries.extend(
+        {"endpoint_id": endpoint_id, "event_id": event_id, "state": "pending", "attempts": 0,
+         "next_attempt_at": now, "created_at": now}
+        for endpoint_id in endpoint_ids
+    )  # fmt: skip
     return event_id
 
 
+def _write_pending(session: Session) -> None:
+    """Write the transaction's events and deliveries as it commits, two statements for
+    all of them (a sold-out mark records two events); an earlier transaction's hook left
+    by a rollback finds nothing left to write."""
+    events, deliveries = _transaction_cache(session).pop(PENDING, ([], []))
+    if events:
+        session.execute(_INSERT_EVENT, events)
+        session.execute(_INSERT_DELIVERY, deliveries)
+
+
+# Built once, executed with each transaction's rows: building a statement (bind
+# parameters, cache keys) costs more CPU than sending it.
 _INSERT_EVENT = sa.insert(WebhookEvent)
 _INSERT_DELIVERY = sa.insert(WebhookDelivery)
 
