@@ -14,7 +14,7 @@ import pytest
 from presto.storage.engine import make_engine, make_sessionmaker
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
-from tests.helpers.server_process import ServerProcess, running_presto
+from tests.helpers.server_process import ServerProcess, process_state, running_presto
 from tests.helpers.waiting import wait_until
 from tests.helpers.webhook_receiver import Receiver
 
@@ -26,15 +26,6 @@ RELAY_STARTED = r"webhook relay started \(pid (\d+)\)"
 def relay_pids(server: ServerProcess, count: int = 1) -> list[int]:
     lines = server.wait_for_line(RELAY_STARTED, count=count, timeout=20)
     return [int(re.findall(r"\d+", line)[-1]) for line in lines]
-
-
-def process_state(pid: int) -> str | None:
-    """The kernel's state letter of a process (Z: a zombie), None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 def test_one_relay_per_host_back_after_a_kill_and_delivering_what_came_meanwhile(

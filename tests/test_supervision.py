@@ -20,7 +20,7 @@ from presto.serving.supervision import ProcessStates, Supervised
 from presto.storage.engine import make_engine, make_sessionmaker
 from tests.helpers.data import add_key, bearer
 from tests.helpers.http import request
-from tests.helpers.server_process import running_presto
+from tests.helpers.server_process import process_state, running_presto
 from tests.helpers.waiting import wait_until
 from tests.test_publishing import menu_version, stored
 
@@ -100,15 +100,6 @@ def test_a_killed_publisher_is_back_within_seconds_and_catches_up(
     finally:
         engine.dispose()
     assert "Traceback" not in server.output
-
-
-def process_state(pid: int) -> str | None:
-    """The kernel's state letter of a process (Z: a zombie), None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 @pytest.mark.e2e

@@ -29,6 +29,16 @@ from presto.storage.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
+def add_endpoint(session: Session) -> WebhookEndpoint:
+    """An admin's enabled endpoint hearing `menu.updated`, added to the session."""
+    endpoint = WebhookEndpoint(
+        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
+        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
+    )  # fmt: skip
+    session.add(endpoint)
+    return endpoint
+
+
 def test_every_signature_verifies_with_the_reference_library() -> None:
     old, new = webhooks.new_secret(), webhooks.new_secret()
     body = '{"type":"menu.updated","timestamp":"2026-12-01T12:00:00Z","data":{}}'
@@ -104,11 +114,7 @@ def test_url_rules() -> None:
 def test_claims_skip_rows_another_relay_holds(engine: Engine, session: Session) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no row locks: its one writer serializes claims")
-    endpoint = WebhookEndpoint(
-        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
-        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
-    )  # fmt: skip
-    session.add(endpoint)
+    endpoint = add_endpoint(session)
     session.flush()
     for n in range(3):
         outbox.record_event(session, "menu.updated", n, {"n": n}, [endpoint.id])
@@ -130,11 +136,7 @@ def test_claims_skip_rows_another_relay_holds(engine: Engine, session: Session) 
 
 
 def test_finished_deliveries_are_purged_after_the_retention(session: Session) -> None:
-    endpoint = WebhookEndpoint(
-        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
-        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
-    )  # fmt: skip
-    session.add(endpoint)
+    endpoint = add_endpoint(session)
     session.flush()
     ids = [outbox.record_event(session, "menu.updated", 1, {}, [endpoint.id]) for _ in range(3)]
     session.commit()
@@ -156,11 +158,7 @@ def test_finished_deliveries_are_purged_after_the_retention(session: Session) ->
 def test_a_batch_records_its_outcomes_and_gives_back_what_it_did_not_send(
     session: Session,
 ) -> None:
-    endpoint = WebhookEndpoint(
-        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
-        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
-    )  # fmt: skip
-    session.add(endpoint)
+    endpoint = add_endpoint(session)
     session.flush()
     for n in range(3):
         outbox.record_event(session, "menu.updated", 1, {"n": n}, [endpoint.id])
@@ -202,11 +200,7 @@ def test_a_batch_records_its_outcomes_and_gives_back_what_it_did_not_send(
 def test_events_are_written_as_their_transaction_commits_and_never_after_a_rollback(
     session: Session,
 ) -> None:
-    endpoint = WebhookEndpoint(
-        restaurant_id=None, url="https://1.1.1.1/", events=["menu.updated"],
-        secret=webhooks.new_secret(), enabled=True, created_at=NOW,
-    )  # fmt: skip
-    session.add(endpoint)
+    endpoint = add_endpoint(session)
     session.commit()
     endpoint_id = endpoint.id
 

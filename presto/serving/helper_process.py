@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,10 +71,6 @@ class HelperProcess:
             target=self._forward, name=f"{name}-forward", daemon=True
         )
 
-    @property
-    def process(self) -> BaseProcess | None:
-        return self.supervised.process
-
     def start(self) -> None:
         self.supervised.start()
         self._forwarder.start()
@@ -127,6 +124,17 @@ def sender(changes: Changes) -> Callable[[int], None]:
     # At exit, a worker does not wait for unsent ids: a helper catches up on its own.
     changes.cancel_join_thread()
     return changes.put
+
+
+def enter_helper(
+    settings: Settings, configure_logging: Callable[[Settings], None]
+) -> BaseProcess | None:
+    """What every helper does first: leave SIGINT to the supervisor (which says when to
+    stop), log as `presto serve` does; the parent to watch, `presto serve` (which made
+    this process through the fork server): once it is gone, so is the helper."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings)
+    return multiprocessing.parent_process()
 
 
 def next_changes(changes: Changes, parent: BaseProcess | None) -> set[int] | None:

@@ -13,14 +13,12 @@ so a slow or dead publisher costs time, never correctness. It runs as a helper p
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import signal
 from collections.abc import Callable
 
 from presto.config import Settings
 from presto.menus.publishing import publish_changed, publish_menus
-from presto.serving.helper_process import Changes, next_changes
+from presto.serving.helper_process import Changes, enter_helper, next_changes
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.published_menus import unpublished_restaurants
 
@@ -35,11 +33,7 @@ def run_publisher(
 ) -> None:
     """Entry point of the publisher process: publish each changed menu until told to stop
     or orphaned; a `restarted` one first catches up on menus left unpublished."""
-    # `presto serve`, which made this process (through the fork server): once it is gone,
-    # so is this one.
-    parent = multiprocessing.parent_process()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor says when to stop
-    configure_logging(settings)
+    parent = enter_helper(settings, configure_logging)
     engine = make_engine(
         settings.database_url,
         pool_size=1,

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
-import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -23,7 +21,7 @@ from multiprocessing.process import BaseProcess
 import uvloop
 
 from presto.config import Settings
-from presto.serving.helper_process import Changes, next_changes
+from presto.serving.helper_process import Changes, enter_helper, next_changes
 from presto.serving.telemetry import instruments
 from presto.serving.webhook_relay import WebhookRelay
 
@@ -38,11 +36,7 @@ def run_relay(
 ) -> None:
     """Entry point of the relay process: deliver until told to stop or orphaned (what a
     `restarted` one's predecessor held comes back when its claims' leases end)."""
-    # `presto serve`, which made this process (through the fork server): once it is gone,
-    # so is this one.
-    parent = multiprocessing.parent_process()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor says when to stop
-    configure_logging(settings)
+    parent = enter_helper(settings, configure_logging)
     directory = os.environ.get(instruments.MULTIPROC_DIR_VARIABLE)
     if directory is not None:
         instruments.enable_multiprocess(directory)

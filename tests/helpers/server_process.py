@@ -162,3 +162,12 @@ def restaurant_key(database_url: str, restaurant_id: int = 1) -> str:
             return keys.create_key(session, restaurant_id=restaurant_id).secret
     finally:
         engine.dispose()
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's state letter of a process (Z: a zombie), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
