@@ -7,8 +7,10 @@ without it those cases are skipped. Each test starts from empty tables.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -41,11 +43,24 @@ def postgres_engine() -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every table and no rows, made once: copying it is some 30 times
+    quicker than creating the tables for each test."""
+    path = tmp_path_factory.mktemp("template") / "presto-test.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty presto database on each backend."""
+    """The URL of a presto database with every table and no rows, on each backend."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'presto-test.db'}"
+        path = tmp_path / "presto-test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     engine: Engine = request.getfixturevalue("postgres_engine")
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
@@ -57,9 +72,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on the test database, with every table created."""
     engine = make_engine(db_url, pool_size=5)
+    if engine.dialect.name == "sqlite":
+        # No fsync per commit: what these tests check does not depend on surviving a power
+        # loss, and syncing took a quarter of the quick loop's time.
+        sa.event.listen(engine, "connect", _no_sync)
     create_schema(engine)
     yield engine
     engine.dispose()
+
+
+def _no_sync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous = OFF")
+    cursor.close()
 
 
 @pytest.fixture
