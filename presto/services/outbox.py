@@ -22,10 +22,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from presto import __version__
-from presto.storage.models import Item, Restaurant, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from presto.storage import webhook_queue
+from presto.storage.models import Item, Restaurant, WebhookEndpoint
 
 MENU_UPDATED = "menu.updated"
 ITEM_SOLD_OUT = "item.sold_out"
@@ -112,10 +112,9 @@ def record_event(
          "created_at": now}
     )  # fmt: skip
     deliveries.extend(
-        {"endpoint_id": endpoint_id, "event_id": event_id, "state": "pending", "attempts": 0,
-         "next_attempt_at": now, "created_at": now}
+        {"endpoint_id": endpoint_id, "event_id": event_id, "created_at": now}
         for endpoint_id in endpoint_ids
-    )  # fmt: skip
+    )
     return event_id
 
 
@@ -125,31 +124,24 @@ def _write_pending(session: Session) -> None:
     by a rollback finds nothing left to write."""
     events, deliveries = _transaction_cache(session).pop(PENDING, ([], []))
     if events:
-        session.execute(_INSERT_EVENT, events)
-        session.execute(_INSERT_DELIVERY, deliveries)
+        webhook_queue.write_events(session.connection(), events, deliveries)
 
 
-# Built once, executed with each transaction's rows: building a statement (bind
-# parameters, cache keys) costs more CPU than sending it.
-_INSERT_EVENT = sa.insert(WebhookEvent)
-_INSERT_DELIVERY = sa.insert(WebhookDelivery)
+def remember_external_id(session: Session, restaurant_id: int, external_id: str | None) -> None:
+    """Keep the restaurant's external id for the events of the current transaction (the
+    write that bumps the menu version reads it in the same statement)."""
+    _transaction_cache(session)[("external_id", restaurant_id)] = external_id
 
 
 def _restaurant_external_id(session: Session, restaurant_id: int) -> str | None:
-    """The restaurant's external id: from the session's copy when it holds one loaded
-    (a write changed its menu version, which expires that attribute, not this one), else
-    read once per transaction."""
+    """The restaurant's external id: as `remember_external_id` kept it, else read once
+    per transaction."""
     known = _transaction_cache(session)
     cache_key = ("external_id", restaurant_id)
     if cache_key not in known:
-        restaurant = session.identity_map.get(identity_key(Restaurant, restaurant_id))
-        loaded = {} if restaurant is None else sa.inspect(restaurant).dict
-        if "external_id" in loaded:
-            known[cache_key] = loaded["external_id"]
-        else:
-            known[cache_key] = session.scalar(
-                sa.select(Restaurant.external_id).where(Restaurant.id == restaurant_id)
-            )
+        known[cache_key] = session.scalar(
+            sa.select(Restaurant.external_id).where(Restaurant.id == restaurant_id)
+        )
     external_id: str | None = known[cache_key]
     return external_id
 

@@ -64,14 +64,17 @@ def bump_menu_version(session: Session, restaurant_id: int, *, announce: bool = 
     the change's `menu.updated` event goes into the outbox in the same transaction
     (presto.services.outbox). Returns the new version.
     """
-    version = session.execute(
+    bumped = session.execute(
         sa.update(Restaurant)
         .where(Restaurant.id == restaurant_id)
         .values(menu_version=Restaurant.menu_version + 1)
-        .returning(Restaurant.menu_version)
-    ).scalar_one_or_none()
-    if version is None:
+        .returning(Restaurant.menu_version, Restaurant.external_id)
+    ).one_or_none()
+    if bumped is None:
         raise restaurant_not_found(restaurant_id)
+    version, external_id = bumped
+    # The change's events name the restaurant's external id: read here, not again.
+    outbox.remember_external_id(session, restaurant_id, external_id)
     session.info.setdefault(CHANGED_MENUS, set()).add(restaurant_id)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered on commit to the presto workers of every host (presto.serving.generations).

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,6 +39,69 @@ class Claimed:
     previous_secret: str | None
     previous_secret_until: datetime | None
     body: str
+
+
+def write_events(
+    connection: sa.Connection, events: list[dict[str, Any]], deliveries: list[dict[str, Any]]
+) -> None:
+    """Insert a transaction's outbox rows: `events` (id, type, restaurant_id, body,
+    created_at) and their pending `deliveries` (endpoint_id, event_id, created_at).
+
+    On PostgreSQL in one statement, one round trip: the events go in as a data-modifying
+    CTE of the deliveries' insert, their columns passed as arrays, so the statement is
+    the same text for any number of rows (prepared once, never rebuilt); the deliveries'
+    foreign keys are checked as the statement ends, when the events are in. Elsewhere two
+    statements, which cost no round trip on an embedded database.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            _WRITE_EVENTS,
+            {
+                "ids": [event["id"] for event in events],
+                "types": [event["type"] for event in events],
+                "restaurant_ids": [event["restaurant_id"] for event in events],
+                "bodies": [event["body"] for event in events],
+                "created": [event["created_at"] for event in events],
+                "endpoint_ids": [delivery["endpoint_id"] for delivery in deliveries],
+                "event_ids": [delivery["event_id"] for delivery in deliveries],
+                "due": [delivery["created_at"] for delivery in deliveries],
+            },
+        )
+        return
+    connection.execute(sa.insert(WebhookEvent.__table__), events)
+    connection.execute(
+        sa.insert(WebhookDelivery.__table__),
+        [
+            {
+                **delivery,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": delivery["created_at"],
+            }
+            for delivery in deliveries
+        ],
+    )
+
+
+_WRITE_EVENTS = sa.text(
+    """
+    WITH written AS (
+        INSERT INTO webhook_event (id, type, restaurant_id, body, created_at)
+        SELECT * FROM unnest(
+            CAST(:ids AS varchar[]), CAST(:types AS varchar[]),
+            CAST(:restaurant_ids AS integer[]), CAST(:bodies AS text[]),
+            CAST(:created AS timestamptz[])
+        )
+    )
+    INSERT INTO webhook_delivery
+        (endpoint_id, event_id, state, attempts, next_attempt_at, created_at)
+    SELECT endpoint_id, event_id, 'pending', 0, due, due
+    FROM unnest(
+        CAST(:endpoint_ids AS integer[]), CAST(:event_ids AS varchar[]),
+        CAST(:due AS timestamptz[])
+    ) AS rows (endpoint_id, event_id, due)
+    """
+)
 
 
 def claim_due(
