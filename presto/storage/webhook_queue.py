@@ -68,9 +68,9 @@ def write_events(
             },
         )
         return
-    connection.execute(sa.insert(WebhookEvent.__table__), events)
+    connection.execute(sa.insert(WebhookEvent), events)
     connection.execute(
-        sa.insert(WebhookDelivery.__table__),
+        sa.insert(WebhookDelivery),
         [
             {
                 **delivery,
