@@ -4,8 +4,8 @@ without its event. The relay (presto.serving.webhook_relay) delivers them after 
 
 An event is recorded only for the endpoints that hear it when the change commits: one
 indexed read of the enabled endpoints, and with subscribers one event row and one
-delivery row per endpoint, written as the transaction commits (two statements for all of
-its events). Payloads are thin (ids and versions), shaped as the Standard
+delivery row per endpoint, written as the transaction commits (one statement for all of
+its events on PostgreSQL). Payloads are thin (ids and versions), shaped as the Standard
 Webhooks specification recommends: `{"type", "timestamp", "data"}`. Every payload carries
 the restaurant's `menu_version`, which only grows, so a consumer can drop an event that
 arrives after a newer one.
@@ -119,9 +119,9 @@ def record_event(
 
 
 def _write_pending(session: Session) -> None:
-    """Write the transaction's events and deliveries as it commits, two statements for
-    all of them (a sold-out mark records two events); an earlier transaction's hook left
-    by a rollback finds nothing left to write."""
+    """Write the transaction's events and deliveries as it commits, all of them at once
+    (a sold-out mark records two events); an earlier transaction's hook left by a
+    rollback finds nothing left to write."""
     events, deliveries = _transaction_cache(session).pop(PENDING, ([], []))
     if events:
         webhook_queue.write_events(session.connection(), events, deliveries)
