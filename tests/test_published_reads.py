@@ -24,6 +24,11 @@ from presto.serving.published_reads import (
 )
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.compression import decompress
+from presto.storage.published_menus import (
+    READ_PUBLISHED,
+    READ_PUBLISHED_CALL,
+    READ_PUBLISHED_FUNCTION,
+)
 from tests.helpers.tcp_proxy import TcpProxy
 
 T = TypeVar("T")
@@ -90,6 +95,35 @@ def test_what_is_not_current_is_left_to_flask(
         return await reads.read(1, ""), await reads.read(999, ""), await reads.read(1, "all")
 
     assert with_reads(Settings(database_url=db_url), use) == (None, None, None)
+
+
+def test_behind_a_transaction_pooler_reads_call_the_function_and_answer_the_same(
+    db_url: str, engine: Engine, published: bytes
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the pooler mode and its function are PostgreSQL's")
+    pooled = Settings(database_url=db_url, database_pooler="transaction", threads=1)
+
+    async def use(reads: PublishedReads) -> list[object]:
+        assert isinstance(reads, LoopPublishedReads)
+        assert reads._sql == READ_PUBLISHED_CALL.encode()
+        return [await reads.read(1, ""), await reads.read(999, ""), await reads.read(1, "all")]
+
+    current, missing, unpublished = with_reads(pooled, use)
+    assert current is not None
+    assert decompress(current.body_gzip) == published  # type: ignore[attr-defined]
+    assert (missing, unpublished) == (None, None)
+    # Row for row what the statement reads, for a published, an unpublished and no menu.
+    with engine.connect() as connection:
+        for restaurant_id, variant in ((1, ""), (1, "all"), (999, "")):
+            values = {"restaurant_id": restaurant_id, "variant": variant}
+            direct = connection.execute(READ_PUBLISHED, values).all()
+            called = connection.execute(
+                sa.text(f"SELECT * FROM {READ_PUBLISHED_FUNCTION}(:restaurant_id, :variant)"),
+                values,
+            ).all()
+            assert [tuple(row) for row in called] == [tuple(row) for row in direct]
+            assert len(direct) == (0 if restaurant_id == 999 else 1)
 
 
 @pytest.fixture

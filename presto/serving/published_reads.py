@@ -35,7 +35,7 @@ from presto.errors import NotFoundError
 from presto.services.published import current_published
 from presto.serving.admission import Admission
 from presto.storage.engine import make_engine
-from presto.storage.published_menus import READ_PUBLISHED, Published
+from presto.storage.published_menus import READ_PUBLISHED, READ_PUBLISHED_CALL, Published
 from presto.storage.roles import TRANSACTION_POOLER, session_timeouts
 
 
@@ -170,9 +170,10 @@ class LoopPublishedReads:
 
     Behind a transaction-mode pooler (`--database-pooler transaction`) a prepared
     statement would stay on one server connection while the next read may get another:
-    each read then sends its statement unnamed (parsed, bound and run in one round trip)
-    and no startup `options`, so the server's `statement_timeout` does not apply: the
-    read's own bound (`statement_timeout` + 1 s) does.
+    each read then calls the `presto_read_published` function unnamed (parsed, bound and
+    run in one round trip; the function's query keeps its plan on every server
+    connection) and sends no startup `options`, so the server's `statement_timeout` does
+    not apply: the read's own bound (`statement_timeout` + 1 s) does.
     """
 
     def __init__(self, settings: Settings, admission: Admission, url: str) -> None:
@@ -185,9 +186,14 @@ class LoopPublishedReads:
         self.admission = admission
         self.size = settings.threads
         compiled = READ_PUBLISHED.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
-        self._sql = compiled.string.encode()
         self._prepare = None if pooled else f"PREPARE {STATEMENT.decode()} AS {compiled.string}"
-        self._order = list(compiled.positiontup or ())
+        if pooled:
+            # The function's plan stays on each server connection: no planning per read.
+            self._sql = READ_PUBLISHED_CALL.encode()
+            self._order = ["restaurant_id", "variant"]
+        else:
+            self._sql = compiled.string.encode()
+            self._order = list(compiled.positiontup or ())
         # Reads that failed (an error, a lost connection, a timeout), for the replica's health.
         self.failures = 0
         self._idle: list[psycopg.AsyncConnection[Any]] = []

@@ -78,6 +78,46 @@ READ_PUBLISHED = (
 )
 
 
+# `READ_PUBLISHED` as a PostgreSQL function, for reads behind a transaction-mode pooler:
+# there a statement cannot stay prepared on a server connection, so each read would be
+# parsed and planned anew (some 100 us of the server's CPU, as much as the rest of the
+# read); PL/pgSQL keeps the plan of the query inside a function on each server
+# connection, and the call itself plans in a few microseconds. Created with the tables
+# (`create_schema`) and by the migration of that name; it returns what `READ_PUBLISHED`
+# returns, in the same order and types (tests/test_published_reads.py checks both agree).
+READ_PUBLISHED_FUNCTION = "presto_read_published"
+READ_PUBLISHED_CALL = f"SELECT * FROM {READ_PUBLISHED_FUNCTION}($1, $2)"
+_CREATE_FUNCTION = sa.DDL(
+    f"""
+    CREATE OR REPLACE FUNCTION {READ_PUBLISHED_FUNCTION}(
+        wanted_restaurant_id integer, wanted_variant varchar
+    )
+    RETURNS TABLE (
+        current_version integer, menu_version integer, etag varchar, rendered_at bigint,
+        valid_until bigint, body_gzip bytea, body_bytes integer
+    )
+    LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+        RETURN QUERY
+        SELECT r.menu_version, p.menu_version, p.etag, p.rendered_at, p.valid_until,
+               p.body_gzip, p.body_bytes
+        FROM restaurant AS r
+        LEFT OUTER JOIN published_menu AS p
+            ON p.restaurant_id = r.id AND p.variant = wanted_variant
+        WHERE r.id = wanted_restaurant_id;
+    END
+    $$
+    """
+)
+_DROP_FUNCTION = sa.DDL(f"DROP FUNCTION IF EXISTS {READ_PUBLISHED_FUNCTION}(integer, varchar)")
+sa.event.listen(
+    PublishedMenu.__table__, "after_create", _CREATE_FUNCTION.execute_if(dialect="postgresql")
+)
+sa.event.listen(
+    PublishedMenu.__table__, "before_drop", _DROP_FUNCTION.execute_if(dialect="postgresql")
+)
+
+
 def store_published(
     session: Session, restaurant_id: int, variant: str, published: Published
 ) -> None:
