@@ -334,52 +334,64 @@ def run_memory_case(config: BenchConfig) -> list[Row]:
         config.database_url, restaurants=config.memory_restaurants, items=config.memory_items
     )
     paths = menu_paths(restaurant_ids)
-    runs: list[tuple[int, MemoryDrive, list[float]]] = []
-    for cache_bytes in (0, config.cache_budget):
-        server = servers.start_presto(
-            config.database_url,
-            workers=PRESTO_WORKERS_FOR_MEMORY,
-            log_path=config.work_dir / f"presto-memory-{cache_bytes}.log",
-            cache_bytes=cache_bytes,
-        )
-        with running(server, paths[0]):
-            drive = uvloop.run(
-                read_everywhere(server.url(""), paths, workers=PRESTO_WORKERS_FOR_MEMORY)
-            )
-            runs.append((cache_bytes, drive, worker_rss(server)))
+    runs = [_measure_memory(config, paths, cache_bytes) for cache_bytes in (0, config.cache_budget)]
     baseline = statistics.fmean(runs[0][2]) if runs[0][2] else 0.0
-    rows = []
-    for cache_bytes, drive, rss in runs:
-        notes = "RSS " + "/".join(f"{mib:.1f}" for mib in rss) + " MiB"
-        details: dict[str, Any] = {
-            "rss_mib": rss,
-            "cache_bytes": cache_bytes,
-            "urls": drive.urls,
-            "distinct_bytes": drive.distinct_bytes,
-            "requests": drive.requests,
-        }
-        if cache_bytes:
-            growth = [mib - baseline for mib in rss]
-            notes += ", " + "/".join(f"{mib:+.1f}" for mib in growth) + " over baseline"
-            details.update(baseline_mib=baseline, growth_mib=growth)
-            label = f"presto, cache full, {cache_bytes / MIB:g} MiB budget"
-        else:
-            notes += (
-                f"; {drive.urls} distinct responses of {drive.distinct_bytes / MIB:.1f} MiB "
-                f"from {len(restaurant_ids)} restaurants"
-            )
-            label = "presto, cache off (baseline)"
-        rows.append(
-            Row(
-                case="f",
-                label=label,
-                workers=PRESTO_WORKERS_FOR_MEMORY,
-                errors=drive.errors,
-                notes=notes,
-                details=details,
-            )
+    return [
+        _memory_row(cache_bytes, drive, rss, baseline, len(restaurant_ids))
+        for cache_bytes, drive, rss in runs
+    ]
+
+
+def _measure_memory(
+    config: BenchConfig, paths: list[str], cache_bytes: int
+) -> tuple[int, MemoryDrive, list[float]]:
+    """Every path read on every worker of a presto with a `cache_bytes` cache (0: off);
+    the budget, the drive and each worker's RSS in MiB afterwards."""
+    server = servers.start_presto(
+        config.database_url,
+        workers=PRESTO_WORKERS_FOR_MEMORY,
+        log_path=config.work_dir / f"presto-memory-{cache_bytes}.log",
+        cache_bytes=cache_bytes,
+    )
+    with running(server, paths[0]):
+        drive = uvloop.run(
+            read_everywhere(server.url(""), paths, workers=PRESTO_WORKERS_FOR_MEMORY)
         )
-    return rows
+        return cache_bytes, drive, worker_rss(server)
+
+
+def _memory_row(
+    cache_bytes: int, drive: MemoryDrive, rss: list[float], baseline: float, restaurants: int
+) -> Row:
+    """A row of case f: with the cache on, its growth over the baseline (the mean worker
+    with the cache off); with it off, what the drive read."""
+    notes = "RSS " + "/".join(f"{mib:.1f}" for mib in rss) + " MiB"
+    details: dict[str, Any] = {
+        "rss_mib": rss,
+        "cache_bytes": cache_bytes,
+        "urls": drive.urls,
+        "distinct_bytes": drive.distinct_bytes,
+        "requests": drive.requests,
+    }
+    if cache_bytes:
+        growth = [mib - baseline for mib in rss]
+        notes += ", " + "/".join(f"{mib:+.1f}" for mib in growth) + " over baseline"
+        details.update(baseline_mib=baseline, growth_mib=growth)
+        label = f"presto, cache full, {cache_bytes / MIB:g} MiB budget"
+    else:
+        notes += (
+            f"; {drive.urls} distinct responses of {drive.distinct_bytes / MIB:.1f} MiB "
+            f"from {restaurants} restaurants"
+        )
+        label = "presto, cache off (baseline)"
+    return Row(
+        case="f",
+        label=label,
+        workers=PRESTO_WORKERS_FOR_MEMORY,
+        errors=drive.errors,
+        notes=notes,
+        details=details,
+    )
 
 
 def run_long_tail_case(config: BenchConfig) -> list[Row]:
@@ -606,35 +618,57 @@ def run_pooler_case(config: BenchConfig) -> list[Row]:
     publish_catalog(config.database_url, first, last)
     catalog = Spread(first, last)
     with pooling.pgbouncer(config.database_url, binary) as pooled, contextlib.ExitStack() as stack:
-        pooler = ("--database-pooler", "transaction", "--listen-url", config.database_url)
-        started = {
-            name: [
-                stack.enter_context(running(servers.start_presto(
-                    url, workers=2, log_path=config.work_dir / f"presto-{name}-{host}.log",
-                    cache_bytes=config.small_cache_bytes, options=options,
-                ), MENU_PATH))
-                for host in range(pooling.INSTANCES)
-            ]
-            for name, url, options in (
-                ("direct", config.database_url, ()), ("pgbouncer", pooled, pooler)
-            )
-        }  # fmt: skip
-        runs: dict[str, Callable[[], LoadResult]] = {}
-        # The run's connections, shared out among the instances.
-        share = replace(config, connections=max(1, config.connections // pooling.INSTANCES))
-        for name, instances in started.items():
+        started = _start_pooler_instances(config, pooled, stack)
+        for instances in started.values():
             for server in instances:
                 warm_up(server, config)
                 warm_up(server, config, catalog)
-            runs[f"warm, {name}"] = functools.partial(
-                pooling.load_instances, instances, functools.partial(load, config=share)
-            )
-            runs[f"catalog misses, {name}"] = functools.partial(
-                pooling.load_instances,
-                instances,
-                functools.partial(load, config=share, spread=catalog),
-            )
-        results = alternate(runs, config.rounds)
+        results = alternate(_pooler_runs(config, started, catalog), config.rounds)
+    return _pooler_rows(results)
+
+
+def _start_pooler_instances(
+    config: BenchConfig, pooled: str, stack: contextlib.ExitStack
+) -> dict[str, list[servers.Server]]:
+    """The instances on direct connections and those through PgBouncer at `pooled`, each
+    kind by name, stopped when `stack` closes."""
+    pooler = ("--database-pooler", "transaction", "--listen-url", config.database_url)
+    return {
+        name: [
+            stack.enter_context(running(servers.start_presto(
+                url, workers=2, log_path=config.work_dir / f"presto-{name}-{host}.log",
+                cache_bytes=config.small_cache_bytes, options=options,
+            ), MENU_PATH))
+            for host in range(pooling.INSTANCES)
+        ]
+        for name, url, options in (
+            ("direct", config.database_url, ()), ("pgbouncer", pooled, pooler)
+        )
+    }  # fmt: skip
+
+
+def _pooler_runs(
+    config: BenchConfig, started: Mapping[str, list[servers.Server]], catalog: Spread
+) -> dict[str, Callable[[], LoadResult]]:
+    """For each kind, the warm menu call and reads over the catalog, loading all of its
+    instances at once, which share out the run's connections."""
+    runs: dict[str, Callable[[], LoadResult]] = {}
+    # The run's connections, shared out among the instances.
+    share = replace(config, connections=max(1, config.connections // pooling.INSTANCES))
+    for name, instances in started.items():
+        runs[f"warm, {name}"] = functools.partial(
+            pooling.load_instances, instances, functools.partial(load, config=share)
+        )
+        runs[f"catalog misses, {name}"] = functools.partial(
+            pooling.load_instances,
+            instances,
+            functools.partial(load, config=share, spread=catalog),
+        )
+    return runs
+
+
+def _pooler_rows(results: Mapping[str, Rounds]) -> list[Row]:
+    """A row per run, each kind of load compared with its run on direct connections."""
     rows = {
         name: load_row("l", f"presto {name}, {pooling.INSTANCES} instances", 2, result, [])
         for name, result in results.items()

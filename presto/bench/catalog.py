@@ -39,48 +39,59 @@ def copy_restaurant(database_url: str, template_id: int, copies: int) -> tuple[i
             last_restaurant = connection.scalar(sa.select(sa.func.max(Restaurant.id))) or 0
             item_stride = connection.scalar(sa.select(sa.func.max(Item.id))) or 0
             params = {"copies": copies, "template": template_id}
-            restaurant_id = f"{last_restaurant} + copies.n"
-            connection.execute(
-                _copy_rows(
-                    Restaurant.__table__,  # type: ignore[arg-type]
-                    {"id": restaurant_id, "name": "t.name || ' #' || copies.n"},
-                    "t.id = :template",
-                ),
-                params,
-            )
-            new_restaurant = f"{last_restaurant} + copies.n"
-            connection.execute(
-                _copy_rows(
-                    Item.__table__,  # type: ignore[arg-type]
-                    {"id": f"t.id + copies.n * {item_stride}", "restaurant_id": new_restaurant},
-                    "t.restaurant_id = :template",
-                ),
-                params,
-            )
-            connection.execute(
-                _copy_rows(
-                    item_modifier,
-                    {
-                        "restaurant_id": new_restaurant,
-                        "item_id": f"t.item_id + copies.n * {item_stride}",
-                        "modifier_id": f"t.modifier_id + copies.n * {item_stride}",
-                    },
-                    "t.restaurant_id = :template",
-                ),
-                params,
-            )
+            _insert_copies(connection, params, last_restaurant, item_stride)
             if connection.dialect.name == "postgresql":
-                # Ids were given explicitly: move the sequences past them.
-                for table in ("restaurant", "item"):
-                    connection.execute(
-                        sa.text(
-                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT max(id) FROM {table}))"
-                        )
-                    )
+                _move_sequences_past_copies(connection)
     finally:
         engine.dispose()
     return last_restaurant + 1, last_restaurant + copies
+
+
+def _insert_copies(
+    connection: sa.Connection, params: dict[str, int], last_restaurant: int, item_stride: int
+) -> None:
+    """The template's restaurant row, items and item-modifier links, once per copy, with
+    the copy's restaurant id and its items' ids shifted by the copy's multiple of the stride."""
+    new_restaurant = f"{last_restaurant} + copies.n"
+    connection.execute(
+        _copy_rows(
+            Restaurant.__table__,  # type: ignore[arg-type]
+            {"id": new_restaurant, "name": "t.name || ' #' || copies.n"},
+            "t.id = :template",
+        ),
+        params,
+    )
+    connection.execute(
+        _copy_rows(
+            Item.__table__,  # type: ignore[arg-type]
+            {"id": f"t.id + copies.n * {item_stride}", "restaurant_id": new_restaurant},
+            "t.restaurant_id = :template",
+        ),
+        params,
+    )
+    connection.execute(
+        _copy_rows(
+            item_modifier,
+            {
+                "restaurant_id": new_restaurant,
+                "item_id": f"t.item_id + copies.n * {item_stride}",
+                "modifier_id": f"t.modifier_id + copies.n * {item_stride}",
+            },
+            "t.restaurant_id = :template",
+        ),
+        params,
+    )
+
+
+def _move_sequences_past_copies(connection: sa.Connection) -> None:
+    """Ids were given explicitly: move PostgreSQL's sequences past them."""
+    for table in ("restaurant", "item"):
+        connection.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
+        )
 
 
 def publish_catalog(database_url: str, first: int, last: int) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from presto.api.session import app_database
@@ -64,17 +65,7 @@ def time_publishing(factory: sessionmaker[Session], restaurant_id: int, repeats:
 
 def measure_cold(database_url: str, sizes: Sequence[int], *, repeats: int) -> list[ColdResult]:
     """Load one generated menu per size into a fresh schema and time its menu call."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        drop_schema(engine)
-        create_schema(engine)
-        restaurant_ids = []
-        with make_sessionmaker(engine)() as session, session.begin():
-            for size in sizes:
-                restaurant_ids.append(generate_menu(session, items=size))
-    finally:
-        engine.dispose()
-
+    restaurant_ids = _load_menus(database_url, sizes)
     app = create_app(Settings(database_url=database_url, threads=1))
     database = app_database(app)
     client = app.test_client()
@@ -85,49 +76,90 @@ def measure_cold(database_url: str, sizes: Sequence[int], *, repeats: int) -> li
         statements[-1] += 1
 
     sa.event.listen(database.engine, "before_cursor_execute", count_statement)
-    results = []
     try:
-        for size, restaurant_id in zip(sizes, restaurant_ids, strict=True):
-            path = f"/restaurant/{restaurant_id}/item"
-            # The first call opens the connection and fills compiled-statement caches.
-            if client.get(path).status_code != 200:
-                raise RuntimeError(f"GET {path} failed")
-            timings = []
-            for _ in range(repeats):
-                statements.append(0)
-                started = time.perf_counter()
-                response = client.get(path)
-                timings.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200:
-                    raise RuntimeError(f"GET {path} answered {response.status_code}")
-            counts = set(statements[-repeats:])
-            if len(counts) != 1:
-                raise RuntimeError(f"statements per request varied: {sorted(counts)}")
-            body = response.get_data()
-            plain = orjson.loads(body)
-            reference = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                encoded = orjson.dumps(plain)
-                reference.append((time.perf_counter() - started) * 1000)
-            if encoded != body:
-                raise RuntimeError("orjson from dicts gave other bytes than the menu call")
-            publish_ms = time_publishing(database.sessionmaker, restaurant_id, repeats)
-            results.append(
-                ColdResult(
-                    items=size,
-                    nodes=count_nodes(plain),
-                    body_bytes=len(body),
-                    repeats=repeats,
-                    median_ms=statistics.median(timings),
-                    max_ms=max(timings),
-                    statements=counts.pop(),
-                    reference_median_ms=statistics.median(reference),
-                    reference_max_ms=max(reference),
-                    publish_median_ms=publish_ms,
-                )
-            )
+        return [
+            _measure_menu(client, database.sessionmaker, statements, size, restaurant_id, repeats)
+            for size, restaurant_id in zip(sizes, restaurant_ids, strict=True)
+        ]
     finally:
         sa.event.remove(database.engine, "before_cursor_execute", count_statement)
         database.engine.dispose()
-    return results
+
+
+def _load_menus(database_url: str, sizes: Sequence[int]) -> list[int]:
+    """A fresh schema holding one generated menu per size, so nothing is cached yet;
+    returns their restaurant ids."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        drop_schema(engine)
+        create_schema(engine)
+        restaurant_ids = []
+        with make_sessionmaker(engine)() as session, session.begin():
+            for size in sizes:
+                restaurant_ids.append(generate_menu(session, items=size))
+    finally:
+        engine.dispose()
+    return restaurant_ids
+
+
+def _measure_menu(
+    client: FlaskClient,
+    factory: sessionmaker[Session],
+    statements: list[int],
+    size: int,
+    restaurant_id: int,
+    repeats: int,
+) -> ColdResult:
+    """One menu size: its menu call, orjson encoding the same body, and publishing it."""
+    path = f"/restaurant/{restaurant_id}/item"
+    body, timings, statement_count = _time_menu_call(client, path, statements, repeats)
+    plain = orjson.loads(body)
+    reference = _time_reference(plain, body, repeats)
+    publish_ms = time_publishing(factory, restaurant_id, repeats)
+    return ColdResult(
+        items=size,
+        nodes=count_nodes(plain),
+        body_bytes=len(body),
+        repeats=repeats,
+        median_ms=statistics.median(timings),
+        max_ms=max(timings),
+        statements=statement_count,
+        reference_median_ms=statistics.median(reference),
+        reference_max_ms=max(reference),
+        publish_median_ms=publish_ms,
+    )
+
+
+def _time_menu_call(
+    client: FlaskClient, path: str, statements: list[int], repeats: int
+) -> tuple[bytes, list[float], int]:
+    """The body, milliseconds of each of `repeats` calls of `path` after a first untimed
+    one, and the statements each ran (the same for all, or the measurement is off)."""
+    # The first call opens the connection and fills compiled-statement caches.
+    if client.get(path).status_code != 200:
+        raise RuntimeError(f"GET {path} failed")
+    timings = []
+    for _ in range(repeats):
+        statements.append(0)
+        started = time.perf_counter()
+        response = client.get(path)
+        timings.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {response.status_code}")
+    counts = set(statements[-repeats:])
+    if len(counts) != 1:
+        raise RuntimeError(f"statements per request varied: {sorted(counts)}")
+    return response.get_data(), timings, counts.pop()
+
+
+def _time_reference(plain: Any, body: bytes, repeats: int) -> list[float]:
+    """Milliseconds of each of `repeats` encodings of `plain` with orjson, which must give
+    back the very bytes of the menu call for the comparison to hold."""
+    reference = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        encoded = orjson.dumps(plain)
+        reference.append((time.perf_counter() - started) * 1000)
+    if encoded != body:
+        raise RuntimeError("orjson from dicts gave other bytes than the menu call")
+    return reference
