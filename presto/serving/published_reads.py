@@ -185,15 +185,13 @@ class LoopPublishedReads:
         self.read_timeout = settings.statement_timeout + 1 if settings.statement_timeout else None
         self.admission = admission
         self.size = settings.threads
-        compiled = READ_PUBLISHED.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+        # Behind a pooler, the function's plan stays on each server connection: no
+        # planning per read.
+        statement = READ_PUBLISHED_CALL if pooled else READ_PUBLISHED
+        compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+        self._sql = compiled.string.encode()
         self._prepare = None if pooled else f"PREPARE {STATEMENT.decode()} AS {compiled.string}"
-        if pooled:
-            # The function's plan stays on each server connection: no planning per read.
-            self._sql = READ_PUBLISHED_CALL.encode()
-            self._order = ["restaurant_id", "variant"]
-        else:
-            self._sql = compiled.string.encode()
-            self._order = list(compiled.positiontup or ())
+        self._order = list(compiled.positiontup or ())
         # Reads that failed (an error, a lost connection, a timeout), for the replica's health.
         self.failures = 0
         self._idle: list[psycopg.AsyncConnection[Any]] = []

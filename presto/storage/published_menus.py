@@ -9,6 +9,7 @@ are published, and under which query strings, is `presto.menus.representation`'s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -86,7 +87,13 @@ READ_PUBLISHED = (
 # (`create_schema`) and by the migration of that name; it returns what `READ_PUBLISHED`
 # returns, in the same order and types (tests/test_published_reads.py checks both agree).
 READ_PUBLISHED_FUNCTION = "presto_read_published"
-READ_PUBLISHED_CALL = f"SELECT * FROM {READ_PUBLISHED_FUNCTION}($1, $2)"
+# The call, with the same bind parameters as `READ_PUBLISHED`.
+READ_PUBLISHED_CALL: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(
+    getattr(sa.func, READ_PUBLISHED_FUNCTION)(
+        sa.bindparam("restaurant_id", type_=sa.Integer),
+        sa.bindparam("variant", type_=sa.String),
+    )
+)
 _CREATE_FUNCTION = sa.DDL(
     f"""
     CREATE OR REPLACE FUNCTION {READ_PUBLISHED_FUNCTION}(

@@ -68,9 +68,9 @@ def write_events(
             },
         )
         return
-    connection.execute(sa.insert(WebhookEvent), events)
+    connection.execute(_INSERT_EVENT, events)
     connection.execute(
-        sa.insert(WebhookDelivery),
+        _INSERT_DELIVERY,
         [
             {
                 **delivery,
@@ -83,6 +83,9 @@ def write_events(
     )
 
 
+# Built once, executed with each transaction's rows.
+_INSERT_EVENT = sa.insert(WebhookEvent)
+_INSERT_DELIVERY = sa.insert(WebhookDelivery)
 _WRITE_EVENTS = sa.text(
     """
     WITH written AS (
