@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -184,6 +185,37 @@ def test_a_menu_write_records_its_event_in_its_transaction(
         "changed_at": payload["data"]["changed_at"],
     }
     assert set(payload) == {"type", "timestamp", "data"}
+
+
+def test_events_name_the_restaurants_external_id_read_with_the_version_bump(
+    client: FlaskClient, engine: Engine, session: Session, diner: int, key: dict[str, str]
+) -> None:
+    session.execute(sa.update(Restaurant).where(Restaurant.id == diner).values(external_id="S-7"))
+    [burger] = add_items(session, diner, ["Burger"])
+    session.commit()
+    register(client, key, f"/restaurant/{diner}/webhooks", events=["menu.updated", "item.sold_out"])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        path = f"/restaurant/{diner}/item/{burger}/sold-out"
+        answer = client.put(path, json={"until": "2999-01-01T10:00:00Z"}, headers=key)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert answer.status_code == 200
+
+    recorded = events(engine)
+    assert sorted(kind for kind, _payload, _owed in recorded) == ["item.sold_out", "menu.updated"]
+    for _kind, payload, _owed in recorded:
+        assert payload["data"]["restaurant_external_id"] == "S-7"
+    # Read by the UPDATE that bumps the menu version (RETURNING), not by a SELECT of its own.
+    own_read = re.compile(r"\s*SELECT (restaurant\.)?external_id\s+FROM restaurant", re.IGNORECASE)
+    assert [s for s in statements if own_read.match(s)] == []
+    bump = re.compile(r"UPDATE restaurant SET menu_version=.*RETURNING .*external_id", re.DOTALL)
+    assert any(bump.match(s) for s in statements)
 
 
 def test_sold_out_events_carry_ids_and_external_ids(
