@@ -10,8 +10,8 @@ g. a platform's long tail: thousands of demo-sized menus read at random, against
 h. the same with a cache too small for the catalog, so misses dominate;
 i. the warm menu call to a gzip client, against the ceiling answering the same gzip bytes;
 j. write latency on a large generated menu;
-k. the CPU cost of a refusal beside a hit's, and the warm path under a flood of refusals
-   (`presto.bench.refusals`);
+k. the CPU cost of a refusal beside a hit's, and the warm path under floods of new query
+   strings, answered from the cached menu or mostly refused (`presto.bench.refusals`);
 l. two workers through PgBouncer in transaction mode beside two on direct connections:
    the warm menu call, and reads over the catalog with case h's small cache (misses).
 """

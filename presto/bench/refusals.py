@@ -1,5 +1,5 @@
 """Case k: what a refusal costs beside a cache hit, and the warm path under a flood of
-requests that must mostly be refused.
+requests it has never seen.
 
 A refusal must be the cheapest answer presto gives, or a flood of requests it cannot serve
 starves the requests it can. This case measures, on a worker of its own, the CPU time per
@@ -7,9 +7,11 @@ answer (the worker's user and system time over the answers wrk counted) of cache
 calls and of writes refused with 429 (a key nobody has, past the failed-authentication
 limit: every answer after the first few is a refusal written from its prepared head).
 Then, with 2 workers and the defaults, wrk floods 1,024 connections with menu reads of a
-new query string each (none cached: most are shed with 503) while a probe apart from the
-load reads the cached menu and an uncached one in turn; the probe's p99 of each is what a
-client sees during the flood.
+new query string each while a probe apart from the load reads the cached menu and a new
+query string of the same kind in turn; the probe's p99 of each is what a client sees
+during the flood. Two floods: new categories, which the event loop answers from the cached
+menu (`presto.serving.menu_filters`), and new categories of the normalized shape, which
+only Flask renders, so that most are shed with 503.
 """
 
 from __future__ import annotations
@@ -36,15 +38,19 @@ wrk.body = '{"price": 1}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer presto_nobody_has_this_key"
 """
-# wrk: menu reads, each with a query string never asked before (so never cached).
+# wrk: menu reads, each with a query string never asked before (so never cached), after
+# `/restaurant/1/item?` + the flood's prefix.
 UNCACHED_READS = """local threads = 0
 function setup(thread) threads = threads + 1; thread:set("id", threads) end
 local count = 0
 function request()
   count = count + 1
-  return wrk.format("GET", "/restaurant/1/item?category=flood-" .. id .. "-" .. count)
+  return wrk.format("GET", "/restaurant/1/item?PREFIXcategory=flood-" .. id .. "-" .. count)
 end
 """
+# The floods: a label and the query string before the new category. The loop answers a
+# category from the cached menu; the normalized shape is rendered by Flask.
+FLOODS = (("new categories", ""), ("new normalized categories", "shape=normalized&"))
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -81,6 +87,8 @@ class Probe:
 
     url_host: str
     port: int
+    # Before the uncached read's new category, as the flood's.
+    prefix: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
     cached: list[float] = field(default_factory=list)
     uncached: list[float] = field(default_factory=list)
@@ -95,7 +103,12 @@ class Probe:
         while not self.stop.is_set():
             count += 1
             self._read(connections[0], MENU_PATH, self.cached, False)
-            self._read(connections[1], f"{MENU_PATH}?category=probe-{count}", self.uncached, True)
+            self._read(
+                connections[1],
+                f"{MENU_PATH}?{self.prefix}category=probe-{count}",
+                self.uncached,
+                True,
+            )
             time.sleep(PROBE_PAUSE)
         for connection in connections:
             connection.close()
@@ -120,10 +133,10 @@ class Probe:
             self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
-def flood_row(server: servers.Server, duration: float) -> Row:
-    """wrk's flood of uncached reads on `server`, the probe's view of it, and the
-    workers' CPU time per answer."""
-    probe = Probe(servers.HOST, server.port)
+def flood_row(server: servers.Server, duration: float, label: str, prefix: str) -> Row:
+    """wrk's flood of uncached reads (`prefix` before each new category) on `server`,
+    the probe's view of it, and the workers' CPU time per answer."""
+    probe = Probe(servers.HOST, server.port, prefix)
     prober = threading.Thread(target=probe.run, daemon=True)
     pids = server.worker_pids()
     before = cpu_seconds(pids)
@@ -131,7 +144,7 @@ def flood_row(server: servers.Server, duration: float) -> Row:
     try:
         result: LoadResult = run_wrk(
             server.url(MENU_PATH), duration=duration, connections=FLOOD_CONNECTIONS,
-            script=UNCACHED_READS,
+            script=UNCACHED_READS.replace("PREFIX", prefix),
         )  # fmt: skip
     finally:
         probe.stop.set()
@@ -149,7 +162,7 @@ def flood_row(server: servers.Server, duration: float) -> Row:
         "probe_failures": probe.failures,
     }
     return measured_row(
-        "k", f"flood: {FLOOD_CONNECTIONS} connections of uncached reads, defaults", result,
+        "k", f"flood: {FLOOD_CONNECTIONS} connections of {label}, defaults", result,
         workers=len(pids),
         notes=(
             f"{details['refused_share']:.0%} non-2xx; probe p99: cached "
@@ -182,7 +195,8 @@ def run_refusal_case(database_url: str, work_dir: Path, duration: float) -> list
     )  # fmt: skip
     try:
         server.wait_until_ready(MENU_PATH)
-        rows.append(flood_row(server, duration))
+        for label, prefix in FLOODS:
+            rows.append(flood_row(server, duration, label, prefix))
     finally:
         server.stop()
     hit, refusal = rows[0].details["cpu_us_per_answer"], rows[1].details["cpu_us_per_answer"]

@@ -21,11 +21,13 @@ Filtered menu calls (`category=`, `tags=`, any query string that is not a publis
 variant) are kept too, but in a share of the budget of their own (`FILTERED_SHARE`): one
 is pushed out only by another, least recently used first, never a full menu. Anyone can
 ask for a new category each time, so without the share a flood of them would push every
-real menu out.
+real menu out. Most are made from a cached full menu's items on the loop
+(`presto.serving.menu_filters`, the index kept with the menu's entry and counted with it).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from presto.menus.representation import QUERY_STRINGS, encoding_headers, gzip_etag
+from presto.serving.menu_filters import MenuIndex, index_menu
 from presto.serving.prepared import STATUS_LINE, header_lines
 from presto.storage.compression import compress, decompress
 
@@ -76,6 +79,12 @@ class Representation:
     def __post_init__(self) -> None:
         object.__setattr__(self, "head", STATUS_LINE + header_lines(self.headers))
 
+    def with_body(self, body: bytes) -> Representation:
+        """The same representation (tag, headers, head) of another body."""
+        other = copy.copy(self)
+        object.__setattr__(other, "body", body)
+        return other
+
 
 @dataclass(slots=True)
 class CachedMenu:
@@ -93,6 +102,8 @@ class CachedMenu:
     expires: float | None = None
     # `time.monotonic()` of the last plain read that had to decompress (0: none yet).
     decompressed_at: float = 0.0
+    # Its top-level items, once a filtered call was answered from it (`menu_filters`).
+    index: MenuIndex | None = None
 
     @classmethod
     def of(
@@ -120,11 +131,19 @@ class CachedMenu:
             expires,
         )
 
+    @classmethod
+    def filtered(cls, menu: CachedMenu, body: bytes) -> CachedMenu:
+        """The entry of a filtered call answered from `menu`'s items (`body`): the menu's
+        generation, tag, headers and expiry."""
+        gzip = menu.gzip.with_body(compress(body))
+        return cls(menu.generation, menu.identity, gzip, body, menu.expires)
+
     @property
     def size(self) -> int:
         """Bytes this entry counts against the budget (the bodies dominate)."""
         plain = len(self.plain) if self.plain is not None else 0
-        return len(self.gzip.body) + plain + ENTRY_OVERHEAD
+        index = self.index.size if self.index is not None else 0
+        return len(self.gzip.body) + plain + index + ENTRY_OVERHEAD
 
 
 class MenuCache:
@@ -153,21 +172,41 @@ class MenuCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Key, generation: int) -> CachedMenu | None:
-        """The entry for `key` if it was stored under `generation` and has not expired."""
+    def get(self, key: Key, generation: int, *, count: bool = True) -> CachedMenu | None:
+        """The entry for `key` if it was stored under `generation` and has not expired;
+        counted as a hit or a miss unless `count` is false (then the caller counts)."""
         entry = self._entries.get(key)
         if (
             entry is None
             or entry.generation != generation
             or (entry.expires is not None and time.time() >= entry.expires)
         ):
-            self.misses += 1
+            self.misses += count
             return None
         self._entries.move_to_end(key)
         if key in self._filtered:
             self._filtered.move_to_end(key)
-        self.hits += 1
+        self.hits += count
         return entry
+
+    def counted(self, hit: bool) -> None:
+        """Count a menu call the caller answered from memory (`hit`) or not."""
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    def index(self, key: Key, entry: CachedMenu) -> MenuIndex:
+        """The index of a full menu's top-level items, made on first use and kept with
+        the entry (counted against the budget, as its bodies are)."""
+        if entry.index is not None:
+            return entry.index
+        index = index_menu(self.plain_body(key, entry))
+        if self._entries.get(key) is entry:
+            self._make_room(index.size, keep=key)
+            self._count(key, index.size, 0)
+        entry.index = index
+        return index
 
     def plain_body(self, key: Key, entry: CachedMenu) -> bytes:
         """The entry's uncompressed body: kept, or decompressed and kept again.

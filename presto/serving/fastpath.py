@@ -32,8 +32,10 @@ from presto.serving.cache import (
     MenuCache,
     Representation,
     StaleMenuResponse,
+    is_filtered,
 )
 from presto.serving.generations import MenuChangeListener, MenuGenerations
+from presto.serving.menu_filters import parse_filter
 from presto.serving.prepared import PreparedResponse, is_preparable
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
@@ -85,13 +87,59 @@ class MenuFastPath:
         return await self.load(request, wsgi)
 
     def hit(self, request: web.BaseRequest) -> web.StreamResponse | None:
-        """The cached answer to a menu call, if the cache holds its current menu; None
-        otherwise (then `load` answers it). No coroutine: most requests end here."""
+        """The cached answer to a menu call, if the cache holds its current menu (for a
+        filter, the full menu it filters); None otherwise (then `load` answers it). No
+        coroutine: most requests end here."""
         key = menu_call(request)
         if key is None or (self.listener is not None and not self.listener.connected):
             return None
-        entry = self.cache.get(key, self.generations.get(key[0]))
-        return None if entry is None else self._respond(request, key, entry)
+        generation = self.generations.get(key[0])
+        if not is_filtered(key):
+            entry = self.cache.get(key, generation)
+            return None if entry is None else self._respond(request, key, entry)
+        entry = self.cache.get(key, generation, count=False)
+        if entry is not None:
+            self.cache.counted(True)
+            return self._respond(request, key, entry)
+        entry = self._filter_cached(request, key, generation)
+        self.cache.counted(entry is not None)
+        if entry is None:
+            return None
+        # Answered while the entry still holds its plain body, which `put` drops.
+        response = self._respond(request, key, entry)
+        self.cache.put(key, entry)
+        return response
+
+    def _filter_cached(
+        self, request: web.BaseRequest, key: tuple[int, str], generation: int
+    ) -> CachedMenu | None:
+        """A filtered call answered from the cached full menu (`presto.serving.menu_filters`);
+        None if the loop cannot answer it so."""
+        menu_filter = parse_filter(request.rel_url.raw_query_string)
+        if menu_filter is None:
+            return None
+        menu_key = (key[0], menu_filter.full_menu)
+        menu = self.cache.get(menu_key, generation, count=False)
+        if menu is None:
+            return None
+        body = self.cache.index(menu_key, menu).select(
+            self.cache.plain_body(menu_key, menu), menu_filter
+        )
+        return None if body is None else CachedMenu.filtered(menu, body)
+
+    async def _filter_published(
+        self, request: web.BaseRequest, key: tuple[int, str], generation: int
+    ) -> CachedMenu | None:
+        """A filtered call whose full menu is not cached: that menu read from the
+        published store (and kept), then filtered; None if the loop cannot answer it so."""
+        menu_filter = parse_filter(request.rel_url.raw_query_string)
+        if menu_filter is None:
+            return None
+        menu = await self._read_published(key[0], menu_filter.full_menu, generation)
+        if menu is None:
+            return None
+        self.cache.put((key[0], menu_filter.full_menu), menu)
+        return self._filter_cached(request, key, generation)
 
     async def load(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer a request `hit` did not: from `wsgi`, keeping a cacheable menu."""
@@ -118,6 +166,8 @@ class MenuFastPath:
         entry = None
         try:
             entry = await self._read_published(restaurant_id, request.query_string, generation)
+            if entry is None and is_filtered(key):
+                entry = await self._filter_published(request, key, generation)
             if entry is not None:
                 if self.on_load is not None:
                     self.on_load(time.perf_counter() - started)

@@ -1,0 +1,173 @@
+"""Filtered menu calls answered from the cached full menu, on the event loop.
+
+A front end's category tabs (`?category=Salads`) and dietary chips (`?tags=vegan`) are
+read as often as the menu itself, and anyone can ask for a new category each time. Each
+one used to be a miss: a thread, the database and a render, for a list the cached menu
+already holds. Now the call is answered from the cached full menu (the published variant,
+`all=true` or not): the top-level items are indexed once per cached body (their byte
+ranges, category, availability and tags) and a filter joins the ranges it keeps. The
+answer is byte for byte the route's (`presto.services.menu_view.select_entries` over the
+same items: `tests/test_menu_filters.py` compares them), with the full menu's tag, headers
+and expiry: a filter picks items, it does not change the menu's version or period.
+
+Only query strings this module reads exactly as the route's schema would are answered
+here: `all`, `available`, `category`, `tags` and `shape=nested`, each once, every value
+valid. Anything else (`exclude_allergens`, which needs the required groups of the whole
+modifier graph, `at=`, `external_id`, `shape=normalized`, a repeated or invalid parameter)
+goes to Flask as before, which answers it or its 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import orjson
+
+from presto.schema_fields import has_refused_characters
+from presto.services.dietary import TAGS
+from presto.storage.models import CATEGORY_LENGTH
+
+_PARAMETERS = frozenset({"all", "available", "category", "tags", "shape"})
+# `QueryBoolean`'s spellings.
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_TAGS = frozenset(TAGS)
+# Bytes an indexed item costs beside the menu's body (its object, tuple slot and tag set),
+# counted against the cache's budget with the entry.
+INDEXED_ITEM_BYTES = 120
+INDEX_OVERHEAD = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LoopFilter:
+    """A menu call's filters that the loop answers; None or empty: no filter."""
+
+    include_all: bool
+    available: bool | None
+    category: str | None
+    tags: frozenset[str]
+
+    @property
+    def full_menu(self) -> str:
+        """The query string of the published menu this call filters."""
+        return "all=true" if self.include_all else ""
+
+
+def parse_filter(raw_query: str) -> LoopFilter | None:
+    """The filter of a menu call's raw query string, if the loop answers it exactly as
+    the route would (see the module doc); None: Flask answers the call."""
+    if not raw_query.isascii():
+        return None
+    try:
+        # As Werkzeug parses `request.args`; undecodable bytes are left to Flask.
+        pairs = parse_qsl(raw_query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    query = dict(pairs)
+    if len(query) != len(pairs) or not query.keys() <= _PARAMETERS:
+        return None
+    if query.get("shape", "nested") != "nested":
+        return None
+    include_all = _BOOLEANS.get(query.get("all", "false"))
+    available = _BOOLEANS.get(query["available"]) if "available" in query else None
+    category = query.get("category")
+    tags = query["tags"].split(",") if "tags" in query else []
+    if (
+        include_all is None
+        or ("available" in query and available is None)
+        or (category is not None and not _valid_category(category))
+        or ("tags" in query and not 1 <= len(tags) <= len(TAGS))
+        or not _TAGS.issuperset(tags)
+    ):
+        return None
+    return LoopFilter(include_all, available, category, frozenset(tags))
+
+
+def _valid_category(category: str) -> bool:
+    """As the schema's `category` field: 1 to `CATEGORY_LENGTH` characters of text."""
+    return 1 <= len(category) <= CATEGORY_LENGTH and not has_refused_characters(category)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedItem:
+    """A top-level item of a cached menu: where its JSON lies in the body, and what the
+    filters read."""
+
+    start: int
+    end: int
+    category: str | None
+    available: bool
+    tags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MenuIndex:
+    """The top-level items of one cached menu body, in menu order; `items` is None for a
+    body this module cannot index (then Flask answers the filters)."""
+
+    items: tuple[IndexedItem, ...] | None
+
+    @property
+    def size(self) -> int:
+        """Bytes it counts against the cache's budget."""
+        return INDEX_OVERHEAD + INDEXED_ITEM_BYTES * len(self.items or ())
+
+    def select(self, body: bytes, menu_filter: LoopFilter) -> bytes | None:
+        """The body of the call filtered by `menu_filter` (`body`: the indexed menu's);
+        None if the menu could not be indexed."""
+        if self.items is None:
+            return None
+        category, available, tags = menu_filter.category, menu_filter.available, menu_filter.tags
+        kept = [
+            body[item.start : item.end]
+            for item in self.items
+            if (category is None or item.category == category)
+            and (available is None or item.available is available)
+            and tags <= item.tags
+        ]
+        return b"[" + b",".join(kept) + b"]"
+
+
+def index_menu(body: bytes) -> MenuIndex:
+    """Index a nested menu call's body; an index without items if the body is not the
+    compact JSON array of item objects the renderer writes (checked byte for byte)."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return MenuIndex(None)
+    if not isinstance(parsed, list):
+        return MenuIndex(None)
+    items = []
+    categories: dict[str, str] = {}
+    start = 1
+    for value in parsed:
+        if not (isinstance(value, dict) and _has_filtered_fields(value)):
+            return MenuIndex(None)
+        part = orjson.dumps(value)
+        end = start + len(part)
+        if body[start:end] != part:
+            return MenuIndex(None)
+        category = value.get("category")
+        items.append(
+            IndexedItem(
+                start,
+                end,
+                None if category is None else categories.setdefault(category, category),
+                value["available"],
+                frozenset(value["tags"]),
+            )
+        )
+        start = end + 1
+    if len(body) != max(start, 2):  # `[`, the items and their commas, `]`
+        return MenuIndex(None)
+    return MenuIndex(tuple(items))
+
+
+def _has_filtered_fields(value: dict[str, object]) -> bool:
+    category, tags = value.get("category"), value.get("tags")
+    return (
+        (category is None or isinstance(category, str))
+        and isinstance(value.get("available"), bool)
+        and isinstance(tags, list)
+        and all(isinstance(tag, str) for tag in tags)
+    )

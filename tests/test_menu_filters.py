@@ -1,0 +1,179 @@
+"""Filtered menu calls answered on the event loop from the cached full menu
+(`presto.serving.menu_filters`): the same bytes and headers as the route, no database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from flask.testing import FlaskClient
+
+from presto.serving.cache import MenuCache
+from presto.serving.fastpath import MenuFastPath
+from presto.serving.generations import MenuGenerations
+from presto.serving.menu_filters import LoopFilter, index_menu, parse_filter
+from presto.storage.models import CATEGORY_LENGTH
+from tests.helpers.items import create
+from tests.helpers.responses import FlaskAsWSGI, as_response
+
+# Query strings the loop answers, and the filter it reads from each.
+ANSWERED = {
+    "category=Salads": LoopFilter(False, None, "Salads", frozenset()),
+    "all=1&available=false": LoopFilter(True, False, None, frozenset()),
+    "tags=vegan,spicy&shape=nested": LoopFilter(False, None, None, frozenset({"vegan", "spicy"})),
+    "category=Entr%C3%A9es&all=true&available=1": LoopFilter(True, True, "Entrées", frozenset()),
+    "category=Sides+%26+more&tags=vegan,vegan": LoopFilter(
+        False, None, "Sides & more", frozenset({"vegan"})
+    ),
+    "all=0": LoopFilter(False, None, None, frozenset()),
+}
+# Query strings left to Flask: valid ones it answers, invalid ones it refuses with 422.
+DEFERRED = [
+    "shape=normalized&category=Salads",
+    "category=Salads&category=Mains",
+    "exclude_allergens=milk",
+    "at=2026-12-01T12:00:00Z",
+    "external_id=pos-1",
+    "category=",
+    f"category={'x' * (CATEGORY_LENGTH + 1)}",
+    "category=%01",
+    "category=%FF",
+    "tags=",
+    "tags=vegan,",
+    "tags=meaty",
+    "available=yes",
+    "all=TRUE",
+    "colour=red",
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), ANSWERED.items())
+def test_parses_what_the_route_reads_the_same(query: str, expected: LoopFilter) -> None:
+    assert parse_filter(query) == expected
+
+
+@pytest.mark.parametrize("query", DEFERRED)
+def test_leaves_anything_else_to_flask(query: str) -> None:
+    assert parse_filter(query) is None
+
+
+def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
+    items = [
+        {"id": 1, "category": "Mains", "available": True, "tags": ["spicy"], "modifiers": []},
+        {"id": 2, "category": None, "available": False, "tags": [], "modifiers": []},
+    ]
+    body = orjson.dumps(items)
+    index = index_menu(body)
+    assert index.items is not None
+    assert [body[item.start : item.end] for item in index.items] == [
+        orjson.dumps(item) for item in items
+    ]
+    assert index.select(body, LoopFilter(False, True, None, frozenset())) == orjson.dumps(items[:1])
+    assert index.select(body, LoopFilter(False, None, "None", frozenset())) == b"[]"
+    assert index.size == 200 + 2 * 120
+    assert index_menu(b"[]").select(b"[]", LoopFilter(False, None, None, frozenset())) == b"[]"
+    # Anything else is left to Flask: spaces, another value, an item without the fields.
+    for other in (b"[ " + body[1:], b'{"id": 1}', b"[1]", b'[{"id":1}]', b"[", body + b" "):
+        assert index_menu(other).items is None
+
+
+@pytest.fixture
+def generations() -> Iterator[MenuGenerations]:
+    generations = MenuGenerations()
+    yield generations
+    generations.close()
+
+
+def filtered_menu(client: FlaskClient, restaurant_id: int, key: dict[str, str]) -> None:
+    """Items of every kind the filters tell apart."""
+    create(client, restaurant_id, key, name="Caesar", category="Salads", tags=["vegetarian"])
+    create(client, restaurant_id, key, name="Chili", category="Mains", tags=["vegan", "spicy"])
+    create(client, restaurant_id, key, name="Tofu", category="Mains", tags=["vegan"])
+    create(client, restaurant_id, key, name="Crêpe", category="Entrées", available=False)
+    create(client, restaurant_id, key, name="Fries", category="Sides & more", tags=["vegan"])
+    dressing = create(client, restaurant_id, key, name="Dressing", standalone=False)
+    salad = create(client, restaurant_id, key, name="Salad", category="Salads")
+    linked = client.put(
+        f"/restaurant/{restaurant_id}/item/{salad}/modifiers", json=[dressing], headers=key
+    )
+    assert linked.status_code == 200, linked.get_json()
+    create(client, restaurant_id, key, name="Plain", tags=["vegan", "spicy"])
+
+
+def test_answers_as_the_route_does_without_flask(
+    client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
+) -> None:
+    filtered_menu(client, diner, key)
+    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    path = f"/restaurant/{diner}/item"
+
+    def get(target: str) -> web.Response:
+        async def run() -> Any:
+            return as_response(await fast_path.handle(make_mocked_request("GET", target), wsgi))
+
+        response: web.Response = asyncio.run(run())
+        return response
+
+    get(path), get(f"{path}?all=true")  # the full menus, cached
+    assert wsgi.calls == 2
+    for query in [*ANSWERED, "category=Mains&tags=spicy", "category=Nowhere", "available=true"]:
+        answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
+        assert route.status_code == answer.status == 200, query
+        assert answer.body == route.get_data(), query
+        for name in ("ETag", "Cache-Control", "Content-Type", "Vary"):
+            assert answer.headers[name] == route.headers[name], (query, name)
+        # Gzip clients get the same bytes compressed, under the gzip tag.
+        gzipped = get_gzip(fast_path, wsgi, f"{path}?{query}")
+        assert gzipped.headers["Content-Encoding"] == "gzip"
+        assert gzipped.headers["ETag"] == route.headers["ETag"][:-1] + '-gzip"'
+    assert wsgi.calls == 2, "every filter was answered from the cached menu"
+    spicy_mains = get(f"{path}?category=Mains&tags=spicy").body
+    assert isinstance(spicy_mains, bytes)
+    assert [item["name"] for item in orjson.loads(spicy_mains)] == ["Chili"]
+    for query in DEFERRED:
+        answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
+        assert answer.status == route.status_code, query
+    assert wsgi.calls == 2 + len(DEFERRED)
+
+
+def get_gzip(fast_path: MenuFastPath, wsgi: FlaskAsWSGI, target: str) -> web.Response:
+    async def run() -> Any:
+        request = make_mocked_request("GET", target, headers={"Accept-Encoding": "gzip"})
+        return as_response(await fast_path.handle(request, wsgi))
+
+    response: web.Response = asyncio.run(run())
+    return response
+
+
+def test_a_change_ends_the_filtered_answers_with_the_menu(
+    client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
+) -> None:
+    filtered_menu(client, diner, key)
+    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    path = f"/restaurant/{diner}/item"
+
+    def names(target: str) -> list[str]:
+        async def run() -> Any:
+            return as_response(await fast_path.handle(make_mocked_request("GET", target), wsgi))
+
+        response: web.Response = asyncio.run(run())
+        assert isinstance(response.body, bytes)
+        return [item["name"] for item in orjson.loads(response.body)]
+
+    assert names(path)[0] == "Caesar"
+    assert names(f"{path}?category=Salads") == ["Caesar", "Salad"]
+    assert names(f"{path}?category=Salads") == ["Caesar", "Salad"]
+    assert wsgi.calls == 1
+    create(client, diner, key, name="Greek", category="Salads")
+    generations.bump(diner)  # as the commit's hook does
+    assert names(f"{path}?category=Salads") == ["Caesar", "Salad", "Greek"]
+    # Without the full menu of the new generation cached, Flask answered the filter.
+    assert wsgi.calls == 2
+    assert names(path)[-1] == "Greek" and names(f"{path}?category=Mains") == ["Chili", "Tofu"]
+    assert wsgi.calls == 3
+    assert fast_path.cache.hits == 3 and fast_path.cache.misses == 3
