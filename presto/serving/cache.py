@@ -27,7 +27,6 @@ real menu out. Most are made from a cached full menu's items on the loop
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -80,9 +79,10 @@ class Representation:
         object.__setattr__(self, "head", STATUS_LINE + header_lines(self.headers))
 
     def with_body(self, body: bytes) -> Representation:
-        """The same representation (tag, headers, head) of another body."""
-        other = copy.copy(self)
-        object.__setattr__(other, "body", body)
+        """The same representation (tag, headers, head) of another body; made without
+        `__init__`, which would serialize the same head again."""
+        other = object.__new__(Representation)
+        other.__dict__.update(self.__dict__, body=body)
         return other
 
 
