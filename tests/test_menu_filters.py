@@ -31,6 +31,8 @@ ANSWERED = {
         False, None, "Sides & more", frozenset({"vegan"})
     ),
     "all=0": LoopFilter(False, None, None, frozenset()),
+    "external_id=pos-1&all=true": LoopFilter(True, None, None, frozenset(), "pos-1"),
+    "external_id=%20PLU%207%C3%A9": LoopFilter(False, None, None, frozenset(), " PLU 7é"),
 }
 # Query strings left to Flask: valid ones it answers, invalid ones it refuses with 422.
 DEFERRED = [
@@ -38,7 +40,10 @@ DEFERRED = [
     "category=Salads&category=Mains",
     "exclude_allergens=milk",
     "at=2026-12-01T12:00:00Z",
-    "external_id=pos-1",
+    "external_id=",
+    "external_id=%20%20",
+    "external_id=a%0Ab",
+    f"external_id={'x' * 256}",
     "category=",
     f"category={'x' * (CATEGORY_LENGTH + 1)}",
     "category=%01",
@@ -102,7 +107,8 @@ def filtered_menu(client: FlaskClient, restaurant_id: int, key: dict[str, str]) 
         f"/restaurant/{restaurant_id}/item/{salad}/modifiers", json=[dressing], headers=key
     )
     assert linked.status_code == 200, linked.get_json()
-    create(client, restaurant_id, key, name="Plain", tags=["vegan", "spicy"])
+    create(client, restaurant_id, key, name="Plain", tags=["vegan", "spicy"], external_id="pos-1")
+    create(client, restaurant_id, key, name="Soup", external_id=" PLU 7é")
 
 
 def test_answers_as_the_route_does_without_flask(
@@ -121,7 +127,14 @@ def test_answers_as_the_route_does_without_flask(
 
     get(path), get(f"{path}?all=true")  # the full menus, cached
     assert wsgi.calls == 2
-    for query in [*ANSWERED, "category=Mains&tags=spicy", "category=Nowhere", "available=true"]:
+    for query in [
+        *ANSWERED,
+        "category=Mains&tags=spicy",
+        "category=Nowhere",
+        "available=true",
+        "external_id=pos-1",
+        "external_id=pos-2",
+    ]:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert route.status_code == answer.status == 200, query
         assert answer.body == route.get_data(), query
@@ -135,6 +148,9 @@ def test_answers_as_the_route_does_without_flask(
     spicy_mains = get(f"{path}?category=Mains&tags=spicy").body
     assert isinstance(spicy_mains, bytes)
     assert [item["name"] for item in orjson.loads(spicy_mains)] == ["Chili"]
+    by_external_id = get(f"{path}?external_id=%20PLU%207%C3%A9").body
+    assert isinstance(by_external_id, bytes)
+    assert [item["name"] for item in orjson.loads(by_external_id)] == ["Soup"]
     for query in DEFERRED:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert answer.status == route.status_code, query

@@ -11,10 +11,11 @@ same items: `tests/test_menu_filters.py` compares them), with the full menu's ta
 and expiry: a filter picks items, it does not change the menu's version or period.
 
 Only query strings this module reads exactly as the route's schema would are answered
-here: `all`, `available`, `category`, `tags` and `shape=nested`, each once, every value
-valid. Anything else (`exclude_allergens`, which needs the required groups of the whole
-modifier graph, `at=`, `external_id`, `shape=normalized`, a repeated or invalid parameter)
-goes to Flask as before, which answers it or its 422.
+here: `all`, `available`, `category`, `tags`, `external_id` and `shape=nested`, each once,
+every value valid. Anything else (`exclude_allergens`, which needs the required groups of
+the whole modifier graph, which a rendered menu cuts where the data holds a cycle; `at=`;
+`shape=normalized`; a repeated or invalid parameter) goes to Flask as before, which
+answers it or its 422.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import orjson
 
 from presto.schema_fields import has_refused_characters
 from presto.services.dietary import TAGS
-from presto.storage.models import CATEGORY_LENGTH
+from presto.storage.models import CATEGORY_LENGTH, EXTERNAL_ID_LENGTH
 
-_PARAMETERS = frozenset({"all", "available", "category", "tags", "shape"})
+_PARAMETERS = frozenset({"all", "available", "category", "tags", "external_id", "shape"})
 # `QueryBoolean`'s spellings.
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _TAGS = frozenset(TAGS)
@@ -46,6 +47,7 @@ class LoopFilter:
     available: bool | None
     category: str | None
     tags: frozenset[str]
+    external_id: str | None = None
 
     @property
     def full_menu(self) -> str:
@@ -71,21 +73,33 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
     include_all = _BOOLEANS.get(query.get("all", "false"))
     available = _BOOLEANS.get(query["available"]) if "available" in query else None
     category = query.get("category")
+    external_id = query.get("external_id")
     tags = query["tags"].split(",") if "tags" in query else []
     if (
         include_all is None
         or ("available" in query and available is None)
         or (category is not None and not _valid_category(category))
+        or (external_id is not None and not _valid_external_id(external_id))
         or ("tags" in query and not 1 <= len(tags) <= len(TAGS))
         or not _TAGS.issuperset(tags)
     ):
         return None
-    return LoopFilter(include_all, available, category, frozenset(tags))
+    return LoopFilter(include_all, available, category, frozenset(tags), external_id)
 
 
 def _valid_category(category: str) -> bool:
     """As the schema's `category` field: 1 to `CATEGORY_LENGTH` characters of text."""
     return 1 <= len(category) <= CATEGORY_LENGTH and not has_refused_characters(category)
+
+
+def _valid_external_id(external_id: str) -> bool:
+    """As `external_id_field`: 1 to `EXTERNAL_ID_LENGTH` printable characters, not blank
+    (printable excludes what `Text` refuses)."""
+    return (
+        1 <= len(external_id) <= EXTERNAL_ID_LENGTH
+        and external_id.isprintable()
+        and bool(external_id.strip())
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,7 @@ class IndexedItem:
     category: str | None
     available: bool
     tags: frozenset[str]
+    external_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +133,14 @@ class MenuIndex:
         if self.items is None:
             return None
         category, available, tags = menu_filter.category, menu_filter.available, menu_filter.tags
+        external_id = menu_filter.external_id
         kept = [
             body[item.start : item.end]
             for item in self.items
             if (category is None or item.category == category)
             and (available is None or item.available is available)
             and tags <= item.tags
+            and (external_id is None or item.external_id == external_id)
         ]
         return b"[" + b",".join(kept) + b"]"
 
@@ -155,6 +172,7 @@ def index_menu(body: bytes) -> MenuIndex:
                 None if category is None else categories.setdefault(category, category),
                 value["available"],
                 frozenset(value["tags"]),
+                value.get("external_id"),
             )
         )
         start = end + 1
@@ -165,8 +183,10 @@ def index_menu(body: bytes) -> MenuIndex:
 
 def _has_filtered_fields(value: dict[str, object]) -> bool:
     category, tags = value.get("category"), value.get("tags")
+    external_id = value.get("external_id")
     return (
         (category is None or isinstance(category, str))
+        and (external_id is None or isinstance(external_id, str))
         and isinstance(value.get("available"), bool)
         and isinstance(tags, list)
         and all(isinstance(tag, str) for tag in tags)
