@@ -13,10 +13,14 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from flask.testing import FlaskClient
 
+from presto.config import Settings
+from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
-from presto.serving.menu_filters import LoopFilter, index_menu, parse_filter
+from presto.serving.menu_filters import LoopFilter, index_allergens, index_menu, parse_filter
+from presto.serving.published_reads import published_reads
+from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.models import CATEGORY_LENGTH
 from tests.helpers.items import create
 from tests.helpers.responses import FlaskAsWSGI, as_response
@@ -33,12 +37,18 @@ ANSWERED = {
     "all=0": LoopFilter(False, None, None, frozenset()),
     "external_id=pos-1&all=true": LoopFilter(True, None, None, frozenset(), "pos-1"),
     "external_id=%20PLU%207%C3%A9": LoopFilter(False, None, None, frozenset(), " PLU 7é"),
+    "exclude_allergens=milk": LoopFilter(False, None, None, frozenset(), None, frozenset({"milk"})),
+    "exclude_allergens=nuts,gluten&category=Mains": LoopFilter(
+        False, None, "Mains", frozenset(), None, frozenset({"nuts", "gluten"})
+    ),
 }
 # Query strings left to Flask: valid ones it answers, invalid ones it refuses with 422.
 DEFERRED = [
     "shape=normalized&category=Salads",
     "category=Salads&category=Mains",
-    "exclude_allergens=milk",
+    "exclude_allergens=",
+    "exclude_allergens=milk,",
+    "exclude_allergens=cheese",
     "at=2026-12-01T12:00:00Z",
     "external_id=",
     "external_id=%20%20",
@@ -87,6 +97,61 @@ def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
         assert index_menu(other).items is None
 
 
+def normalized(items: dict[int, tuple[list[str], int, list[int]]]) -> bytes:
+    """A normalized menu body of `items`: id -> (allergens, min_choices, modifier ids)."""
+    return orjson.dumps(
+        {
+            "entries": list(items),
+            "items": [
+                {"id": i, "allergens": a, "min_choices": m, "modifiers": mods}
+                for i, (a, m, mods) in items.items()
+            ],
+        }
+    )
+
+
+def test_what_each_item_contains_follows_required_groups_at_any_depth() -> None:
+    contents = index_allergens(
+        normalized(
+            {
+                1: (["gluten"], 0, [2, 5]),  # pasta: a required sauce group, optional cheese
+                2: ([], 1, [3, 4]),  # the sauce group: pick one
+                3: (["nuts", "milk"], 0, []),  # pesto
+                4: (["milk"], 1, [6]),  # cream, which needs a required choice of its own
+                5: (["milk"], 0, []),  # cheese, optional
+                6: (["eggs"], 0, []),
+                7: ([], 1, []),  # a required group with no choice left forces nothing
+            }
+        )
+    ).contains
+    assert contents is not None
+    assert contents[4] == {"milk", "eggs"}
+    # Milk is in every choice, nuts in one; cream is a required group itself
+    # (`min_choices` > 0), so what it forces is forced too.
+    assert contents[2] == {"milk", "eggs"}
+    assert contents[1] == {"gluten", "milk", "eggs"}  # the group is required; cheese is not
+    assert contents[3] == {"nuts", "milk"} and contents[5] == {"milk"}
+    assert contents[7] == frozenset()
+    # Deeper than the interpreter's stack, as plain SQL may chain items.
+    chain = {
+        n: (["fish"] if n == 5000 else [], 1, [n + 1] if n < 5000 else []) for n in range(1, 5001)
+    }
+    deep = index_allergens(normalized(chain)).contains
+    assert deep is not None and deep[1] == {"fish"}
+
+
+def test_a_cycle_or_a_missing_item_is_left_to_flask() -> None:
+    assert index_allergens(normalized({1: ([], 1, [2]), 2: ([], 1, [1])})).contains is None
+    assert index_allergens(normalized({1: ([], 1, [1])})).contains is None
+    assert index_allergens(normalized({1: ([], 1, [9])})).contains is None
+    assert index_allergens(b"[]").contains is None
+    menu = orjson.dumps([{"id": 1, "category": None, "available": True, "tags": []}])
+    no_contents = index_menu(menu).select(
+        menu, LoopFilter(False, None, None, frozenset(), None, frozenset({"milk"}))
+    )
+    assert no_contents is None
+
+
 @pytest.fixture
 def generations() -> Iterator[MenuGenerations]:
     generations = MenuGenerations()
@@ -109,6 +174,16 @@ def filtered_menu(client: FlaskClient, restaurant_id: int, key: dict[str, str]) 
     assert linked.status_code == 200, linked.get_json()
     create(client, restaurant_id, key, name="Plain", tags=["vegan", "spicy"], external_id="pos-1")
     create(client, restaurant_id, key, name="Soup", external_id=" PLU 7é")
+    pasta = create(client, restaurant_id, key, name="Pasta", category="Mains", allergens=["gluten"])
+    sauce = create(client, restaurant_id, key, name="Sauce", standalone=False, min_choices=1)
+    pesto = create(client, restaurant_id, key, name="Pesto", allergens=["nuts", "milk"])
+    cream = create(client, restaurant_id, key, name="Cream", allergens=["milk"], min_choices=1)
+    egg = create(client, restaurant_id, key, name="Egg", standalone=False, allergens=["eggs"])
+    for parent, modifiers in ((pasta, [sauce]), (sauce, [pesto, cream]), (cream, [egg])):
+        linked = client.put(
+            f"/restaurant/{restaurant_id}/item/{parent}/modifiers", json=modifiers, headers=key
+        )
+        assert linked.status_code == 200, linked.get_json()
 
 
 def test_answers_as_the_route_does_without_flask(
@@ -127,6 +202,12 @@ def test_answers_as_the_route_does_without_flask(
 
     get(path), get(f"{path}?all=true")  # the full menus, cached
     assert wsgi.calls == 2
+    # What items contain comes from the normalized menu of every item: until it is
+    # cached (and without a published store here), Flask answers.
+    get(f"{path}?exclude_allergens=milk")
+    assert wsgi.calls == 3
+    get(f"{path}?shape=normalized&all=true")
+    assert wsgi.calls == 4
     for query in [
         *ANSWERED,
         "category=Mains&tags=spicy",
@@ -134,6 +215,9 @@ def test_answers_as_the_route_does_without_flask(
         "available=true",
         "external_id=pos-1",
         "external_id=pos-2",
+        "exclude_allergens=nuts",
+        "exclude_allergens=eggs&all=true",
+        "exclude_allergens=milk,gluten",
     ]:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert route.status_code == answer.status == 200, query
@@ -144,17 +228,21 @@ def test_answers_as_the_route_does_without_flask(
         gzipped = get_gzip(fast_path, wsgi, f"{path}?{query}")
         assert gzipped.headers["Content-Encoding"] == "gzip"
         assert gzipped.headers["ETag"] == route.headers["ETag"][:-1] + '-gzip"'
-    assert wsgi.calls == 2, "every filter was answered from the cached menu"
+    assert wsgi.calls == 4, "every filter was answered from the cached menus"
     spicy_mains = get(f"{path}?category=Mains&tags=spicy").body
     assert isinstance(spicy_mains, bytes)
     assert [item["name"] for item in orjson.loads(spicy_mains)] == ["Chili"]
     by_external_id = get(f"{path}?external_id=%20PLU%207%C3%A9").body
     assert isinstance(by_external_id, bytes)
     assert [item["name"] for item in orjson.loads(by_external_id)] == ["Soup"]
+    without_milk = get(f"{path}?exclude_allergens=milk&category=Mains").body
+    assert isinstance(without_milk, bytes)
+    # Pasta's sauce is required and every sauce has milk.
+    assert [item["name"] for item in orjson.loads(without_milk)] == ["Chili", "Tofu"]
     for query in DEFERRED:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert answer.status == route.status_code, query
-    assert wsgi.calls == 2 + len(DEFERRED)
+    assert wsgi.calls == 4 + len(DEFERRED)
 
 
 def get_gzip(fast_path: MenuFastPath, wsgi: FlaskAsWSGI, target: str) -> web.Response:
@@ -190,6 +278,57 @@ def test_a_change_ends_the_filtered_answers_with_the_menu(
     assert names(f"{path}?category=Salads") == ["Caesar", "Salad", "Greek"]
     # Without the full menu of the new generation cached, Flask answered the filter.
     assert wsgi.calls == 2
-    assert names(path)[-1] == "Greek" and names(f"{path}?category=Mains") == ["Chili", "Tofu"]
+    assert names(path)[-1] == "Greek" and names(f"{path}?category=Mains") == [
+        "Chili",
+        "Tofu",
+        "Pasta",
+    ]
     assert wsgi.calls == 3
     assert fast_path.cache.hits == 3 and fast_path.cache.misses == 3
+
+
+def test_the_menus_a_filter_needs_are_read_from_the_published_store(
+    client: FlaskClient, db_url: str, demo: None
+) -> None:
+    queries = ["category=Burgers", "exclude_allergens=gluten", "tags=vegan&exclude_allergens=milk"]
+    for query in ("", "shape=normalized&all=true"):
+        assert client.get(f"/restaurant/1/item?{query}").status_code == 200  # published
+    routes = [client.get(f"/restaurant/1/item?{query}") for query in queries]
+    sent_to_flask: list[str] = []
+
+    async def flask(request: web.BaseRequest) -> web.StreamResponse:
+        sent_to_flask.append(request.path_qs)
+        return web.Response(status=500)
+
+    async def run() -> list[web.Response]:
+        admission = Admission(
+            threads=1,
+            max_queue=0,
+            write_limit=None,
+            auth_failure_limit=None,
+            availability=None,
+            counters=ProtectionCounters(),
+        )
+        reads = published_reads(Settings(database_url=db_url, threads=1), admission)
+        fast_path = MenuFastPath(MenuCache(1_000_000), MenuGenerations(), reader=reads.read)
+        try:
+            return [
+                as_response(
+                    await fast_path.handle(
+                        make_mocked_request("GET", f"/restaurant/1/item?{q}"), flask
+                    )
+                )
+                for q in queries
+            ]
+        finally:
+            await reads.close()
+
+    answers = asyncio.run(run())
+    assert sent_to_flask == []
+    for query, answer, route in zip(queries, answers, routes, strict=True):
+        assert answer.status == route.status_code == 200, query
+        assert answer.body == route.get_data(), query
+        assert answer.headers["ETag"] == route.headers["ETag"], query
+    assert len(orjson.loads(routes[1].get_data())) < len(
+        orjson.loads(client.get("/restaurant/1/item").get_data())
+    )

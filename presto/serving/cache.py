@@ -30,11 +30,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiohttp import web
 
 from presto.menus.representation import QUERY_STRINGS, encoding_headers, gzip_etag
-from presto.serving.menu_filters import MenuIndex, index_menu
+from presto.serving.menu_filters import AllergenIndex, MenuIndex, index_allergens, index_menu
 from presto.serving.prepared import STATUS_LINE, header_lines
 from presto.storage.compression import compress, decompress
 
@@ -53,6 +54,7 @@ ENTRY_OVERHEAD = 1400
 FILTERED_SHARE = 0.125
 
 Key = tuple[int, str]
+IndexT = TypeVar("IndexT", MenuIndex, AllergenIndex)
 
 
 def is_filtered(key: Key) -> bool:
@@ -102,8 +104,9 @@ class CachedMenu:
     expires: float | None = None
     # `time.monotonic()` of the last plain read that had to decompress (0: none yet).
     decompressed_at: float = 0.0
-    # Its top-level items, once a filtered call was answered from it (`menu_filters`).
-    index: MenuIndex | None = None
+    # Once a filtered call was answered from it (`menu_filters`): its top-level items, or
+    # (the normalized menu of every item) what each item contains.
+    index: MenuIndex | AllergenIndex | None = None
 
     @classmethod
     def of(
@@ -199,12 +202,22 @@ class MenuCache:
     def index(self, key: Key, entry: CachedMenu) -> MenuIndex:
         """The index of a full menu's top-level items, made on first use and kept with
         the entry (counted against the budget, as its bodies are)."""
-        if entry.index is not None:
+        if isinstance(entry.index, MenuIndex):
             return entry.index
-        index = index_menu(self.plain_body(key, entry))
+        return self._attach(key, entry, index_menu(self.plain_body(key, entry)))
+
+    def allergen_index(self, key: Key, entry: CachedMenu) -> AllergenIndex:
+        """What each item contains, from the normalized menu of every item (`entry`),
+        made on first use and kept with the entry as `index` is."""
+        if isinstance(entry.index, AllergenIndex):
+            return entry.index
+        return self._attach(key, entry, index_allergens(self.plain_body(key, entry)))
+
+    def _attach(self, key: Key, entry: CachedMenu, index: IndexT) -> IndexT:
         if self._entries.get(key) is entry:
-            self._make_room(index.size, keep=key)
-            self._count(key, index.size, 0)
+            old = entry.index.size if entry.index is not None else 0
+            self._make_room(index.size - old, keep=key)
+            self._count(key, index.size - old, 0)
         entry.index = index
         return index
 

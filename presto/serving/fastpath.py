@@ -35,7 +35,7 @@ from presto.serving.cache import (
     is_filtered,
 )
 from presto.serving.generations import MenuChangeListener, MenuGenerations
-from presto.serving.menu_filters import parse_filter
+from presto.serving.menu_filters import EVERY_ITEM_NORMALIZED, parse_filter
 from presto.serving.prepared import PreparedResponse, is_preparable
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
@@ -122,23 +122,37 @@ class MenuFastPath:
         menu = self.cache.get(menu_key, generation, count=False)
         if menu is None:
             return None
+        contents = None
+        if menu_filter.exclude_allergens:
+            every_item_key = (key[0], EVERY_ITEM_NORMALIZED)
+            every_item = self.cache.get(every_item_key, generation, count=False)
+            if every_item is None:
+                return None
+            contents = self.cache.allergen_index(every_item_key, every_item)
         body = self.cache.index(menu_key, menu).select(
-            self.cache.plain_body(menu_key, menu), menu_filter
+            self.cache.plain_body(menu_key, menu), menu_filter, contents
         )
         return None if body is None else CachedMenu.filtered(menu, body)
 
     async def _filter_published(
         self, request: web.BaseRequest, key: tuple[int, str], generation: int
     ) -> CachedMenu | None:
-        """A filtered call whose full menu is not cached: that menu read from the
-        published store (and kept), then filtered; None if the loop cannot answer it so."""
+        """A filtered call whose full menu (or, for `exclude_allergens`, normalized menu of
+        every item) is not cached: what is missing read from the published store (and
+        kept), then filtered; None if the loop cannot answer it so."""
         menu_filter = parse_filter(request.rel_url.raw_query_string)
         if menu_filter is None:
             return None
-        menu = await self._read_published(key[0], menu_filter.full_menu, generation)
-        if menu is None:
-            return None
-        self.cache.put((key[0], menu_filter.full_menu), menu)
+        needed = [menu_filter.full_menu]
+        if menu_filter.exclude_allergens:
+            needed.append(EVERY_ITEM_NORMALIZED)
+        for query_string in needed:
+            if self.cache.get((key[0], query_string), generation, count=False) is not None:
+                continue
+            published = await self._read_published(key[0], query_string, generation)
+            if published is None:
+                return None
+            self.cache.put((key[0], query_string), published)
         return self._filter_cached(request, key, generation)
 
     async def load(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:

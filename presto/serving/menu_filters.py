@@ -10,12 +10,17 @@ answer is byte for byte the route's (`presto.services.menu_view.select_entries` 
 same items: `tests/test_menu_filters.py` compares them), with the full menu's tag, headers
 and expiry: a filter picks items, it does not change the menu's version or period.
 
+`exclude_allergens` needs what each item unavoidably contains (`presto.services.dietary`:
+its own allergens and those every choice of a required group forces, at any depth), which
+the nested body cannot tell where the renderer cut a cycle or the depth cap. It is read
+from the normalized menu of every item (`shape=normalized&all=true`, cached or published
+like the others), which lists every link; a graph with a cycle (bad data, plain SQL) is
+left to Flask, whose rule for one depends on the order items are visited.
+
 Only query strings this module reads exactly as the route's schema would are answered
-here: `all`, `available`, `category`, `tags`, `external_id` and `shape=nested`, each once,
-every value valid. Anything else (`exclude_allergens`, which needs the required groups of
-the whole modifier graph, which a rendered menu cuts where the data holds a cycle; `at=`;
-`shape=normalized`; a repeated or invalid parameter) goes to Flask as before, which
-answers it or its 422.
+here: `all`, `available`, `category`, `tags`, `exclude_allergens`, `external_id` and
+`shape=nested`, each once, every value valid. Anything else (`at=`, `shape=normalized`, a
+repeated or invalid parameter) goes to Flask as before, which answers it or its 422.
 """
 
 from __future__ import annotations
@@ -26,13 +31,18 @@ from urllib.parse import parse_qsl
 import orjson
 
 from presto.schema_fields import has_refused_characters
-from presto.services.dietary import TAGS
+from presto.services.dietary import ALLERGENS, TAGS
 from presto.storage.models import CATEGORY_LENGTH, EXTERNAL_ID_LENGTH
 
-_PARAMETERS = frozenset({"all", "available", "category", "tags", "external_id", "shape"})
+_PARAMETERS = frozenset(
+    {"all", "available", "category", "tags", "exclude_allergens", "external_id", "shape"}
+)
+# The published menu whose links say what each item unavoidably contains.
+EVERY_ITEM_NORMALIZED = "shape=normalized&all=true"
 # `QueryBoolean`'s spellings.
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _TAGS = frozenset(TAGS)
+_ALLERGENS = frozenset(ALLERGENS)
 # Bytes an indexed item costs beside the menu's body (its object, tuple slot and tag set),
 # counted against the cache's budget with the entry.
 INDEXED_ITEM_BYTES = 120
@@ -48,6 +58,7 @@ class LoopFilter:
     category: str | None
     tags: frozenset[str]
     external_id: str | None = None
+    exclude_allergens: frozenset[str] = frozenset()
 
     @property
     def full_menu(self) -> str:
@@ -75,6 +86,7 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
     category = query.get("category")
     external_id = query.get("external_id")
     tags = query["tags"].split(",") if "tags" in query else []
+    allergens = query["exclude_allergens"].split(",") if "exclude_allergens" in query else []
     if (
         include_all is None
         or ("available" in query and available is None)
@@ -82,9 +94,13 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
         or (external_id is not None and not _valid_external_id(external_id))
         or ("tags" in query and not 1 <= len(tags) <= len(TAGS))
         or not _TAGS.issuperset(tags)
+        or ("exclude_allergens" in query and not 1 <= len(allergens) <= len(ALLERGENS))
+        or not _ALLERGENS.issuperset(allergens)
     ):
         return None
-    return LoopFilter(include_all, available, category, frozenset(tags), external_id)
+    return LoopFilter(
+        include_all, available, category, frozenset(tags), external_id, frozenset(allergens)
+    )
 
 
 def _valid_category(category: str) -> bool:
@@ -109,6 +125,7 @@ class IndexedItem:
 
     start: int
     end: int
+    id: int
     category: str | None
     available: bool
     tags: frozenset[str]
@@ -127,13 +144,19 @@ class MenuIndex:
         """Bytes it counts against the cache's budget."""
         return INDEX_OVERHEAD + INDEXED_ITEM_BYTES * len(self.items or ())
 
-    def select(self, body: bytes, menu_filter: LoopFilter) -> bytes | None:
-        """The body of the call filtered by `menu_filter` (`body`: the indexed menu's);
-        None if the menu could not be indexed."""
+    def select(
+        self, body: bytes, menu_filter: LoopFilter, contents: AllergenIndex | None = None
+    ) -> bytes | None:
+        """The body of the call filtered by `menu_filter` (`body`: the indexed menu's;
+        `contents`: what its items contain, for `exclude_allergens`); None if the loop
+        cannot answer it (a menu or graph it could not index)."""
         if self.items is None:
             return None
         category, available, tags = menu_filter.category, menu_filter.available, menu_filter.tags
-        external_id = menu_filter.external_id
+        external_id, excluded = menu_filter.external_id, menu_filter.exclude_allergens
+        contains = contents.contains if contents is not None else None
+        if excluded and contains is None:
+            return None
         kept = [
             body[item.start : item.end]
             for item in self.items
@@ -141,6 +164,7 @@ class MenuIndex:
             and (available is None or item.available is available)
             and tags <= item.tags
             and (external_id is None or item.external_id == external_id)
+            and (not excluded or contains is None or excluded.isdisjoint(contains[item.id]))
         ]
         return b"[" + b",".join(kept) + b"]"
 
@@ -160,6 +184,7 @@ def index_menu(body: bytes) -> MenuIndex:
     for value in parsed:
         if not (isinstance(value, dict) and _has_filtered_fields(value)):
             return MenuIndex(None)
+            return MenuIndex(None)
         part = orjson.dumps(value)
         end = start + len(part)
         if body[start:end] != part:
@@ -169,6 +194,7 @@ def index_menu(body: bytes) -> MenuIndex:
             IndexedItem(
                 start,
                 end,
+                value["id"],
                 None if category is None else categories.setdefault(category, category),
                 value["available"],
                 frozenset(value["tags"]),
@@ -185,9 +211,90 @@ def _has_filtered_fields(value: dict[str, object]) -> bool:
     category, tags = value.get("category"), value.get("tags")
     external_id = value.get("external_id")
     return (
-        (category is None or isinstance(category, str))
+        isinstance(value.get("id"), int)
+        and (category is None or isinstance(category, str))
         and (external_id is None or isinstance(external_id, str))
         and isinstance(value.get("available"), bool)
         and isinstance(tags, list)
         and all(isinstance(tag, str) for tag in tags)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AllergenIndex:
+    """What each item of a menu unavoidably contains, by item id (`dietary`'s rule); None
+    for a body that is not an acyclic normalized menu of every item."""
+
+    contains: dict[int, frozenset[str]] | None
+
+    @property
+    def size(self) -> int:
+        """Bytes it counts against the cache's budget."""
+        return INDEX_OVERHEAD + INDEXED_ITEM_BYTES * len(self.contains or ())
+
+
+def index_allergens(body: bytes) -> AllergenIndex:
+    """What each item contains, from the normalized menu of every item: its allergens,
+    with those every choice of a required group forces (`min_choices` > 0, on the item
+    itself or on a modifier group of it), at any depth."""
+    graph = _normalized_graph(body)
+    if graph is None:
+        return AllergenIndex(None)
+    contains: dict[int, frozenset[str]] = {}
+    visiting: set[int] = set()
+    for root in graph:
+        # Depth first, iteratively (plain SQL may chain items deeper than the stack).
+        stack = [(root, False)]
+        while stack:
+            item_id, children_done = stack.pop()
+            if item_id in contains:
+                continue
+            allergens, min_choices, modifiers = graph[item_id]
+            if not children_done:
+                if item_id in visiting:
+                    return AllergenIndex(None)  # a cycle
+                visiting.add(item_id)
+                stack.append((item_id, True))
+                stack.extend((child, False) for child in modifiers if child not in contains)
+                continue
+            visiting.discard(item_id)
+            found = set(allergens)
+            if min_choices > 0 and modifiers:
+                found |= frozenset.intersection(*(contains[child] for child in modifiers))
+            for child in modifiers:
+                if graph[child][1] > 0:
+                    found |= contains[child]
+            contains[item_id] = frozenset(found)
+    return AllergenIndex(contains)
+
+
+def _normalized_graph(
+    body: bytes,
+) -> dict[int, tuple[list[str], int, list[int]]] | None:
+    """Each item's allergens, `min_choices` and modifier ids, from a normalized menu
+    body; None if it is not one, or names a modifier it does not list."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    items = parsed.get("items") if isinstance(parsed, dict) else None
+    if not isinstance(items, list):
+        return None
+    graph: dict[int, tuple[list[str], int, list[int]]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        item_id, allergens = item.get("id"), item.get("allergens")
+        min_choices, modifiers = item.get("min_choices"), item.get("modifiers")
+        if not (
+            isinstance(item_id, int)
+            and isinstance(allergens, list)
+            and isinstance(min_choices, int)
+            and isinstance(modifiers, list)
+            and all(isinstance(child, int) for child in modifiers)
+        ):
+            return None
+        graph[item_id] = (allergens, min_choices, modifiers)
+    if any(child not in graph for _, _, modifiers in graph.values() for child in modifiers):
+        return None
+    return graph
