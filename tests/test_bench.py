@@ -140,7 +140,7 @@ def test_quick_run_states_the_cost_of_a_refusal_beside_a_hit(
     )
     assert [flood["label"] for flood in floods] == [
         "flood: 1024 connections of new categories, defaults",
-        "flood: 1024 connections of new normalized categories, defaults",
+        "flood: 1024 connections of new repeated categories, defaults",
     ]
     for flood in floods:
         assert flood["workers"] == 2 and flood["details"]["probe_reads"] > 0
@@ -148,7 +148,7 @@ def test_quick_run_states_the_cost_of_a_refusal_beside_a_hit(
     # The loop answers new categories from the cached menu: none is shed.
     assert floods[0]["details"]["probe_uncached_statuses"].keys() == {"200"}
     assert "flood of new categories: probe's cached menu p99 <= 100 ms" in table
-    assert "flood of new normalized categories: probe's cached menu p99 <= 100 ms" in table
+    assert "flood of new repeated categories: probe's cached menu p99 <= 100 ms" in table
     assert "us CPU per answer" in table
 
 

@@ -41,10 +41,16 @@ ANSWERED = {
     "exclude_allergens=nuts,gluten&category=Mains": LoopFilter(
         False, None, "Mains", frozenset(), None, frozenset({"nuts", "gluten"})
     ),
+    "shape=normalized&category=Salads": LoopFilter(
+        False, None, "Salads", frozenset(), None, frozenset(), normalized=True
+    ),
+    "all=true&shape=normalized&exclude_allergens=milk&available=true": LoopFilter(
+        True, True, None, frozenset(), None, frozenset({"milk"}), normalized=True
+    ),
 }
 # Query strings left to Flask: valid ones it answers, invalid ones it refuses with 422.
 DEFERRED = [
-    "shape=normalized&category=Salads",
+    "shape=flat&category=Salads",
     "category=Salads&category=Mains",
     "exclude_allergens=",
     "exclude_allergens=milk,",
@@ -78,7 +84,7 @@ def test_leaves_anything_else_to_flask(query: str) -> None:
 
 
 def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"id": 1, "category": "Mains", "available": True, "tags": ["spicy"], "modifiers": []},
         {"id": 2, "category": None, "available": False, "tags": [], "modifiers": []},
     ]
@@ -94,6 +100,24 @@ def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
     assert index_menu(b"[]").select(b"[]", LoopFilter(False, None, None, frozenset())) == b"[]"
     # Anything else is left to Flask: spaces, another value, an item without the fields.
     for other in (b"[ " + body[1:], b'{"id": 1}', b"[1]", b'[{"id":1}]', b"[", body + b" "):
+        assert index_menu(other).items is None
+    # The normalized shape: entries, then every item once, modifiers by id.
+    flat = [{**item, "modifiers": [2] if item["id"] == 1 else []} for item in items]
+    body = orjson.dumps({"entries": [1], "items": flat})
+    index = index_menu(body)
+    assert index.entries == (1,) and index.items is not None
+    assert [item.modifiers for item in index.items] == [(2,), ()]
+    spicy = LoopFilter(False, None, None, frozenset({"spicy"}), normalized=True)
+    assert index.select(body, spicy) == body  # the entry and the modifier it reaches
+    assert index.select(body, LoopFilter(False, False, None, frozenset(), normalized=True)) == (
+        b'{"entries":[],"items":[]}'
+    )
+    for other in (
+        orjson.dumps({"items": flat, "entries": [1]}),
+        orjson.dumps({"entries": [3], "items": flat}),
+        orjson.dumps({"entries": [1], "items": flat[:1]}),  # names a modifier it lacks
+        body + b"\n",
+    ):
         assert index_menu(other).items is None
 
 
@@ -206,8 +230,8 @@ def test_answers_as_the_route_does_without_flask(
     # cached (and without a published store here), Flask answers.
     get(f"{path}?exclude_allergens=milk")
     assert wsgi.calls == 3
-    get(f"{path}?shape=normalized&all=true")
-    assert wsgi.calls == 4
+    get(f"{path}?shape=normalized&all=true"), get(f"{path}?shape=normalized")
+    assert wsgi.calls == 5
     for query in [
         *ANSWERED,
         "category=Mains&tags=spicy",
@@ -218,6 +242,10 @@ def test_answers_as_the_route_does_without_flask(
         "exclude_allergens=nuts",
         "exclude_allergens=eggs&all=true",
         "exclude_allergens=milk,gluten",
+        "shape=normalized&category=Mains",
+        "shape=normalized&all=true&tags=vegan",
+        "shape=normalized&exclude_allergens=nuts&category=Mains",
+        "shape=normalized&category=Nowhere",
     ]:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert route.status_code == answer.status == 200, query
@@ -228,7 +256,7 @@ def test_answers_as_the_route_does_without_flask(
         gzipped = get_gzip(fast_path, wsgi, f"{path}?{query}")
         assert gzipped.headers["Content-Encoding"] == "gzip"
         assert gzipped.headers["ETag"] == route.headers["ETag"][:-1] + '-gzip"'
-    assert wsgi.calls == 4, "every filter was answered from the cached menus"
+    assert wsgi.calls == 5, "every filter was answered from the cached menus"
     spicy_mains = get(f"{path}?category=Mains&tags=spicy").body
     assert isinstance(spicy_mains, bytes)
     assert [item["name"] for item in orjson.loads(spicy_mains)] == ["Chili"]
@@ -239,10 +267,17 @@ def test_answers_as_the_route_does_without_flask(
     assert isinstance(without_milk, bytes)
     # Pasta's sauce is required and every sauce has milk.
     assert [item["name"] for item in orjson.loads(without_milk)] == ["Chili", "Tofu"]
+    normalized = get(f"{path}?shape=normalized&category=Mains&exclude_allergens=nuts").body
+    assert isinstance(normalized, bytes)
+    # The entries kept and every item they reach, each once: Pasta brings its sauces.
+    menu = orjson.loads(normalized)
+    assert [item["name"] for item in menu["items"]][:2] == ["Chili", "Tofu"]
+    assert {"Sauce", "Pesto", "Cream", "Egg"} <= {item["name"] for item in menu["items"]}
+    assert len(menu["entries"]) == 3
     for query in DEFERRED:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert answer.status == route.status_code, query
-    assert wsgi.calls == 4 + len(DEFERRED)
+    assert wsgi.calls == 5 + len(DEFERRED)
 
 
 def get_gzip(fast_path: MenuFastPath, wsgi: FlaskAsWSGI, target: str) -> web.Response:
@@ -290,8 +325,13 @@ def test_a_change_ends_the_filtered_answers_with_the_menu(
 def test_the_menus_a_filter_needs_are_read_from_the_published_store(
     client: FlaskClient, db_url: str, demo: None
 ) -> None:
-    queries = ["category=Burgers", "exclude_allergens=gluten", "tags=vegan&exclude_allergens=milk"]
-    for query in ("", "shape=normalized&all=true"):
+    queries = [
+        "category=Burgers",
+        "exclude_allergens=gluten",
+        "tags=vegan&exclude_allergens=milk",
+        "shape=normalized&category=Burgers",
+    ]
+    for query in ("", "shape=normalized", "shape=normalized&all=true"):
         assert client.get(f"/restaurant/1/item?{query}").status_code == 200  # published
     routes = [client.get(f"/restaurant/1/item?{query}") for query in queries]
     sent_to_flask: list[str] = []

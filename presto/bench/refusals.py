@@ -10,8 +10,9 @@ Then, with 2 workers and the defaults, wrk floods 1,024 connections with menu re
 new query string each while a probe apart from the load reads the cached menu and a new
 query string of the same kind in turn; the probe's p99 of each is what a client sees
 during the flood. Two floods: new categories, which the event loop answers from the cached
-menu (`presto.serving.menu_filters`), and new categories of the normalized shape, which
-only Flask renders, so that most are shed with 503.
+menu (`presto.serving.menu_filters`), and new categories with the parameter repeated,
+which the loop leaves to Flask (as it does any query it does not read exactly as the
+route would), so that each is a render and most are shed with 503.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ function request()
 end
 """
 # The floods: a label and the query string before the new category. The loop answers a
-# category from the cached menu; the normalized shape is rendered by Flask.
-FLOODS = (("new categories", ""), ("new normalized categories", "shape=normalized&"))
+# category from the cached menu; a repeated parameter goes to Flask, which renders it.
+FLOODS = (("new categories", ""), ("new repeated categories", "category=flood&"))
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from aiohttp import web
 
@@ -54,7 +53,6 @@ ENTRY_OVERHEAD = 1400
 FILTERED_SHARE = 0.125
 
 Key = tuple[int, str]
-IndexT = TypeVar("IndexT", MenuIndex, AllergenIndex)
 
 
 def is_filtered(key: Key) -> bool:
@@ -104,9 +102,10 @@ class CachedMenu:
     expires: float | None = None
     # `time.monotonic()` of the last plain read that had to decompress (0: none yet).
     decompressed_at: float = 0.0
-    # Once a filtered call was answered from it (`menu_filters`): its top-level items, or
-    # (the normalized menu of every item) what each item contains.
-    index: MenuIndex | AllergenIndex | None = None
+    # Once a filtered call was answered from it (`menu_filters`): its items; and, for the
+    # normalized menu of every item, what each item contains.
+    index: MenuIndex | None = None
+    contents: AllergenIndex | None = None
 
     @classmethod
     def of(
@@ -146,7 +145,8 @@ class CachedMenu:
         """Bytes this entry counts against the budget (the bodies dominate)."""
         plain = len(self.plain) if self.plain is not None else 0
         index = self.index.size if self.index is not None else 0
-        return len(self.gzip.body) + plain + index + ENTRY_OVERHEAD
+        contents = self.contents.size if self.contents is not None else 0
+        return len(self.gzip.body) + plain + index + contents + ENTRY_OVERHEAD
 
 
 class MenuCache:
@@ -202,24 +202,26 @@ class MenuCache:
     def index(self, key: Key, entry: CachedMenu) -> MenuIndex:
         """The index of a full menu's top-level items, made on first use and kept with
         the entry (counted against the budget, as its bodies are)."""
-        if isinstance(entry.index, MenuIndex):
-            return entry.index
-        return self._attach(key, entry, index_menu(self.plain_body(key, entry)))
+        if entry.index is None:
+            index = index_menu(self.plain_body(key, entry))
+            self._account(key, entry, index.size)
+            entry.index = index
+        return entry.index
 
     def allergen_index(self, key: Key, entry: CachedMenu) -> AllergenIndex:
         """What each item contains, from the normalized menu of every item (`entry`),
         made on first use and kept with the entry as `index` is."""
-        if isinstance(entry.index, AllergenIndex):
-            return entry.index
-        return self._attach(key, entry, index_allergens(self.plain_body(key, entry)))
+        if entry.contents is None:
+            contents = index_allergens(self.plain_body(key, entry))
+            self._account(key, entry, contents.size)
+            entry.contents = contents
+        return entry.contents
 
-    def _attach(self, key: Key, entry: CachedMenu, index: IndexT) -> IndexT:
+    def _account(self, key: Key, entry: CachedMenu, size: int) -> None:
+        """Count `size` more bytes of `entry` (an index made for it) if it is stored."""
         if self._entries.get(key) is entry:
-            old = entry.index.size if entry.index is not None else 0
-            self._make_room(index.size - old, keep=key)
-            self._count(key, index.size - old, 0)
-        entry.index = index
-        return index
+            self._make_room(size, keep=key)
+            self._count(key, size, 0)
 
     def plain_body(self, key: Key, entry: CachedMenu) -> bytes:
         """The entry's uncompressed body: kept, or decompressed and kept again.

@@ -59,10 +59,13 @@ class LoopFilter:
     tags: frozenset[str]
     external_id: str | None = None
     exclude_allergens: frozenset[str] = frozenset()
+    normalized: bool = False
 
     @property
     def full_menu(self) -> str:
         """The query string of the published menu this call filters."""
+        if self.normalized:
+            return EVERY_ITEM_NORMALIZED if self.include_all else "shape=normalized"
         return "all=true" if self.include_all else ""
 
 
@@ -79,7 +82,8 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
     query = dict(pairs)
     if len(query) != len(pairs) or not query.keys() <= _PARAMETERS:
         return None
-    if query.get("shape", "nested") != "nested":
+    shape = query.get("shape", "nested")
+    if shape not in ("nested", "normalized"):
         return None
     include_all = _BOOLEANS.get(query.get("all", "false"))
     available = _BOOLEANS.get(query["available"]) if "available" in query else None
@@ -99,7 +103,13 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
     ):
         return None
     return LoopFilter(
-        include_all, available, category, frozenset(tags), external_id, frozenset(allergens)
+        include_all,
+        available,
+        category,
+        frozenset(tags),
+        external_id,
+        frozenset(allergens),
+        shape == "normalized",
     )
 
 
@@ -120,8 +130,8 @@ def _valid_external_id(external_id: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class IndexedItem:
-    """A top-level item of a cached menu: where its JSON lies in the body, and what the
-    filters read."""
+    """An item of a cached menu body: where its JSON lies in the body, what the filters
+    read, and (in the normalized shape) its modifiers' ids."""
 
     start: int
     end: int
@@ -130,14 +140,30 @@ class IndexedItem:
     available: bool
     tags: frozenset[str]
     external_id: str | None
+    modifiers: tuple[int, ...] = ()
+
+    def kept_by(self, menu_filter: LoopFilter, contains: dict[int, frozenset[str]] | None) -> bool:
+        """Whether the call filtered by `menu_filter` lists this entry, as
+        `presto.services.menu_view.select_entries` decides (`contains`: what each item
+        unavoidably contains, needed for `exclude_allergens`)."""
+        excluded = menu_filter.exclude_allergens
+        return (
+            (menu_filter.category is None or self.category == menu_filter.category)
+            and (menu_filter.available is None or self.available is menu_filter.available)
+            and menu_filter.tags <= self.tags
+            and (menu_filter.external_id is None or self.external_id == menu_filter.external_id)
+            and (not excluded or contains is None or excluded.isdisjoint(contains[self.id]))
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class MenuIndex:
-    """The top-level items of one cached menu body, in menu order; `items` is None for a
-    body this module cannot index (then Flask answers the filters)."""
+    """The items of one cached menu body, in body order: the nested shape's top-level
+    items, or every item of the normalized shape (then `entries` are the entries' ids).
+    `items` is None for a body this module cannot index (then Flask answers the filters)."""
 
     items: tuple[IndexedItem, ...] | None
+    entries: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -150,46 +176,77 @@ class MenuIndex:
         """The body of the call filtered by `menu_filter` (`body`: the indexed menu's;
         `contents`: what its items contain, for `exclude_allergens`); None if the loop
         cannot answer it (a menu or graph it could not index)."""
-        if self.items is None:
-            return None
-        category, available, tags = menu_filter.category, menu_filter.available, menu_filter.tags
-        external_id, excluded = menu_filter.external_id, menu_filter.exclude_allergens
         contains = contents.contains if contents is not None else None
-        if excluded and contains is None:
+        if self.items is None or (menu_filter.exclude_allergens and contains is None):
             return None
-        kept = [
-            body[item.start : item.end]
-            for item in self.items
-            if (category is None or item.category == category)
-            and (available is None or item.available is available)
-            and tags <= item.tags
-            and (external_id is None or item.external_id == external_id)
-            and (not excluded or contains is None or excluded.isdisjoint(contains[item.id]))
-        ]
-        return b"[" + b",".join(kept) + b"]"
+        if self.entries is None:
+            kept = [item for item in self.items if item.kept_by(menu_filter, contains)]
+            return b"[" + b",".join(body[item.start : item.end] for item in kept) + b"]"
+        return self._select_normalized(body, menu_filter, contains)
+
+    def _select_normalized(
+        self, body: bytes, menu_filter: LoopFilter, contains: dict[int, frozenset[str]] | None
+    ) -> bytes:
+        """The normalized call: the entries kept, and every item reachable from them
+        (`presto.services.menus.reachable_items`), in the body's (menu) order."""
+        assert self.items is not None and self.entries is not None
+        by_id = {item.id: item for item in self.items}
+        entries = [i for i in self.entries if by_id[i].kept_by(menu_filter, contains)]
+        reachable = set(entries)
+        stack = list(entries)
+        while stack:
+            for child in by_id[stack.pop()].modifiers:
+                if child not in reachable:
+                    reachable.add(child)
+                    stack.append(child)
+        items = b",".join(
+            body[item.start : item.end] for item in self.items if item.id in reachable
+        )
+        return b'{"entries":' + orjson.dumps(entries) + b',"items":[' + items + b"]}"
 
 
 def index_menu(body: bytes) -> MenuIndex:
-    """Index a nested menu call's body; an index without items if the body is not the
-    compact JSON array of item objects the renderer writes (checked byte for byte)."""
+    """Index a menu call's body, nested or normalized; an index without items if the body
+    is not the compact JSON the renderer writes (checked byte for byte)."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         return MenuIndex(None)
-    if not isinstance(parsed, list):
+    if isinstance(parsed, list):
+        items = _indexed_items(body, 1, parsed, b"]")
+        return MenuIndex(None if items is None else tuple(items))
+    if not (isinstance(parsed, dict) and list(parsed) == ["entries", "items"]):
         return MenuIndex(None)
+    entries, values = parsed["entries"], parsed["items"]
+    if not (isinstance(entries, list) and all(isinstance(i, int) for i in entries)):
+        return MenuIndex(None)
+    head = b'{"entries":' + orjson.dumps(entries) + b',"items":['
+    items = _indexed_items(body, len(head), values, b"]}") if body.startswith(head) else None
+    if items is None:
+        return MenuIndex(None)
+    ids = {item.id for item in items}
+    if not (ids.issuperset(entries) and all(ids.issuperset(i.modifiers) for i in items)):
+        return MenuIndex(None)
+    return MenuIndex(tuple(items), tuple(entries))
+
+
+def _indexed_items(
+    body: bytes, start: int, values: object, tail: bytes
+) -> list[IndexedItem] | None:
+    """The items of a JSON array `values` written compactly in `body` from `start`, the
+    body ending with `tail` after them; None if not."""
+    if not isinstance(values, list):
+        return None
     items = []
     categories: dict[str, str] = {}
-    start = 1
-    for value in parsed:
+    for value in values:
         if not (isinstance(value, dict) and _has_filtered_fields(value)):
-            return MenuIndex(None)
-            return MenuIndex(None)
+            return None
         part = orjson.dumps(value)
         end = start + len(part)
         if body[start:end] != part:
-            return MenuIndex(None)
-        category = value.get("category")
+            return None
+        category, modifiers = value.get("category"), value.get("modifiers")
         items.append(
             IndexedItem(
                 start,
@@ -199,12 +256,15 @@ def index_menu(body: bytes) -> MenuIndex:
                 value["available"],
                 frozenset(value["tags"]),
                 value.get("external_id"),
+                tuple(modifiers) if isinstance(modifiers, list) and _all_ids(modifiers) else (),
             )
         )
-        start = end + 1
-    if len(body) != max(start, 2):  # `[`, the items and their commas, `]`
-        return MenuIndex(None)
-    return MenuIndex(tuple(items))
+        start = end + 1  # past the comma (or where the tail begins)
+    return items if body[start - 1 if items else start :] == tail else None
+
+
+def _all_ids(values: list[object]) -> bool:
+    return all(isinstance(value, int) and not isinstance(value, bool) for value in values)
 
 
 def _has_filtered_fields(value: dict[str, object]) -> bool:
