@@ -3,9 +3,12 @@
 A front end's category tabs (`?category=Salads`) and dietary chips (`?tags=vegan`) are
 read as often as the menu itself, and anyone can ask for a new category each time. Each
 one used to be a miss: a thread, the database and a render, for a list the cached menu
-already holds. Now the call is answered from the cached full menu (the published variant,
-`all=true` or not): the top-level items are indexed once per cached body (their byte
-ranges, category, availability and tags) and a filter joins the ranges it keeps. The
+already holds. Now the call is answered from the cached full menu of its shape (the
+published variant it filters: `""`, `all=true`, `shape=normalized` or both): its items
+are indexed once per cached body (byte ranges, id, category, availability, tags, external
+id; in the normalized shape each item's modifier ids too) and a filter joins the ranges it
+keeps: the nested shape's top-level items it keeps; the normalized shape's entries it keeps
+and every item they reach (`presto.services.menus.reachable_items`), in menu order. The
 answer is byte for byte the route's (`presto.services.menu_view.select_entries` over the
 same items: `tests/test_menu_filters.py` compares them), with the full menu's tag, headers
 and expiry: a filter picks items, it does not change the menu's version or period.
@@ -19,8 +22,8 @@ left to Flask, whose rule for one depends on the order items are visited.
 
 Only query strings this module reads exactly as the route's schema would are answered
 here: `all`, `available`, `category`, `tags`, `exclude_allergens`, `external_id` and
-`shape=nested`, each once, every value valid. Anything else (`at=`, `shape=normalized`, a
-repeated or invalid parameter) goes to Flask as before, which answers it or its 422.
+`shape`, each once, every value valid. Anything else (`at=` previews, a repeated or
+invalid parameter) goes to Flask as before, which answers it or its 422.
 """
 
 from __future__ import annotations
