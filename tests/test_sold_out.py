@@ -165,6 +165,9 @@ def test_unknown_items_are_404_and_change_nothing(
         ({"until": "2030-01-01T00:00:00"}, "until"),  # no offset
         ({"until": 1893456000}, "until"),
         ({"until": "1969-12-31T23:59:59Z"}, "until"),
+        # Past the calendar's ends once in UTC: once a 500 (found by schemathesis).
+        ({"until": "0001-01-01T00:00:00+01:00"}, "until"),
+        ({"until": "9999-12-31T23:30:00-01:00"}, "until"),
         ({"until": "2030-01-01T00:00:00Z", "note": "x"}, "note"),
     ],
 )
@@ -180,6 +183,21 @@ def test_a_bad_until_is_422_and_changes_nothing(
     before = snapshot(engine)
     refused = client.put(f"/restaurant/{diner}/item/{item_id}/sold-out", json=body, headers=key)
     assert field in assert_problem(refused, 422)["errors"]
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("until", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59.5-01:00"])
+def test_an_instant_past_the_calendar_is_422_in_a_patch_and_a_menu_document(
+    client: FlaskClient, diner: int, key: dict[str, str], engine: Engine, until: str
+) -> None:
+    item_id = create(client, diner, key, name="Salmon")
+    before = snapshot(engine)
+    url = f"/restaurant/{diner}/item/{item_id}"
+    patched = client.patch(url, json={"sold_out_until": until}, headers=key)
+    assert "sold_out_until" in assert_problem(patched, 422)["errors"]
+    document = {"items": [{"id": item_id, "name": "Salmon", "sold_out_until": until}]}
+    imported = client.put(f"/restaurant/{diner}/menu", json=document, headers=key)
+    assert_problem(imported, 422)
     assert snapshot(engine) == before
 
 

@@ -104,15 +104,16 @@ class Instant(fields.AwareDateTime):
     """An RFC 3339 instant with an offset, from 1970 to `UNTIL_FURTHER_NOTICE`, kept to the
     whole second rounded up (the unit of the menu's validity and its `ETag`)."""
 
+    RANGE = validate.Range(min=datetime(1970, 1, 1, tzinfo=UTC), max=UNTIL_FURTHER_NOTICE)
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(
-            format="iso",
-            validate=validate.Range(min=datetime(1970, 1, 1, tzinfo=UTC), max=UNTIL_FURTHER_NOTICE),
-            **kwargs,
-        )
+        super().__init__(format="iso", validate=self.RANGE, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         instant: datetime = super()._deserialize(value, attr, data, **kwargs)
+        # Checked before the arithmetic below, which fails past the calendar's ends (year 1
+        # with an offset east of UTC, year 9999 west of it); comparing does not.
+        self.RANGE(instant)
         if instant.microsecond and instant < UNTIL_FURTHER_NOTICE:
             instant = instant.replace(microsecond=0) + timedelta(seconds=1)
         return instant.astimezone(UTC)
