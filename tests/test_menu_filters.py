@@ -18,7 +18,13 @@ from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
-from presto.serving.menu_filters import LoopFilter, index_allergens, index_menu, parse_filter
+from presto.serving.menu_filters import (
+    MAX_INDEXED_BYTES,
+    LoopFilter,
+    index_allergens,
+    index_menu,
+    parse_filter,
+)
 from presto.serving.published_reads import published_reads
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.models import CATEGORY_LENGTH
@@ -162,6 +168,18 @@ def test_what_each_item_contains_follows_required_groups_at_any_depth() -> None:
     }
     deep = index_allergens(normalized(chain)).contains
     assert deep is not None and deep[1] == {"fish"}
+
+
+def test_a_body_too_large_to_index_on_the_loop_is_left_to_flask() -> None:
+    item = {"id": 1, "category": "x" * 1000, "available": True, "tags": [], "modifiers": []}
+    items = [{**item, "id": n} for n in range(1, 1100)]
+    body = orjson.dumps(items)
+    assert len(body) > MAX_INDEXED_BYTES
+    assert index_menu(body).items is None
+    assert index_menu(orjson.dumps(items[:900])).items is not None  # under the bound
+    graph: dict[int, tuple[list[str], int, list[int]]] = {n: ([], 0, []) for n in range(1, 30000)}
+    assert len(normalized(graph)) > MAX_INDEXED_BYTES
+    assert index_allergens(normalized(graph)).contains is None
 
 
 def test_a_cycle_or_a_missing_item_is_left_to_flask() -> None:

@@ -20,6 +20,10 @@ from the normalized menu of every item (`shape=normalized&all=true`, cached or p
 like the others), which lists every link; a graph with a cycle (bad data, plain SQL) is
 left to Flask, whose rule for one depends on the order items are visited.
 
+An index is made on the event loop, once per cached body: about 4 ms a megabyte, so a
+body over `MAX_INDEXED_BYTES` is not indexed and its filters go to Flask as before (a menu
+that large is better read in the normalized shape, whose body lists each item once).
+
 Only query strings this module reads exactly as the route's schema would are answered
 here: `all`, `available`, `category`, `tags`, `exclude_allergens`, `external_id` and
 `shape`, each once, every value valid. Anything else (`at=` previews, a repeated or
@@ -50,6 +54,8 @@ _ALLERGENS = frozenset(ALLERGENS)
 # counted against the cache's budget with the entry.
 INDEXED_ITEM_BYTES = 120
 INDEX_OVERHEAD = 200
+# The largest body indexed on the event loop (about 4 ms of it, once per cached body).
+MAX_INDEXED_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +216,10 @@ class MenuIndex:
 
 def index_menu(body: bytes) -> MenuIndex:
     """Index a menu call's body, nested or normalized; an index without items if the body
-    is not the compact JSON the renderer writes (checked byte for byte)."""
+    is not the compact JSON the renderer writes (checked byte for byte) or is larger than
+    `MAX_INDEXED_BYTES`."""
+    if len(body) > MAX_INDEXED_BYTES:
+        return MenuIndex(None)
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -335,7 +344,10 @@ def _normalized_graph(
     body: bytes,
 ) -> dict[int, tuple[list[str], int, list[int]]] | None:
     """Each item's allergens, `min_choices` and modifier ids, from a normalized menu
-    body; None if it is not one, or names a modifier it does not list."""
+    body; None if it is not one, names a modifier it does not list, or is larger than
+    `MAX_INDEXED_BYTES`."""
+    if len(body) > MAX_INDEXED_BYTES:
+        return None
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
