@@ -24,11 +24,6 @@ from presto.storage.models import MAX_ID
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
-def has_refused_characters(text: str) -> bool:
-    """Whether `text` holds what `Text` refuses: a control character or a lone surrogate."""
-    return _REFUSED.search(text) is not None
-
-
 class Text(fields.String):
     """A string free of control characters (but tab, newline, CR) and of lone surrogates."""
 

@@ -6,7 +6,6 @@ import asyncio
 import multiprocessing
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +21,7 @@ from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import SLOTS, MenuChangeListener, MenuGenerations
 from presto.storage.engine import make_sessionmaker
 from tests.helpers.data import add_restaurant
+from tests.helpers.fast_path import call
 from tests.helpers.responses import as_response
 
 
@@ -239,15 +239,6 @@ def generations() -> Iterator[MenuGenerations]:
     generations = MenuGenerations()
     yield generations
     generations.close()
-
-
-def call(fast_path: MenuFastPath, wsgi: FakeWSGI, path: str, **headers: str) -> web.Response:
-    async def run() -> Any:
-        request = make_mocked_request("GET", path, headers=headers)
-        return as_response(await fast_path.handle(request, wsgi))
-
-    response: web.Response = asyncio.run(run())
-    return response
 
 
 class TestMenuFastPath:

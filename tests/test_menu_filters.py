@@ -3,33 +3,30 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from flask.testing import FlaskClient
 
-from presto.config import Settings
-from presto.serving.admission import Admission
 from presto.serving.cache import MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from presto.serving.menu_filters import (
+    INDEX_OVERHEAD,
+    INDEXED_ITEM_BYTES,
     MAX_INDEXED_BYTES,
     LoopFilter,
     index_allergens,
     index_menu,
     parse_filter,
 )
-from presto.serving.published_reads import published_reads
-from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.models import CATEGORY_LENGTH
+from tests.helpers.fast_path import call, published_answers
 from tests.helpers.items import create
-from tests.helpers.responses import FlaskAsWSGI, as_response
+from tests.helpers.responses import FlaskAsWSGI
 
 # Query strings the loop answers, and the filter it reads from each.
 ANSWERED = {
@@ -102,7 +99,7 @@ def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
     ]
     assert index.select(body, LoopFilter(False, True, None, frozenset())) == orjson.dumps(items[:1])
     assert index.select(body, LoopFilter(False, None, "None", frozenset())) == b"[]"
-    assert index.size == 200 + 2 * 120
+    assert index.size == INDEX_OVERHEAD + 2 * INDEXED_ITEM_BYTES
     assert index_menu(b"[]").select(b"[]", LoopFilter(False, None, None, frozenset())) == b"[]"
     # Anything else is left to Flask: spaces, another value, an item without the fields.
     for other in (b"[ " + body[1:], b'{"id": 1}', b"[1]", b'[{"id":1}]', b"[", body + b" "):
@@ -112,6 +109,7 @@ def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
     body = orjson.dumps({"entries": [1], "items": flat})
     index = index_menu(body)
     assert index.entries == (1,) and index.items is not None
+    assert index.size > index_menu(orjson.dumps(items)).size  # modifier ids, by id
     assert [item.modifiers for item in index.items] == [(2,), ()]
     spicy = LoopFilter(False, None, None, frozenset({"spicy"}), normalized=True)
     assert index.select(body, spicy) == body  # the entry and the modifier it reaches
@@ -236,11 +234,7 @@ def test_answers_as_the_route_does_without_flask(
     path = f"/restaurant/{diner}/item"
 
     def get(target: str) -> web.Response:
-        async def run() -> Any:
-            return as_response(await fast_path.handle(make_mocked_request("GET", target), wsgi))
-
-        response: web.Response = asyncio.run(run())
-        return response
+        return call(fast_path, wsgi, target)
 
     get(path), get(f"{path}?all=true")  # the full menus, cached
     assert wsgi.calls == 2
@@ -271,7 +265,7 @@ def test_answers_as_the_route_does_without_flask(
         for name in ("ETag", "Cache-Control", "Content-Type", "Vary"):
             assert answer.headers[name] == route.headers[name], (query, name)
         # Gzip clients get the same bytes compressed, under the gzip tag.
-        gzipped = get_gzip(fast_path, wsgi, f"{path}?{query}")
+        gzipped = call(fast_path, wsgi, f"{path}?{query}", **{"Accept-Encoding": "gzip"})
         assert gzipped.headers["Content-Encoding"] == "gzip"
         assert gzipped.headers["ETag"] == route.headers["ETag"][:-1] + '-gzip"'
     assert wsgi.calls == 5, "every filter was answered from the cached menus"
@@ -298,15 +292,6 @@ def test_answers_as_the_route_does_without_flask(
     assert wsgi.calls == 5 + len(DEFERRED)
 
 
-def get_gzip(fast_path: MenuFastPath, wsgi: FlaskAsWSGI, target: str) -> web.Response:
-    async def run() -> Any:
-        request = make_mocked_request("GET", target, headers={"Accept-Encoding": "gzip"})
-        return as_response(await fast_path.handle(request, wsgi))
-
-    response: web.Response = asyncio.run(run())
-    return response
-
-
 def test_a_change_ends_the_filtered_answers_with_the_menu(
     client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
 ) -> None:
@@ -315,10 +300,7 @@ def test_a_change_ends_the_filtered_answers_with_the_menu(
     path = f"/restaurant/{diner}/item"
 
     def names(target: str) -> list[str]:
-        async def run() -> Any:
-            return as_response(await fast_path.handle(make_mocked_request("GET", target), wsgi))
-
-        response: web.Response = asyncio.run(run())
+        response = call(fast_path, wsgi, target)
         assert isinstance(response.body, bytes)
         return [item["name"] for item in orjson.loads(response.body)]
 
@@ -358,30 +340,10 @@ def test_the_menus_a_filter_needs_are_read_from_the_published_store(
         sent_to_flask.append(request.path_qs)
         return web.Response(status=500)
 
-    async def run() -> list[web.Response]:
-        admission = Admission(
-            threads=1,
-            max_queue=0,
-            write_limit=None,
-            auth_failure_limit=None,
-            availability=None,
-            counters=ProtectionCounters(),
-        )
-        reads = published_reads(Settings(database_url=db_url, threads=1), admission)
-        fast_path = MenuFastPath(MenuCache(1_000_000), MenuGenerations(), reader=reads.read)
-        try:
-            return [
-                as_response(
-                    await fast_path.handle(
-                        make_mocked_request("GET", f"/restaurant/1/item?{q}"), flask
-                    )
-                )
-                for q in queries
-            ]
-        finally:
-            await reads.close()
-
-    answers = asyncio.run(run())
+    requests: list[tuple[str, dict[str, str]]] = [
+        (f"/restaurant/1/item?{query}", {}) for query in queries
+    ]
+    answers = published_answers(db_url, requests, flask)
     assert sent_to_flask == []
     for query, answer, route in zip(queries, answers, routes, strict=True):
         assert answer.status == route.status_code == 200, query

@@ -15,39 +15,27 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from presto.config import Settings
-from presto.serving.admission import Admission
 from presto.serving.published_reads import (
     LoopPublishedReads,
     PublishedReads,
     ThreadPublishedReads,
     published_reads,
 )
-from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.compression import decompress
 from presto.storage.published_menus import (
     READ_PUBLISHED,
     READ_PUBLISHED_CALL,
     READ_PUBLISHED_FUNCTION,
 )
+from tests.helpers.fast_path import open_admission
 from tests.helpers.tcp_proxy import TcpProxy
 
 T = TypeVar("T")
 
 
-def admission() -> Admission:
-    return Admission(
-        threads=2,
-        max_queue=0,
-        write_limit=None,
-        auth_failure_limit=None,
-        availability=None,
-        counters=ProtectionCounters(),
-    )
-
-
 def with_reads(settings: Settings, use: Callable[[PublishedReads], Awaitable[T]]) -> T:
     async def run() -> T:
-        reads = published_reads(settings, admission())
+        reads = published_reads(settings, open_admission(2))
         try:
             return await use(reads)
         finally:
@@ -65,7 +53,7 @@ def published(client: FlaskClient, demo: None) -> bytes:
 
 
 def test_postgresql_reads_run_on_the_event_loop(db_url: str) -> None:
-    reads = published_reads(Settings(database_url=db_url), admission())
+    reads = published_reads(Settings(database_url=db_url), open_admission(2))
     expected = LoopPublishedReads if db_url.startswith("postgresql") else ThreadPublishedReads
     assert type(reads) is expected
     asyncio.run(reads.close())

@@ -5,7 +5,6 @@ Each test runs on SQLite and PostgreSQL (the `db_url` fixture).
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import logging
 import queue
@@ -18,7 +17,6 @@ from typing import Any, cast
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -33,13 +31,7 @@ from presto.menus.publishing import EXTENSION, MenuPublisher
 from presto.menus.rendering import render_menu
 from presto.menus.representation import VARIANTS
 from presto.services import menus
-from presto.serving.admission import Admission
-from presto.serving.cache import MenuCache
-from presto.serving.fastpath import MenuFastPath
-from presto.serving.generations import MenuGenerations
-from presto.serving.published_reads import published_reads
 from presto.serving.publisher import run_publisher
-from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.engine import make_engine, make_sessionmaker
 from presto.storage.models import PublishedMenu, Restaurant
 from presto.storage.published_menus import Published, store_published
@@ -52,9 +44,9 @@ from tests.helpers.data import (
     link,
     snapshot,
 )
+from tests.helpers.fast_path import published_answers
 from tests.helpers.http import request
 from tests.helpers.problems import assert_problem
-from tests.helpers.responses import as_response
 from tests.helpers.server_process import running_presto
 from tests.helpers.waiting import wait_until
 from tests.test_menu_api import count_statements
@@ -425,33 +417,13 @@ def test_the_fast_path_reads_a_published_menu_without_flask(
         sent_to_flask.append(request.path_qs)
         return web.Response(status=404)
 
-    async def run() -> list[web.StreamResponse]:
-        admission = Admission(
-            threads=1,
-            max_queue=0,
-            write_limit=None,
-            auth_failure_limit=None,
-            availability=None,
-            counters=ProtectionCounters(),
-        )
-        reads = published_reads(Settings(database_url=db_url, threads=1), admission)
-        fast_path = MenuFastPath(MenuCache(1_000_000), MenuGenerations(), reader=reads.read)
-        try:
-            return [
-                as_response(
-                    await fast_path.handle(make_mocked_request("GET", path, headers=headers), flask)
-                )
-                for path, headers in (
-                    ("/restaurant/1/item", {}),
-                    ("/restaurant/1/item", {"Accept-Encoding": "gzip"}),
-                    ("/restaurant/1/item?all=true&shape=normalized", {}),
-                    ("/restaurant/99/item", {}),  # unknown: Flask answers it
-                )
-            ]
-        finally:
-            await reads.close()
-
-    identity, compressed, normalized, unknown = asyncio.run(run())
+    requests = [
+        ("/restaurant/1/item", {}),
+        ("/restaurant/1/item", {"Accept-Encoding": "gzip"}),
+        ("/restaurant/1/item?all=true&shape=normalized", {}),
+        ("/restaurant/99/item", {}),  # unknown: Flask answers it
+    ]
+    identity, compressed, normalized, unknown = published_answers(db_url, requests, flask)
 
     assert sent_to_flask == ["/restaurant/99/item"]
     assert unknown.status == 404

@@ -10,12 +10,11 @@ from typing import Any, cast
 
 import pytest
 
-from presto.serving.admission import Admission
 from presto.serving.generations import MenuGenerations
 from presto.serving.published_reads import LoopPublishedReads
 from presto.serving.replica_reads import ReplicaRoutedReads
-from presto.serving.telemetry.counters import ProtectionCounters
 from presto.storage.published_menus import Published
+from tests.helpers.fast_path import open_admission
 
 
 class FakeReads:
@@ -62,12 +61,11 @@ def generations() -> MenuGenerations:
 def routed(
     generations: MenuGenerations, replica: FakeReads, primary: FakeReads
 ) -> ReplicaRoutedReads:
-    admission = Admission(
-        threads=2, max_queue=0, write_limit=None, auth_failure_limit=None,
-        availability=None, counters=ProtectionCounters(),
-    )  # fmt: skip
     return ReplicaRoutedReads(
-        cast(LoopPublishedReads, replica), cast(LoopPublishedReads, primary), generations, admission
+        cast(LoopPublishedReads, replica),
+        cast(LoopPublishedReads, primary),
+        generations,
+        open_admission(2),
     )
 
 

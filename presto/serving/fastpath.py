@@ -35,7 +35,7 @@ from presto.serving.cache import (
     is_filtered,
 )
 from presto.serving.generations import MenuChangeListener, MenuGenerations
-from presto.serving.menu_filters import EVERY_ITEM_NORMALIZED, parse_filter
+from presto.serving.menu_filters import EVERY_ITEM_NORMALIZED, LoopFilter, parse_filter
 from presto.serving.prepared import PreparedResponse, is_preparable
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
@@ -101,7 +101,8 @@ class MenuFastPath:
         if entry is not None:
             self.cache.counted(True)
             return self._respond(request, key, entry)
-        entry = self._filter_cached(request, key, generation)
+        menu_filter = parse_filter(request.rel_url.raw_query_string)
+        entry = None if menu_filter is None else self._filter_cached(key, menu_filter, generation)
         self.cache.counted(entry is not None)
         if entry is None:
             return None
@@ -111,13 +112,10 @@ class MenuFastPath:
         return response
 
     def _filter_cached(
-        self, request: web.BaseRequest, key: tuple[int, str], generation: int
+        self, key: tuple[int, str], menu_filter: LoopFilter, generation: int
     ) -> CachedMenu | None:
         """A filtered call answered from the cached full menu (`presto.serving.menu_filters`);
         None if the loop cannot answer it so."""
-        menu_filter = parse_filter(request.rel_url.raw_query_string)
-        if menu_filter is None:
-            return None
         menu_key = (key[0], menu_filter.full_menu)
         menu = self.cache.get(menu_key, generation, count=False)
         if menu is None:
@@ -153,7 +151,7 @@ class MenuFastPath:
             if published is None:
                 return None
             self.cache.put((key[0], query_string), published)
-        return self._filter_cached(request, key, generation)
+        return self._filter_cached(key, menu_filter, generation)
 
     async def load(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer a request `hit` did not: from `wsgi`, keeping a cacheable menu."""

@@ -24,10 +24,10 @@ An index is made on the event loop, once per cached body: about 4 ms a megabyte,
 body over `MAX_INDEXED_BYTES` is not indexed and its filters go to Flask as before (a menu
 that large is better read in the normalized shape, whose body lists each item once).
 
-Only query strings this module reads exactly as the route's schema would are answered
-here: `all`, `available`, `category`, `tags`, `exclude_allergens`, `external_id` and
-`shape`, each once, every value valid. Anything else (`at=` previews, a repeated or
-invalid parameter) goes to Flask as before, which answers it or its 422.
+A query string is answered here only if it holds the route's parameters but `at`, each
+once, and each value passes the route's own field (`MenuQuerySchema`, so the two cannot
+read a value differently). Anything else (`at=` previews, a repeated or invalid
+parameter) goes to Flask as before, which answers it or its 422.
 """
 
 from __future__ import annotations
@@ -36,23 +36,23 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
+from marshmallow import ValidationError
 
-from presto.schema_fields import has_refused_characters
-from presto.services.dietary import ALLERGENS, TAGS
-from presto.storage.models import CATEGORY_LENGTH, EXTERNAL_ID_LENGTH
+from presto.schemas.queries import MenuQuerySchema
 
-_PARAMETERS = frozenset(
-    {"all", "available", "category", "tags", "exclude_allergens", "external_id", "shape"}
-)
+# The route's query schema, whose fields read each parameter here as they do there.
+_FIELDS = MenuQuerySchema().fields
+# The parameters read here: every one of the schema's but `at` (a preview is rendered).
+_PARAMETERS = frozenset(_FIELDS) - {"at"}
 # The published menu whose links say what each item unavoidably contains.
 EVERY_ITEM_NORMALIZED = "shape=normalized&all=true"
-# `QueryBoolean`'s spellings.
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-_TAGS = frozenset(TAGS)
-_ALLERGENS = frozenset(ALLERGENS)
-# Bytes an indexed item costs beside the menu's body (its object, tuple slot and tag set),
-# counted against the cache's budget with the entry.
-INDEXED_ITEM_BYTES = 120
+# Bytes an indexed item costs beside the menu's body, counted against the cache's budget
+# with the entry (tracemalloc, 2,000 items, half with an external id): its object and
+# slot; in the normalized shape, its modifier ids and place in `by_id` besides; in an
+# allergen index, its id, dict slot and share of the distinct sets.
+INDEXED_ITEM_BYTES = 240
+NORMALIZED_ITEM_BYTES = 150
+CONTENTS_ITEM_BYTES = 210
 INDEX_OVERHEAD = 200
 # The largest body indexed on the event loop (about 4 ms of it, once per cached body).
 MAX_INDEXED_BYTES = 1024 * 1024
@@ -91,49 +91,19 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
     query = dict(pairs)
     if len(query) != len(pairs) or not query.keys() <= _PARAMETERS:
         return None
-    shape = query.get("shape", "nested")
-    if shape not in ("nested", "normalized"):
-        return None
-    include_all = _BOOLEANS.get(query.get("all", "false"))
-    available = _BOOLEANS.get(query["available"]) if "available" in query else None
-    category = query.get("category")
-    external_id = query.get("external_id")
-    tags = query["tags"].split(",") if "tags" in query else []
-    allergens = query["exclude_allergens"].split(",") if "exclude_allergens" in query else []
-    if (
-        include_all is None
-        or ("available" in query and available is None)
-        or (category is not None and not _valid_category(category))
-        or (external_id is not None and not _valid_external_id(external_id))
-        or ("tags" in query and not 1 <= len(tags) <= len(TAGS))
-        or not _TAGS.issuperset(tags)
-        or ("exclude_allergens" in query and not 1 <= len(allergens) <= len(ALLERGENS))
-        or not _ALLERGENS.issuperset(allergens)
-    ):
+    try:
+        # Each value through the route's own field: its parsing and its validators.
+        values = {name: _FIELDS[name].deserialize(value) for name, value in query.items()}
+    except ValidationError:
         return None
     return LoopFilter(
-        include_all,
-        available,
-        category,
-        frozenset(tags),
-        external_id,
-        frozenset(allergens),
-        shape == "normalized",
-    )
-
-
-def _valid_category(category: str) -> bool:
-    """As the schema's `category` field: 1 to `CATEGORY_LENGTH` characters of text."""
-    return 1 <= len(category) <= CATEGORY_LENGTH and not has_refused_characters(category)
-
-
-def _valid_external_id(external_id: str) -> bool:
-    """As `external_id_field`: 1 to `EXTERNAL_ID_LENGTH` printable characters, not blank
-    (printable excludes what `Text` refuses)."""
-    return (
-        1 <= len(external_id) <= EXTERNAL_ID_LENGTH
-        and external_id.isprintable()
-        and bool(external_id.strip())
+        values.get("all", False),
+        values.get("available"),
+        values.get("category"),
+        frozenset(values.get("tags", ())),
+        values.get("external_id"),
+        frozenset(values.get("exclude_allergens", ())),
+        values.get("shape", "nested") == "normalized",
     )
 
 
@@ -173,11 +143,14 @@ class MenuIndex:
 
     items: tuple[IndexedItem, ...] | None
     entries: tuple[int, ...] | None = None
+    # The normalized shape's items by id, to follow modifiers.
+    by_id: dict[int, IndexedItem] | None = None
 
     @property
     def size(self) -> int:
         """Bytes it counts against the cache's budget."""
-        return INDEX_OVERHEAD + INDEXED_ITEM_BYTES * len(self.items or ())
+        per_item = INDEXED_ITEM_BYTES + (NORMALIZED_ITEM_BYTES if self.by_id is not None else 0)
+        return INDEX_OVERHEAD + per_item * len(self.items or ())
 
     def select(
         self, body: bytes, menu_filter: LoopFilter, contents: AllergenIndex | None = None
@@ -188,7 +161,7 @@ class MenuIndex:
         contains = contents.contains if contents is not None else None
         if self.items is None or (menu_filter.exclude_allergens and contains is None):
             return None
-        if self.entries is None:
+        if self.by_id is None:
             kept = [item for item in self.items if item.kept_by(menu_filter, contains)]
             return b"[" + b",".join(body[item.start : item.end] for item in kept) + b"]"
         return self._select_normalized(body, menu_filter, contains)
@@ -198,8 +171,8 @@ class MenuIndex:
     ) -> bytes:
         """The normalized call: the entries kept, and every item reachable from them
         (`presto.services.menus.reachable_items`), in the body's (menu) order."""
-        assert self.items is not None and self.entries is not None
-        by_id = {item.id: item for item in self.items}
+        assert self.items is not None and self.entries is not None and self.by_id is not None
+        by_id = self.by_id
         entries = [i for i in self.entries if by_id[i].kept_by(menu_filter, contains)]
         reachable = set(entries)
         stack = list(entries)
@@ -236,10 +209,10 @@ def index_menu(body: bytes) -> MenuIndex:
     items = _indexed_items(body, len(head), values, b"]}") if body.startswith(head) else None
     if items is None:
         return MenuIndex(None)
-    ids = {item.id for item in items}
-    if not (ids.issuperset(entries) and all(ids.issuperset(i.modifiers) for i in items)):
+    by_id = {item.id: item for item in items}
+    if not (by_id.keys() >= set(entries) and all(by_id.keys() >= set(i.modifiers) for i in items)):
         return MenuIndex(None)
-    return MenuIndex(tuple(items), tuple(entries))
+    return MenuIndex(tuple(items), tuple(entries), by_id)
 
 
 def _indexed_items(
@@ -250,7 +223,9 @@ def _indexed_items(
     if not isinstance(values, list):
         return None
     items = []
+    # One object per distinct category and tag set: menus repeat a few of each.
     categories: dict[str, str] = {}
+    tag_sets: dict[frozenset[str], frozenset[str]] = {}
     for value in values:
         if not (isinstance(value, dict) and _has_filtered_fields(value)):
             return None
@@ -266,7 +241,7 @@ def _indexed_items(
                 value["id"],
                 None if category is None else categories.setdefault(category, category),
                 value["available"],
-                frozenset(value["tags"]),
+                tag_sets.setdefault(tags := frozenset(value["tags"]), tags),
                 value.get("external_id"),
                 tuple(modifiers) if isinstance(modifiers, list) and _all_ids(modifiers) else (),
             )
@@ -302,7 +277,7 @@ class AllergenIndex:
     @property
     def size(self) -> int:
         """Bytes it counts against the cache's budget."""
-        return INDEX_OVERHEAD + INDEXED_ITEM_BYTES * len(self.contains or ())
+        return INDEX_OVERHEAD + CONTENTS_ITEM_BYTES * len(self.contains or ())
 
 
 def index_allergens(body: bytes) -> AllergenIndex:
@@ -313,6 +288,7 @@ def index_allergens(body: bytes) -> AllergenIndex:
     if graph is None:
         return AllergenIndex(None)
     contains: dict[int, frozenset[str]] = {}
+    shared: dict[frozenset[str], frozenset[str]] = {}  # one set per distinct result
     visiting: set[int] = set()
     for root in graph:
         # Depth first, iteratively (plain SQL may chain items deeper than the stack).
@@ -336,7 +312,7 @@ def index_allergens(body: bytes) -> AllergenIndex:
             for child in modifiers:
                 if graph[child][1] > 0:
                     found |= contains[child]
-            contains[item_id] = frozenset(found)
+            contains[item_id] = shared.setdefault(result := frozenset(found), result)
     return AllergenIndex(contains)
 
 
