@@ -54,29 +54,36 @@ class AccessLogBuffer:
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
         self.lines: list[str] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self._milli = -1
         self._second = -1
+        self._date = ""
         self._prefix = ""
         self._suffix = ""
+        self._iso_second = -1
         self._iso = ""
 
-    def append(self, line: str) -> None:
-        """Queue one line, prefixed like a log record; flush when the batch is due."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            self._suffix = f" INFO [{os.getpid()}] {self.logger.name}: "
-        self.lines.append(f"{self._prefix},{int((now - second) * 1000):03d}{self._suffix}{line}")
-        self._schedule()
+    def prefix(self) -> str:
+        """What a log record's line starts with, up to its message: the time to the
+        millisecond, level, process and logger (`LOG_FORMAT`), made once a millisecond
+        (under load, many lines share one)."""
+        milli = int(time.time() * 1000)
+        if milli != self._milli:
+            self._milli = milli
+            second = milli // 1000
+            if second != self._second:
+                self._second = second
+                self._date = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+                self._suffix = f" INFO [{os.getpid()}] {self.logger.name}: "
+            self._prefix = f"{self._date},{milli % 1000:03d}{self._suffix}"
+        return self._prefix
 
     def append_json(self, fields: dict[str, object]) -> None:
         """Queue one JSON object with the keys every JSON log line has, then `fields`."""
         now = time.time()
         second = int(now)
-        if second != self._second:
-            self._second = second
+        if second != self._iso_second:
+            self._iso_second = second
             self._iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         record = {
             "time": f"{self._iso}.{int((now - second) * 1_000_000):06d}Z",
@@ -86,19 +93,20 @@ class AccessLogBuffer:
             **fields,
         }
         self.lines.append(orjson.dumps(record).decode())
-        self._schedule()
+        self.schedule()
 
-    def _schedule(self) -> None:
+    def schedule(self) -> None:
+        """Flush when `FLUSH_LINES` wait, or arm the timer for the first line of a batch."""
         if len(self.lines) >= FLUSH_LINES:
             self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
 
     def flush(self) -> None:
         """Log every waiting line now."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.lines:
             batch, self.lines = self.lines, []
             self.logger.info("\n".join(batch))
@@ -153,22 +161,31 @@ class AccessLogger(AbstractAccessLogger):
         options = OPTIONS
         if not options.log_health_checks and request.path in HEALTH_PATHS:
             return
-        client = client_address(request, options.trusted_proxies)
+        trusted = options.trusted_proxies
+        # Without trusted proxies the client is the peer: no call for the common case.
+        client = client_address(request, trusted) if trusted else request.remote or "-"
         agent = request.headers.get("User-Agent", "-")
         # aiohttp's own measure has the event loop clock's millisecond grain.
         started: float | None = getattr(request, "started", None)
         if started is not None:
             time = perf_counter() - started
+        buffer = BUFFER
         if options.json:
             agent = log_text(agent, quoted=False)
-            BUFFER.append_json(access_fields(request, response, time, client, agent))
+            buffer.append_json(access_fields(request, response, time, client, agent))
             return
-        agent = log_text(agent, quoted=True)
-        BUFFER.append(
-            f'{client} "{request.method} {request_target(request)}" {response.status} '
+        # The whole line in one f-string, queued without a call: about 0.4 us less a
+        # request than a method building the prefix and the line apart.
+        lines = buffer.lines
+        lines.append(
+            f"{buffer.prefix()}{client} "
+            f'"{request.method} {request_target(request)}" {response.status} '
             f"{response.body_length} {time * 1000:.3f}ms {getattr(request, 'request_id', '-')} "
-            f'"{agent}"{" stale-if-error" if response.__class__ is StaleMenuResponse else ""}'
+            f'"{log_text(agent, quoted=True)}"'
+            f"{' stale-if-error' if response.__class__ is StaleMenuResponse else ''}"
         )
+        if len(lines) >= FLUSH_LINES or buffer.timer is None:
+            buffer.schedule()
 
     @property
     def enabled(self) -> bool:
