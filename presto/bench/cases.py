@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import uvloop
 
@@ -36,7 +37,7 @@ from presto.bench import pooling, servers
 from presto.bench.catalog import copy_restaurant, publish_catalog
 from presto.bench.cold import measure_cold
 from presto.bench.generated_menus import generate_menu
-from presto.bench.load import LoadResult, Spread, run_load
+from presto.bench.load import LoadResult, Spread, percentile, run_load
 from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, read_everywhere
 from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row, measured_row
@@ -488,11 +489,13 @@ def run_write_case(config: BenchConfig) -> list[Row]:
 def run_webhook_writes(config: BenchConfig) -> list[Row]:
     """The writes of case j (publishing in the background) with one webhook endpoint
     registered (a local consumer answering 204) beside the same writes with it disabled,
-    in one presto process, in alternating blocks (off, on, off, on): the machine's drift
-    between runs weighs on both alike. Each row's ratio: its p50 (the mean of its blocks')
-    to the p50 without."""
-    block = max(2, config.write_repeats // 2)
-    p50s: dict[bool, dict[str, list[float]]] = {False: {}, True: {}}
+    in one presto process, the endpoint switched on and off before each write (not
+    timed): each write with it follows one without, so the background publishing and
+    deliveries the writes before left running weigh on both alike. Each row's ratio: the
+    p50 of the writes with the endpoint to the p50 of those without."""
+    # As many writes with the endpoint as case j makes of each kind (at least 4), and as
+    # many without.
+    repeats = 4 * max(2, config.write_repeats // 2)
     with WebhookSink() as sink:
         server = servers.start_presto(
             config.database_url,
@@ -503,32 +506,37 @@ def run_webhook_writes(config: BenchConfig) -> list[Row]:
         with running(server, MENU_PATH):
             key = create_key(config.database_url, restaurant_id=1)
             endpoint = server.url(f"/restaurant/1/webhooks/{register_webhook(server, key, sink)}")
-            for number, enabled in enumerate((False, True, False, True)):
-                call_api(endpoint, key, "PATCH", {"enabled": enabled})
-                results = uvloop.run(
-                    measure_writes(
-                        server.url(""), restaurant_id=1, api_key=key, repeats=block,
-                        first=1000 + number * block,
-                    )
-                )  # fmt: skip
-                for result in results:
-                    p50s[enabled].setdefault(result.label, []).append(result.p50_ms)
+            headers = {"Authorization": f"Bearer {key}"}
+
+            async def switch(session: aiohttp.ClientSession, position: int) -> None:
+                # Off before the even writes, on before the odd ones.
+                enabled = {"enabled": position % 2 == 1}
+                async with session.patch(endpoint, json=enabled, headers=headers) as answer:
+                    answer.raise_for_status()
+
+            results = uvloop.run(
+                measure_writes(
+                    server.url(""), restaurant_id=1, api_key=key, repeats=repeats,
+                    first=1000, before_each=switch,
+                )
+            )  # fmt: skip
             time.sleep(1)  # the last deliveries
     rows = []
-    for label, on in p50s[True].items():
-        off = statistics.mean(p50s[False][label])
+    for result in results:
+        off = percentile(sorted(result.latencies[0::2]), 0.5)
+        on = percentile(sorted(result.latencies[1::2]), 0.5)
         rows.append(
             Row(
                 case="j",
-                label=f"{label}, {config.generated_items:,} items, 1 webhook endpoint",
+                label=f"{result.label}, {config.generated_items:,} items, 1 webhook endpoint",
                 workers=1,
-                p50_ms=statistics.mean(on),
-                errors=0,
-                reference=f"{label}, endpoint disabled (p50 {off:.1f} ms)",
-                ratio=statistics.mean(on) / (off or 1.0),
-                notes=f"2 x {block} writes with, 2 x {block} without, alternating; "
+                p50_ms=on,
+                errors=result.errors,
+                reference=f"{result.label}, endpoint disabled (p50 {off:.1f} ms)",
+                ratio=on / (off or 1.0),
+                notes=f"{repeats // 2} writes with, {repeats // 2} without, alternating; "
                 f"p50 ratio (lower is better); {sink.received} delivered",
-                details={"writes": 2 * block, "webhook": True, "delivered": sink.received},
+                details={"writes": repeats // 2, "webhook": True, "delivered": sink.received},
             )
         )
     return rows

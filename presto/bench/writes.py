@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class WriteLatency:
     errors: int
     p50_ms: float
     p99_ms: float
+    # Each write's latency, in the order they were made.
+    latencies: tuple[float, ...] = ()
 
 
 def pick_targets(document: dict[str, Any]) -> tuple[int, int, int, list[int]]:
@@ -49,10 +52,18 @@ def pick_targets(document: dict[str, Any]) -> tuple[int, int, int, list[int]]:
 
 
 async def measure_writes(
-    base_url: str, *, restaurant_id: int, api_key: str, repeats: int, first: int = 0
+    base_url: str,
+    *,
+    restaurant_id: int,
+    api_key: str,
+    repeats: int,
+    first: int = 0,
+    before_each: Callable[[aiohttp.ClientSession, int], Awaitable[None]] | None = None,
 ) -> list[WriteLatency]:
     """Each kind of write `repeats` times, one at a time; `first` numbers the first write
-    (a later block of writes must change something again)."""
+    (a later block of writes must change something again); `before_each`, if given, is
+    awaited with the session and the write's position in its kind before each write
+    (not timed)."""
     headers = {"Authorization": f"Bearer {api_key}"}
     restaurant = f"{base_url}/restaurant/{restaurant_id}"
     timeout = aiohttp.ClientTimeout(total=60)
@@ -64,7 +75,9 @@ async def measure_writes(
 
         async def timed(label: str, method: str, path: str, bodies: list[Any]) -> WriteLatency:
             latencies, errors = [], 0
-            for body in bodies:
+            for position, body in enumerate(bodies):
+                if before_each is not None:
+                    await before_each(session, position)
                 started = time.perf_counter()
                 async with session.request(
                     method, f"{restaurant}{path}", json=body, headers=headers
@@ -72,13 +85,14 @@ async def measure_writes(
                     await answer.read()
                     errors += answer.status >= 300
                 latencies.append((time.perf_counter() - started) * 1000)
-            latencies.sort()
+            ordered = sorted(latencies)
             return WriteLatency(
                 label,
                 len(bodies),
                 errors,
-                percentile(latencies, 0.5),
-                percentile(latencies, 0.99),
+                percentile(ordered, 0.5),
+                percentile(ordered, 0.99),
+                tuple(latencies),
             )
 
         ids = [item["id"] for item in document["items"]][:BATCH_SIZE]
