@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from flask.testing import FlaskClient
 
-from presto.serving.cache import MenuCache
+from presto.serving.cache import MAX_ANSWERS, MenuCache
 from presto.serving.fastpath import MenuFastPath
 from presto.serving.generations import MenuGenerations
 from presto.serving.menu_filters import (
@@ -23,6 +23,7 @@ from presto.serving.menu_filters import (
     index_menu,
     parse_filter,
 )
+from presto.storage.compression import decompress
 from presto.storage.models import CATEGORY_LENGTH
 from tests.helpers.fast_path import call, published_answers
 from tests.helpers.items import create
@@ -44,6 +45,13 @@ ANSWERED = {
     "exclude_allergens=nuts,gluten&category=Mains": LoopFilter(
         False, None, "Mains", frozenset(), None, frozenset({"nuts", "gluten"})
     ),
+    # A repeated parameter is read as the route reads it: the first value, the others
+    # neither read nor checked.
+    "category=Salads&category=Mains": LoopFilter(False, None, "Salads", frozenset()),
+    "tags=vegan&category=Mains&tags=meaty&category=": LoopFilter(
+        False, None, "Mains", frozenset({"vegan"})
+    ),
+    "available=false&available=true&available=yes": LoopFilter(False, False, None, frozenset()),
     "shape=normalized&category=Salads": LoopFilter(
         False, None, "Salads", frozenset(), None, frozenset(), normalized=True
     ),
@@ -54,7 +62,9 @@ ANSWERED = {
 # Query strings left to Flask: valid ones it answers, invalid ones it refuses with 422.
 DEFERRED = [
     "shape=flat&category=Salads",
-    "category=Salads&category=Mains",
+    "category=&category=Salads",
+    "category=Salads&colour=red&colour=blue",
+    "category=Salads&at=2026-12-01T12:00:00Z&at=x",
     "exclude_allergens=",
     "exclude_allergens=milk,",
     "exclude_allergens=cheese",
@@ -238,12 +248,12 @@ def test_answers_as_the_route_does_without_flask(
 
     get(path), get(f"{path}?all=true")  # the full menus, cached
     assert wsgi.calls == 2
-    # What items contain comes from the normalized menu of every item: until it is
-    # cached (and without a published store here), Flask answers.
+    # What items contain comes from the normalized menu of every item: the first filter
+    # that needs it has the route render it (there is no published store here), once.
     get(f"{path}?exclude_allergens=milk")
-    assert wsgi.calls == 3
+    assert wsgi.paths[2:] == [f"{path}?shape=normalized&all=true"]
     get(f"{path}?shape=normalized&all=true"), get(f"{path}?shape=normalized")
-    assert wsgi.calls == 5
+    assert wsgi.calls == 4
     for query in [
         *ANSWERED,
         "category=Mains&tags=spicy",
@@ -268,7 +278,7 @@ def test_answers_as_the_route_does_without_flask(
         gzipped = call(fast_path, wsgi, f"{path}?{query}", **{"Accept-Encoding": "gzip"})
         assert gzipped.headers["Content-Encoding"] == "gzip"
         assert gzipped.headers["ETag"] == route.headers["ETag"][:-1] + '-gzip"'
-    assert wsgi.calls == 5, "every filter was answered from the cached menus"
+    assert wsgi.calls == 4, "every filter was answered from the cached menus"
     spicy_mains = get(f"{path}?category=Mains&tags=spicy").body
     assert isinstance(spicy_mains, bytes)
     assert [item["name"] for item in orjson.loads(spicy_mains)] == ["Chili"]
@@ -289,7 +299,91 @@ def test_answers_as_the_route_does_without_flask(
     for query in DEFERRED:
         answer, route = get(f"{path}?{query}"), client.get(f"{path}?{query}")
         assert answer.status == route.status_code, query
-    assert wsgi.calls == 5 + len(DEFERRED)
+    assert wsgi.calls == 4 + len(DEFERRED)
+
+
+def test_a_filter_that_keeps_nothing_is_answered_each_time_and_not_cached(
+    client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
+) -> None:
+    filtered_menu(client, diner, key)
+    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    path = f"/restaurant/{diner}/item"
+    call(fast_path, wsgi, path), call(fast_path, wsgi, f"{path}?shape=normalized")
+    for n in range(20):
+        for query in (f"category=Nowhere-{n}", f"shape=normalized&category=Nowhere-{n}"):
+            route = client.get(f"{path}?{query}").get_data()
+            assert call(fast_path, wsgi, f"{path}?{query}").body == route, query
+            gzipped = call(fast_path, wsgi, f"{path}?{query}", **{"Accept-Encoding": "gzip"})
+            assert isinstance(gzipped.body, bytes)
+            assert decompress(gzipped.body) == route, query
+    assert route == b'{"entries":[],"items":[]}'
+    # Every one answered from the cached full menus, and none of them kept.
+    assert wsgi.calls == 2
+    assert len(fast_path.cache) == 2 and fast_path.cache.filtered_bytes == 0
+    assert fast_path.cache.hits == 80 and fast_path.cache.evictions == 0
+    # A filter that keeps items is kept, as before.
+    assert call(fast_path, wsgi, f"{path}?category=Mains").status == 200
+    assert len(fast_path.cache) == 3 and fast_path.cache.filtered_bytes > 0
+
+
+def test_filters_that_keep_the_same_items_share_one_answer(
+    client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
+) -> None:
+    filtered_menu(client, diner, key)
+    for n in range(MAX_ANSWERS):
+        create(client, diner, key, name=f"Dish {n}", category=f"Category {n}")
+    cache = MenuCache(1_000_000)
+    fast_path, wsgi = MenuFastPath(cache, generations), FlaskAsWSGI(client)
+    path = f"/restaurant/{diner}/item"
+    call(fast_path, wsgi, path), call(fast_path, wsgi, f"{path}?shape=normalized&all=true")
+    full = cache.get((diner, ""), generations.get(diner), count=False)
+    assert full is not None
+
+    def answers() -> int:
+        return len(full.answers or {})
+
+    def check(query: str) -> None:
+        route = client.get(f"{path}?{query}").get_data()
+        assert call(fast_path, wsgi, f"{path}?{query}").body == route, query
+        gzipped = call(fast_path, wsgi, f"{path}?{query}", **{"Accept-Encoding": "gzip"})
+        assert isinstance(gzipped.body, bytes)
+        assert decompress(gzipped.body) == route, query
+
+    # Every order of a list, and a repeated parameter's ignored values: one answer.
+    for query in [
+        "exclude_allergens=nuts,fish",
+        "exclude_allergens=fish,nuts",
+        "exclude_allergens=nuts&exclude_allergens=milk",
+        "exclude_allergens=nuts,fish,lupin",
+    ]:
+        check(query)
+    assert answers() == 1
+    # Every category no item has: one more.
+    for n in range(10):
+        check(f"category=Nowhere-{n}")
+    assert answers() == 2
+    # Kept with the full menu, and counted against the budget with it.
+    assert full.answers_bytes > 0
+    assert cache.bytes == sum(entry.size for entry in cache._entries.values())
+    # Past `MAX_ANSWERS` distinct selections, answers are still right, made each time.
+    queries = [f"category=Category+{n}" for n in range(MAX_ANSWERS)]
+    for query in queries:
+        check(query)
+    assert answers() == MAX_ANSWERS
+    assert cache.bytes == sum(entry.size for entry in cache._entries.values())
+    assert wsgi.calls == 2
+
+
+def test_a_filter_of_an_unknown_restaurant_goes_to_flask_once(
+    client: FlaskClient, generations: MenuGenerations
+) -> None:
+    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    for query in ("category=Mains", "exclude_allergens=milk"):
+        answer = call(fast_path, wsgi, f"/restaurant/999999/item?{query}")
+        assert answer.status == 404
+        assert wsgi.paths[-1] == f"/restaurant/999999/item?{query}"
+    # No menu rendered on its behalf: one Flask call per request.
+    assert wsgi.calls == 2
 
 
 def test_a_change_ends_the_filtered_answers_with_the_menu(

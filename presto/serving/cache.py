@@ -29,14 +29,21 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
 from presto.menus.representation import QUERY_STRINGS, encoding_headers, gzip_etag
-from presto.serving.menu_filters import AllergenIndex, MenuIndex, index_allergens, index_menu
+from presto.serving.menu_filters import (
+    EMPTY_ANSWERS,
+    AllergenIndex,
+    MenuIndex,
+    Selection,
+    index_allergens,
+    index_menu,
+)
 from presto.serving.prepared import STATUS_LINE, header_lines
-from presto.storage.compression import compress, decompress
+from presto.storage.compression import compress, compress_fast, decompress
 
 # Headers of a cached response worth sending again.
 CACHED_HEADERS = ("Content-Type", "ETag", "Cache-Control")
@@ -51,6 +58,13 @@ BUSY_SECONDS = 0.01
 ENTRY_OVERHEAD = 1400
 # The share of the budget that entries of filtered menu calls may hold at most.
 FILTERED_SHARE = 0.125
+# The gzip bytes of each answer of a filter that keeps nothing, made once.
+_EMPTY_GZIP = {body: compress(body) for body in EMPTY_ANSWERS}
+_EMPTY_GZIP_BODIES = frozenset(_EMPTY_GZIP.values())
+# Filtered answers kept with a full menu, by what they keep (`MenuCache.answer`): at most
+# this many per menu, compressed unless their body is at most `PLAIN_ANSWER_BYTES`.
+MAX_ANSWERS = 16
+PLAIN_ANSWER_BYTES = 4096
 
 Key = tuple[int, str]
 
@@ -106,6 +120,9 @@ class CachedMenu:
     # normalized menu of every item, what each item contains.
     index: MenuIndex | None = None
     contents: AllergenIndex | None = None
+    # Filtered answers made from it, by what they keep, and the bytes they count.
+    answers: dict[Selection, CachedMenu] | None = None
+    answers_bytes: int = 0
 
     @classmethod
     def of(
@@ -137,7 +154,8 @@ class CachedMenu:
     def filtered(cls, menu: CachedMenu, body: bytes) -> CachedMenu:
         """The entry of a filtered call answered from `menu`'s items (`body`): the menu's
         generation, tag, headers and expiry."""
-        gzip = menu.gzip.with_body(compress(body))
+        empty = _EMPTY_GZIP.get(body) if len(body) < 64 else None
+        gzip = menu.gzip.with_body(empty or compress_fast(body))
         return cls(menu.generation, menu.identity, gzip, body, menu.expires)
 
     @property
@@ -146,7 +164,18 @@ class CachedMenu:
         plain = len(self.plain) if self.plain is not None else 0
         index = self.index.size if self.index is not None else 0
         contents = self.contents.size if self.contents is not None else 0
-        return len(self.gzip.body) + plain + index + contents + ENTRY_OVERHEAD
+        extra = index + contents + self.answers_bytes
+        return len(self.gzip.body) + plain + extra + ENTRY_OVERHEAD
+
+    @property
+    def keeps_nothing(self) -> bool:
+        """Whether it is a filtered answer that keeps no item (`EMPTY_ANSWERS`)."""
+        body = self.gzip.body
+        return len(body) < 64 and body in _EMPTY_GZIP_BODIES
+
+    def copy(self) -> CachedMenu:
+        """The same answer as an entry of its own (sharing the bodies), to be stored."""
+        return replace(self, index=None, contents=None, answers=None, answers_bytes=0)
 
 
 class MenuCache:
@@ -216,6 +245,36 @@ class MenuCache:
             self._account(key, entry, contents.size)
             entry.contents = contents
         return entry.contents
+
+    def answer(
+        self, key: Key, entry: CachedMenu, index: MenuIndex, selection: Selection
+    ) -> tuple[CachedMenu, bool]:
+        """The filtered answer of `entry` (the full menu of `key`, indexed by `index`)
+        that keeps `selection`, and whether it was made now: made (joined and compressed)
+        once per selection and kept with the entry, compressed, up to `MAX_ANSWERS`
+        (counted against the budget as its index is), so that a filter spelled another
+        way (an order, a category no item has) costs no join and no compression. A
+        nested selection of every item is the entry itself (the same bytes). The caller
+        must not store the answer as it is (`CachedMenu.copy`)."""
+        if index.by_id is None and len(selection) == len(index.items or ()):
+            return entry, False
+        answers = entry.answers
+        if answers is not None:
+            known = answers.get(selection)
+            if known is not None:
+                return known, False
+        answer = CachedMenu.filtered(entry, index.join(self.plain_body(key, entry), selection))
+        if answers is None:
+            answers = entry.answers = {}
+        if len(answers) < MAX_ANSWERS:
+            # Kept compressed, but for a small body (a few items, none: `[]`), which
+            # would cost more to decompress each time than to keep.
+            small = answer.plain is not None and len(answer.plain) <= PLAIN_ANSWER_BYTES
+            kept = answer if small else replace(answer, plain=None)
+            answers[selection] = kept
+            entry.answers_bytes += kept.size
+            self._account(key, entry, kept.size)
+        return answer, True
 
     def _account(self, key: Key, entry: CachedMenu, size: int) -> None:
         """Count `size` more bytes of `entry` (an index made for it) if it is stored."""

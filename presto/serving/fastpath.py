@@ -37,6 +37,7 @@ from presto.serving.cache import (
 from presto.serving.generations import MenuChangeListener, MenuGenerations
 from presto.serving.menu_filters import EVERY_ITEM_NORMALIZED, LoopFilter, parse_filter
 from presto.serving.prepared import PreparedResponse, is_preparable
+from presto.serving.request import TrackedRequest
 from presto.serving.telemetry.counters import ProtectionCounters
 from presto.serving.wsgi_environ import PREFER_GZIP_KEY
 from presto.storage.availability import DatabaseAvailability
@@ -102,20 +103,18 @@ class MenuFastPath:
             self.cache.counted(True)
             return self._respond(request, key, entry)
         menu_filter = parse_filter(request.rel_url.raw_query_string)
-        entry = None if menu_filter is None else self._filter_cached(key, menu_filter, generation)
-        self.cache.counted(entry is not None)
-        if entry is None:
+        found = None if menu_filter is None else self._filter_cached(key, menu_filter, generation)
+        self.cache.counted(found is not None)
+        if found is None:
             return None
-        # Answered while the entry still holds its plain body, which `put` drops.
-        response = self._respond(request, key, entry)
-        self.cache.put(key, entry)
-        return response
+        return self._answer_filtered(request, key, *found)
 
     def _filter_cached(
         self, key: tuple[int, str], menu_filter: LoopFilter, generation: int
-    ) -> CachedMenu | None:
-        """A filtered call answered from the cached full menu (`presto.serving.menu_filters`);
-        None if the loop cannot answer it so."""
+    ) -> tuple[CachedMenu, bool] | None:
+        """A filtered call answered from the cached full menu (`presto.serving.menu_filters`),
+        and whether the answer was made for it (not one the menu already held); None if
+        the loop cannot answer it so."""
         menu_key = (key[0], menu_filter.full_menu)
         menu = self.cache.get(menu_key, generation, count=False)
         if menu is None:
@@ -127,31 +126,94 @@ class MenuFastPath:
             if every_item is None:
                 return None
             contents = self.cache.allergen_index(every_item_key, every_item)
-        body = self.cache.index(menu_key, menu).select(
-            self.cache.plain_body(menu_key, menu), menu_filter, contents
-        )
-        return None if body is None else CachedMenu.filtered(menu, body)
+        index = self.cache.index(menu_key, menu)
+        selection = index.selection(menu_filter, contents)
+        if selection is None:
+            return None
+        return self.cache.answer(menu_key, menu, index, selection)
+
+    def _answer_filtered(
+        self, request: web.BaseRequest, key: tuple[int, str], entry: CachedMenu, made: bool
+    ) -> web.StreamResponse:
+        """Answer a filtered call made on the loop; keep the answer under its query string
+        too, so that the same call is a plain hit, if it was just `made` (a filter spelled
+        another way than one before it is answered from the menu's answers each time, so a
+        flood of spellings pushes nothing out) and keeps an item (`EMPTY_ANSWERS`)."""
+        response = self._respond(request, key, entry)
+        if made and not entry.keeps_nothing:
+            self.cache.put(key, entry.copy())
+        return response
 
     async def _filter_published(
-        self, request: web.BaseRequest, key: tuple[int, str], generation: int
-    ) -> CachedMenu | None:
+        self, request: web.BaseRequest, key: tuple[int, str], generation: int, wsgi: Handler
+    ) -> tuple[CachedMenu, bool] | None:
         """A filtered call whose full menu (or, for `exclude_allergens`, normalized menu of
-        every item) is not cached: what is missing read from the published store (and
-        kept), then filtered; None if the loop cannot answer it so."""
-        menu_filter = parse_filter(request.rel_url.raw_query_string)
+        every item) is not cached: what is missing read from the published store, or
+        rendered by the route if it is not published (and kept), then filtered; None if
+        the loop cannot answer it so (or the call is not filtered)."""
+        menu_filter = parse_filter(request.rel_url.raw_query_string) if is_filtered(key) else None
         if menu_filter is None:
             return None
         needed = [menu_filter.full_menu]
         if menu_filter.exclude_allergens:
             needed.append(EVERY_ITEM_NORMALIZED)
         for query_string in needed:
-            if self.cache.get((key[0], query_string), generation, count=False) is not None:
+            menu_key = (key[0], query_string)
+            if self.cache.get(menu_key, generation, count=False) is not None:
                 continue
-            published = await self._read_published(key[0], query_string, generation)
-            if published is None:
+            # Rendered only beside a full menu of this generation: the restaurant exists
+            # (a call for an unknown one, or any menu not published, goes to Flask once).
+            render = query_string != menu_filter.full_menu
+            if await self._load_full(request, wsgi, menu_key, generation, render) is None:
                 return None
-            self.cache.put((key[0], query_string), published)
         return self._filter_cached(key, menu_filter, generation)
+
+    async def _load_full(
+        self,
+        request: web.BaseRequest,
+        wsgi: Handler,
+        menu_key: tuple[int, str],
+        generation: int,
+        render: bool,
+    ) -> CachedMenu | None:
+        """A full menu a filter needs, read from the published store or (if `render`)
+        rendered, and kept: one load of it at a time (the filtered calls that need it
+        meanwhile wait for it, as the menu's own callers do in `load`)."""
+        pending = self._loading.get((menu_key, generation))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        loading: asyncio.Future[CachedMenu | None] = asyncio.get_running_loop().create_future()
+        self._loading[(menu_key, generation)] = loading
+        started = time.perf_counter()
+        full = None
+        try:
+            full = await self._read_published(menu_key[0], menu_key[1], generation)
+            if full is None and render:
+                full = await self._render_full(request, wsgi, menu_key[1], generation)
+            if full is not None:
+                # A load that found nothing is counted with the Flask call that follows.
+                if self.on_load is not None:
+                    self.on_load(time.perf_counter() - started)
+                self.cache.put(menu_key, full)
+        finally:
+            del self._loading[(menu_key, generation)]
+            loading.set_result(full)
+        return full
+
+    async def _render_full(
+        self, request: web.BaseRequest, wsgi: Handler, query_string: str, generation: int
+    ) -> CachedMenu | None:
+        """The full menu of `query_string` a filter needs and the published store has no
+        current copy of (a variant nobody read since the menu last changed: the normalized
+        menu of every item, until the first `exclude_allergens`), asked of the route as a
+        client's call for it would be: admitted, rendered and published once; None if it
+        was not answered with a menu (shed, an error)."""
+        full_request = request.clone(rel_url=f"{request.path}?{query_string}")
+        if isinstance(request, TrackedRequest) and isinstance(full_request, TrackedRequest):
+            full_request.request_id, full_request.started = request.request_id, request.started
+        # A published menu comes back as its stored gzip bytes: no compression here.
+        full_request[PREFER_GZIP_KEY] = True
+        return self._cacheable(await wsgi(full_request), generation)
 
     async def load(self, request: web.BaseRequest, wsgi: Handler) -> web.StreamResponse:
         """Answer a request `hit` did not: from `wsgi`, keeping a cacheable menu."""
@@ -178,13 +240,15 @@ class MenuFastPath:
         entry = None
         try:
             entry = await self._read_published(restaurant_id, request.query_string, generation)
-            if entry is None and is_filtered(key):
-                entry = await self._filter_published(request, key, generation)
             if entry is not None:
                 if self.on_load is not None:
                     self.on_load(time.perf_counter() - started)
                 self.cache.put(key, entry)
                 return self._respond(request, key, entry)
+            found = await self._filter_published(request, key, generation, wsgi)
+            if found is not None:
+                entry = found[0]
+                return self._answer_filtered(request, key, *found)
             # A published menu comes back as its stored gzip bytes: no compression here.
             request[PREFER_GZIP_KEY] = True
             response = await wsgi(request)

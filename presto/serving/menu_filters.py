@@ -20,14 +20,22 @@ from the normalized menu of every item (`shape=normalized&all=true`, cached or p
 like the others), which lists every link; a graph with a cycle (bad data, plain SQL) is
 left to Flask, whose rule for one depends on the order items are visited.
 
+What a call answers depends only on what its filter keeps (`MenuIndex.selection`), and
+endless query strings keep the same: every category no item has (nothing:
+`EMPTY_ANSWERS`), every order of a list. So answers are made once per selection and kept
+with the full menu (`presto.serving.cache.MenuCache.answer`); a query string is cached
+under its own key only when it made a new answer that keeps an item, so a flood of new
+spellings pushes no filtered menu out of the cache.
+
 An index is made on the event loop, once per cached body: about 4 ms a megabyte, so a
 body over `MAX_INDEXED_BYTES` is not indexed and its filters go to Flask as before (a menu
 that large is better read in the normalized shape, whose body lists each item once).
 
-A query string is answered here only if it holds the route's parameters but `at`, each
-once, and each value passes the route's own field (`MenuQuerySchema`, so the two cannot
-read a value differently). Anything else (`at=` previews, a repeated or invalid
-parameter) goes to Flask as before, which answers it or its 422.
+A query string is answered here only if it holds the route's parameters but `at`, and
+each value passes the route's own field (`MenuQuerySchema`, so the two cannot read a value
+differently); a repeated parameter is read as the route reads it, by its first value.
+Anything else (`at=` previews, an unknown parameter, an invalid value) goes to Flask as
+before, which answers it or its 422.
 """
 
 from __future__ import annotations
@@ -54,8 +62,15 @@ INDEXED_ITEM_BYTES = 240
 NORMALIZED_ITEM_BYTES = 150
 CONTENTS_ITEM_BYTES = 210
 INDEX_OVERHEAD = 200
+# What a filter that keeps no item answers, in each shape: never cached under a query
+# string, so that a flood of categories that do not exist costs no cache room.
+EMPTY_ANSWERS = frozenset({b"[]", b'{"entries":[],"items":[]}'})
 # The largest body indexed on the event loop (about 4 ms of it, once per cached body).
 MAX_INDEXED_BYTES = 1024 * 1024
+
+
+# What a filter keeps of an indexed menu (`MenuIndex.selection`).
+Selection = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +103,12 @@ def parse_filter(raw_query: str) -> LoopFilter | None:
         pairs = parse_qsl(raw_query, keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         return None
-    query = dict(pairs)
-    if len(query) != len(pairs) or not query.keys() <= _PARAMETERS:
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        # A repeated parameter as the route reads it (webargs over `request.args`): its
+        # first value; the others are neither read nor checked.
+        query.setdefault(name, value)
+    if not query.keys() <= _PARAMETERS:
         return None
     try:
         # Each value through the route's own field: its parsing and its validators.
@@ -158,33 +177,47 @@ class MenuIndex:
         """The body of the call filtered by `menu_filter` (`body`: the indexed menu's;
         `contents`: what its items contain, for `exclude_allergens`); None if the loop
         cannot answer it (a menu or graph it could not index)."""
+        selection = self.selection(menu_filter, contents)
+        return None if selection is None else self.join(body, selection)
+
+    def selection(
+        self, menu_filter: LoopFilter, contents: AllergenIndex | None = None
+    ) -> Selection | None:
+        """What the filtered call keeps, which alone makes its body: the positions of the
+        nested shape's items kept, or the ids of the normalized shape's entries kept; None
+        if the loop cannot answer it. Many filters keep the same (every order of a list,
+        every category no item has): their answers are one (`MenuCache.answer`)."""
         contains = contents.contains if contents is not None else None
         if self.items is None or (menu_filter.exclude_allergens and contains is None):
             return None
         if self.by_id is None:
-            kept = [item for item in self.items if item.kept_by(menu_filter, contains)]
-            return b"[" + b",".join(body[item.start : item.end] for item in kept) + b"]"
-        return self._select_normalized(body, menu_filter, contains)
-
-    def _select_normalized(
-        self, body: bytes, menu_filter: LoopFilter, contains: dict[int, frozenset[str]] | None
-    ) -> bytes:
-        """The normalized call: the entries kept, and every item reachable from them
-        (`presto.services.menus.reachable_items`), in the body's (menu) order."""
-        assert self.items is not None and self.entries is not None and self.by_id is not None
+            return tuple(
+                position
+                for position, item in enumerate(self.items)
+                if item.kept_by(menu_filter, contains)
+            )
+        assert self.entries is not None
         by_id = self.by_id
-        entries = [i for i in self.entries if by_id[i].kept_by(menu_filter, contains)]
-        reachable = set(entries)
-        stack = list(entries)
+        return tuple(i for i in self.entries if by_id[i].kept_by(menu_filter, contains))
+
+    def join(self, body: bytes, selection: Selection) -> bytes:
+        """The body of what `selection` keeps: the kept items' bytes joined; in the
+        normalized shape, the entries kept and every item they reach
+        (`presto.services.menus.reachable_items`), in the body's (menu) order."""
+        assert self.items is not None
+        items = self.items
+        if self.by_id is None:
+            return b"[" + b",".join(body[items[i].start : items[i].end] for i in selection) + b"]"
+        by_id = self.by_id
+        reachable = set(selection)
+        stack = list(selection)
         while stack:
             for child in by_id[stack.pop()].modifiers:
                 if child not in reachable:
                     reachable.add(child)
                     stack.append(child)
-        items = b",".join(
-            body[item.start : item.end] for item in self.items if item.id in reachable
-        )
-        return b'{"entries":' + orjson.dumps(entries) + b',"items":[' + items + b"]}"
+        kept = b",".join(body[item.start : item.end] for item in items if item.id in reachable)
+        return b'{"entries":' + orjson.dumps(selection) + b',"items":[' + kept + b"]}"
 
 
 def index_menu(body: bytes) -> MenuIndex:

@@ -16,6 +16,10 @@ GZIP_LEVEL = 9
 GZIP_WBITS = 16 + zlib.MAX_WBITS
 LARGE_BODY = 1024 * 1024
 LARGE_BODY_GZIP_LEVEL = 6
+# Answers made per request on the event loop (a filter of a cached menu): zlib-ng at level
+# 6, a fifth of the time of `compress` for some 15% more bytes (the demo menu: 0.07 ms and
+# 2,757 bytes against 0.38 ms and 2,353).
+FAST_GZIP_LEVEL = 6
 
 
 def compress(body: bytes) -> bytes:
@@ -23,6 +27,11 @@ def compress(body: bytes) -> bytes:
     bytes)."""
     level = GZIP_LEVEL if len(body) <= LARGE_BODY else LARGE_BODY_GZIP_LEVEL
     return gzip.compress(body, compresslevel=level, mtime=0)
+
+
+def compress_fast(body: bytes) -> bytes:
+    """`body` gzip-compressed for an answer made per request (no timestamp either)."""
+    return zlib_ng.compress(body, FAST_GZIP_LEVEL, wbits=GZIP_WBITS)
 
 
 def decompress(body_gzip: bytes) -> bytes:

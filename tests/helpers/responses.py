@@ -21,14 +21,17 @@ def as_response(response: web.StreamResponse) -> web.Response:
 
 
 class FlaskAsWSGI:
-    """The Flask app behind the fast path, as the WSGI bridge would call it; counts calls."""
+    """The Flask app behind the fast path, as the WSGI bridge would call it; counts calls
+    and keeps the path and query of each."""
 
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
         self.calls = 0
+        self.paths: list[str] = []
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         self.calls += 1
+        self.paths.append(request.path_qs)
         response = self.client.get(request.path_qs, headers=dict(request.headers))
         headers = {
             name: value
