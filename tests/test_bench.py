@@ -141,14 +141,17 @@ def test_quick_run_states_the_cost_of_a_refusal_beside_a_hit(
     assert [flood["label"] for flood in floods] == [
         "flood: 1024 connections of new categories, defaults",
         "flood: 1024 connections of new repeated categories, defaults",
+        "flood: 1024 connections of new orders of absent allergens, defaults",
+        "flood: 1024 connections of the cached menu, defaults",
     ]
     for flood in floods:
         assert flood["workers"] == 2 and flood["details"]["probe_reads"] > 0
-        assert set(flood["details"]["probe_uncached_statuses"]) <= {"200", "503"}
-    # The loop answers new categories from the cached menu: none is shed.
-    assert floods[0]["details"]["probe_uncached_statuses"].keys() == {"200"}
-    assert "flood of new categories: probe's cached menu p99 <= 100 ms" in table
-    assert "flood of new repeated categories: probe's cached menu p99 <= 100 ms" in table
+        # The loop answers every flood from the cached menu: none is shed.
+        assert flood["details"]["probe_uncached_statuses"].keys() == {"200"}
+    assert [flood["details"]["reference"] for flood in floods] == [False, False, False, True]
+    for kind in ("new categories", "new repeated categories", "new orders of absent allergens"):
+        assert f"flood of {kind}: probe's cached menu p99 <= 100 ms" in table
+    assert "flood of the cached menu:" not in table
     assert "us CPU per answer" in table
 
 

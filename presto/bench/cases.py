@@ -42,7 +42,7 @@ from presto.bench.memory import MemoryDrive, menu_paths, prepare_restaurants, re
 from presto.bench.mixed import create_key, run_mixed
 from presto.bench.report import Row, measured_row
 from presto.bench.webhook_sink import WebhookSink
-from presto.bench.writes import measure_writes
+from presto.bench.writes import WriteLatency, measure_writes
 from presto.storage.engine import create_schema, drop_schema, make_engine, make_sessionmaker
 
 MENU_PATH = "/restaurant/1/item"
@@ -521,25 +521,26 @@ def run_webhook_writes(config: BenchConfig) -> list[Row]:
                 )
             )  # fmt: skip
             time.sleep(1)  # the last deliveries
-    rows = []
-    for result in results:
-        off = percentile(sorted(result.latencies[0::2]), 0.5)
-        on = percentile(sorted(result.latencies[1::2]), 0.5)
-        rows.append(
-            Row(
-                case="j",
-                label=f"{result.label}, {config.generated_items:,} items, 1 webhook endpoint",
-                workers=1,
-                p50_ms=on,
-                errors=result.errors,
-                reference=f"{result.label}, endpoint disabled (p50 {off:.1f} ms)",
-                ratio=on / (off or 1.0),
-                notes=f"{repeats // 2} writes with, {repeats // 2} without, alternating; "
-                f"p50 ratio (lower is better); {sink.received} delivered",
-                details={"writes": repeats // 2, "webhook": True, "delivered": sink.received},
-            )
-        )
-    return rows
+    return [webhook_row(config, result, sink.received) for result in results]
+
+
+def webhook_row(config: BenchConfig, result: WriteLatency, delivered: int) -> Row:
+    """A kind of write with the endpoint (odd writes) beside without it (even writes)."""
+    off = percentile(sorted(result.latencies[0::2]), 0.5)
+    on = percentile(sorted(result.latencies[1::2]), 0.5)
+    writes = result.writes // 2
+    return Row(
+        case="j",
+        label=f"{result.label}, {config.generated_items:,} items, 1 webhook endpoint",
+        workers=1,
+        p50_ms=on,
+        errors=result.errors,
+        reference=f"{result.label}, endpoint disabled (p50 {off:.1f} ms)",
+        ratio=on / (off or 1.0),
+        notes=f"{writes} writes with, {writes} without, alternating; "
+        f"p50 ratio (lower is better); {delivered} delivered",
+        details={"writes": writes, "webhook": True, "delivered": delivered},
+    )
 
 
 def call_api(url: str, key: str, method: str, body: Any) -> Any:

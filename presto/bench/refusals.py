@@ -9,18 +9,22 @@ limit: every answer after the first few is a refusal written from its prepared h
 Then, with 2 workers and the defaults, wrk floods 1,024 connections with menu reads of a
 new query string each while a probe apart from the load reads the cached menu and a new
 query string of the same kind in turn; the probe's p99 of each is what a client sees
-during the flood. Two floods: new categories, which the event loop answers from the cached
-menu (`presto.serving.menu_filters`), and new categories with the parameter repeated,
-which the loop leaves to Flask (as it does any query it does not read exactly as the
-route would), so that each is a render and most are shed with 503.
+during the flood. Three floods, each answered on the event loop from the cached menu
+(`presto.serving.menu_filters`): new categories (each keeps no item: answered from the
+index, never cached), new categories with the parameter repeated (read by its first
+value, as the route reads it), and new orders of allergens no demo item has (each keeps
+the whole menu: answered with its own bytes); then, for reference, the same connections
+reading the cached menu itself.
 """
 
 from __future__ import annotations
 
 import http.client
+import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,19 +43,88 @@ wrk.body = '{"price": 1}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer presto_nobody_has_this_key"
 """
-# wrk: menu reads, each with a query string never asked before (so never cached), after
-# `/restaurant/1/item?` + the flood's prefix.
+# wrk: menu reads, each with a query string never asked before (so never cached): QUERY
+# is a Lua expression of `id` (the wrk thread) and `count` (its request).
 UNCACHED_READS = """local threads = 0
 function setup(thread) threads = threads + 1; thread:set("id", threads) end
 local count = 0
+ABSENT
 function request()
   count = count + 1
-  return wrk.format("GET", "/restaurant/1/item?PREFIXcategory=flood-" .. id .. "-" .. count)
+  return wrk.format("GET", "/restaurant/1/item?" .. QUERY)
 end
 """
-# The floods: a label and the query string before the new category. The loop answers a
-# category from the cached menu; a repeated parameter goes to Flask, which renders it.
-FLOODS = (("new categories", ""), ("new repeated categories", "category=flood&"))
+# Allergens no demo item contains, and the n-th order of them (of 8! = 40,320), in Lua.
+ABSENT_ALLERGENS = (
+    "celery", "crustaceans", "fish", "lupin", "molluscs", "mustard", "peanuts", "sulphites"
+)  # fmt: skip
+NTH_ORDER = """local names = {NAMES}
+local function nth_order(n)
+  local pool, order = {}, {}
+  for i = 1, #names do pool[i] = names[i] end
+  for i = #pool, 1, -1 do
+    local f = 1
+    for j = 2, i - 1 do f = f * j end
+    table.insert(order, table.remove(pool, math.floor(n / f) + 1))
+    n = n % f
+  end
+  return table.concat(order, ",")
+end
+""".replace("{NAMES}", "{" + ", ".join(f'"{name}"' for name in ABSENT_ALLERGENS) + "}")
+ORDERS = math.factorial(len(ABSENT_ALLERGENS))
+
+
+def nth_order(n: int) -> str:
+    """The n-th order of the absent allergens, as the Lua `nth_order` makes it."""
+    pool, order = list(ABSENT_ALLERGENS), []
+    for size in range(len(pool), 0, -1):
+        factorial = math.factorial(size - 1)
+        order.append(pool.pop(n // factorial))
+        n %= factorial
+    return ",".join(order)
+
+
+@dataclass(frozen=True)
+class Flood:
+    """A flood's label, the Lua expression of each new query string, and the probe's
+    query string of the same kind for its `count`-th read."""
+
+    label: str
+    query: str
+    probe: Callable[[int], str]
+    # A flood of reads that are no new query strings: shown beside the others, no target.
+    reference: bool = False
+
+    def script(self) -> str:
+        absent = NTH_ORDER if "nth_order" in self.query else ""
+        return UNCACHED_READS.replace("ABSENT", absent).replace("QUERY", self.query)
+
+
+# Each flood's query strings are answered on the event loop from the cached menu: new
+# categories keep no item (answered from the index, never cached); a repeated parameter is
+# read by its first value, as the route reads it; orders of allergens no item has keep the
+# whole menu, so each is answered with the menu's own 76 KB. The last flood, for
+# reference, reads the cached menu itself: what 1,024 connections of 76 KB answers cost.
+FLOODS = (
+    Flood(
+        "new categories",
+        '"category=flood-" .. id .. "-" .. count',
+        lambda count: f"category=probe-{count}",
+    ),
+    Flood(
+        "new repeated categories",
+        '"category=flood&category=flood-" .. id .. "-" .. count',
+        lambda count: f"category=flood&category=probe-{count}",
+    ),
+    Flood(
+        "new orders of absent allergens",
+        '"exclude_allergens=" .. nth_order((id * 7919 + count) % ORDERS)'.replace(
+            "ORDERS", str(ORDERS)
+        ),
+        lambda count: f"exclude_allergens={nth_order(count * 104_729 % ORDERS)}",
+    ),
+    Flood("the cached menu", '""', lambda count: f"category=probe-{count}", reference=True),
+)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -88,8 +161,8 @@ class Probe:
 
     url_host: str
     port: int
-    # Before the uncached read's new category, as the flood's.
-    prefix: str = ""
+    # The uncached read's query string for its count-th read, of the flood's kind.
+    query: Callable[[int], str]
     stop: threading.Event = field(default_factory=threading.Event)
     cached: list[float] = field(default_factory=list)
     uncached: list[float] = field(default_factory=list)
@@ -106,7 +179,7 @@ class Probe:
             self._read(connections[0], MENU_PATH, self.cached, False)
             self._read(
                 connections[1],
-                f"{MENU_PATH}?{self.prefix}category=probe-{count}",
+                f"{MENU_PATH}?{self.query(count)}",
                 self.uncached,
                 True,
             )
@@ -134,10 +207,16 @@ class Probe:
             self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
-def flood_row(server: servers.Server, duration: float, label: str, prefix: str) -> Row:
-    """wrk's flood of uncached reads (`prefix` before each new category) on `server`,
+def flood_row(server: servers.Server, duration: float, flood: Flood) -> Row:
+    """wrk's flood of uncached reads (a new query string of `flood`'s kind each) on `server`,
     the probe's view of it, and the workers' CPU time per answer."""
-    probe = Probe(servers.HOST, server.port, prefix)
+    # One read of the flood's kind first: what it needs (the normalized menu of every item,
+    # for the allergens) is then cached, as on a server that has been up a while.
+    warm = http.client.HTTPConnection(servers.HOST, server.port, timeout=30)
+    warm.request("GET", f"{MENU_PATH}?{flood.probe(0)}")
+    warm.getresponse().read()
+    warm.close()
+    probe = Probe(servers.HOST, server.port, flood.probe)
     prober = threading.Thread(target=probe.run, daemon=True)
     pids = server.worker_pids()
     before = cpu_seconds(pids)
@@ -145,7 +224,7 @@ def flood_row(server: servers.Server, duration: float, label: str, prefix: str) 
     try:
         result: LoadResult = run_wrk(
             server.url(MENU_PATH), duration=duration, connections=FLOOD_CONNECTIONS,
-            script=UNCACHED_READS.replace("PREFIX", prefix),
+            script=flood.script(),
         )  # fmt: skip
     finally:
         probe.stop.set()
@@ -161,9 +240,10 @@ def flood_row(server: servers.Server, duration: float, label: str, prefix: str) 
         "probe_reads": len(cached) + len(uncached),
         "probe_uncached_statuses": probe.statuses,
         "probe_failures": probe.failures,
+        "reference": flood.reference,
     }
     return measured_row(
-        "k", f"flood: {FLOOD_CONNECTIONS} connections of {label}, defaults", result,
+        "k", f"flood: {FLOOD_CONNECTIONS} connections of {flood.label}, defaults", result,
         workers=len(pids),
         notes=(
             f"{details['refused_share']:.0%} non-2xx; probe p99: cached "
@@ -196,8 +276,8 @@ def run_refusal_case(database_url: str, work_dir: Path, duration: float) -> list
     )  # fmt: skip
     try:
         server.wait_until_ready(MENU_PATH)
-        for label, prefix in FLOODS:
-            rows.append(flood_row(server, duration, label, prefix))
+        for flood in FLOODS:
+            rows.append(flood_row(server, duration, flood))
     finally:
         server.stop()
     hit, refusal = rows[0].details["cpu_us_per_answer"], rows[1].details["cpu_us_per_answer"]

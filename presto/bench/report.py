@@ -181,7 +181,8 @@ def _memory_targets(rows: list[Row]) -> list[Target]:
 def _refusal_targets(rows: list[Row]) -> list[Target]:
     """Case k: what a client apart from each flood of new query strings sees."""
     targets = []
-    for flood in (row for row in rows if row.case == "k" and "probe_reads" in row.details):
+    floods = (row for row in rows if row.case == "k" and "probe_reads" in row.details)
+    for flood in (row for row in floods if not row.details.get("reference")):
         name = "flood of " + flood.label.split(" connections of ")[-1].split(",")[0]
         cached = flood.details["probe_cached_p99_ms"]
         uncached = flood.details["probe_uncached_p99_ms"]
