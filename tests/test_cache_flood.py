@@ -18,7 +18,7 @@ import pytest
 
 from presto.serving.cache import ENTRY_OVERHEAD
 from presto.serving.menu_filters import index_menu
-from presto.storage.compression import compress
+from presto.storage.compression import compress_fast
 from tests.helpers.http import request
 from tests.helpers.server_process import running_presto
 from tests.helpers.waiting import wait_until
@@ -144,7 +144,7 @@ def test_random_categories_leave_the_warm_menu_a_hit(db_url: str, tmp_path: Path
     # The new categories kept no item: none cached under its query string, nothing pushed
     # out; the cache grew by the warm menu's index and its one answer that keeps nothing.
     assert metric(categories, evictions) == metric(warmed, evictions) == 0
-    empty_answer = ENTRY_OVERHEAD + len(compress(b"[]")) + len(b"[]")  # kept plain too
+    empty_answer = ENTRY_OVERHEAD + len(compress_fast(b"[]")) + len(b"[]")  # kept plain too
     grown = index_menu(warm.body).size + empty_answer
     assert metric(categories, cached) == metric(warmed, cached) + grown
     # The orders kept the whole menu: each answered with the menu's own bytes, none

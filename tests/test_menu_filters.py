@@ -18,7 +18,9 @@ from presto.serving.menu_filters import (
     INDEX_OVERHEAD,
     INDEXED_ITEM_BYTES,
     MAX_INDEXED_BYTES,
+    AllergenIndex,
     LoopFilter,
+    MenuIndex,
     index_allergens,
     index_menu,
     parse_filter,
@@ -96,6 +98,14 @@ def test_leaves_anything_else_to_flask(query: str) -> None:
     assert parse_filter(query) is None
 
 
+def select(
+    index: MenuIndex, body: bytes, menu_filter: LoopFilter, contents: AllergenIndex | None = None
+) -> bytes | None:
+    """The body `index` answers `menu_filter` with; None if the loop cannot answer it."""
+    selection = index.selection(menu_filter, contents)
+    return None if selection is None else index.join(body, selection)
+
+
 def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
     items: list[dict[str, Any]] = [
         {"id": 1, "category": "Mains", "available": True, "tags": ["spicy"], "modifiers": []},
@@ -107,10 +117,12 @@ def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
     assert [body[item.start : item.end] for item in index.items] == [
         orjson.dumps(item) for item in items
     ]
-    assert index.select(body, LoopFilter(False, True, None, frozenset())) == orjson.dumps(items[:1])
-    assert index.select(body, LoopFilter(False, None, "None", frozenset())) == b"[]"
+    assert select(index, body, LoopFilter(False, True, None, frozenset())) == orjson.dumps(
+        items[:1]
+    )
+    assert select(index, body, LoopFilter(False, None, "None", frozenset())) == b"[]"
     assert index.size == INDEX_OVERHEAD + 2 * INDEXED_ITEM_BYTES
-    assert index_menu(b"[]").select(b"[]", LoopFilter(False, None, None, frozenset())) == b"[]"
+    assert select(index_menu(b"[]"), b"[]", LoopFilter(False, None, None, frozenset())) == b"[]"
     # Anything else is left to Flask: spaces, another value, an item without the fields.
     for other in (b"[ " + body[1:], b'{"id": 1}', b"[1]", b'[{"id":1}]', b"[", body + b" "):
         assert index_menu(other).items is None
@@ -122,8 +134,8 @@ def test_indexes_only_the_compact_array_the_renderer_writes() -> None:
     assert index.size > index_menu(orjson.dumps(items)).size  # modifier ids, by id
     assert [item.modifiers for item in index.items] == [(2,), ()]
     spicy = LoopFilter(False, None, None, frozenset({"spicy"}), normalized=True)
-    assert index.select(body, spicy) == body  # the entry and the modifier it reaches
-    assert index.select(body, LoopFilter(False, False, None, frozenset(), normalized=True)) == (
+    assert select(index, body, spicy) == body  # the entry and the modifier it reaches
+    assert select(index, body, LoopFilter(False, False, None, frozenset(), normalized=True)) == (
         b'{"entries":[],"items":[]}'
     )
     for other in (
@@ -196,8 +208,10 @@ def test_a_cycle_or_a_missing_item_is_left_to_flask() -> None:
     assert index_allergens(normalized({1: ([], 1, [9])})).contains is None
     assert index_allergens(b"[]").contains is None
     menu = orjson.dumps([{"id": 1, "category": None, "available": True, "tags": []}])
-    no_contents = index_menu(menu).select(
-        menu, LoopFilter(False, None, None, frozenset(), None, frozenset({"milk"}))
+    no_contents = select(
+        index_menu(menu),
+        menu,
+        LoopFilter(False, None, None, frozenset(), None, frozenset({"milk"})),
     )
     assert no_contents is None
 
@@ -207,6 +221,14 @@ def generations() -> Iterator[MenuGenerations]:
     generations = MenuGenerations()
     yield generations
     generations.close()
+
+
+def over_flask(
+    client: FlaskClient, generations: MenuGenerations, cache: MenuCache | None = None
+) -> tuple[MenuFastPath, FlaskAsWSGI]:
+    """A fast path (with `cache`, or one of 1 MB) and the Flask app behind it."""
+    cache = MenuCache(1_000_000) if cache is None else cache
+    return MenuFastPath(cache, generations), FlaskAsWSGI(client)
 
 
 def filtered_menu(client: FlaskClient, restaurant_id: int, key: dict[str, str]) -> None:
@@ -252,7 +274,7 @@ def test_answers_as_the_route_does_without_flask(
     client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
 ) -> None:
     filtered_menu(client, diner, key)
-    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    fast_path, wsgi = over_flask(client, generations)
     path = f"/restaurant/{diner}/item"
 
     def get(target: str) -> web.Response:
@@ -318,7 +340,7 @@ def test_a_filter_that_keeps_nothing_is_not_cached_under_its_query_string(
     client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
 ) -> None:
     filtered_menu(client, diner, key)
-    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    fast_path, wsgi = over_flask(client, generations)
     path = f"/restaurant/{diner}/item"
     call(fast_path, wsgi, path), call(fast_path, wsgi, f"{path}?shape=normalized")
     for n in range(20):
@@ -343,7 +365,7 @@ def test_filters_that_keep_the_same_items_share_one_answer(
     for n in range(MAX_ANSWERS):
         create(client, diner, key, name=f"Dish {n}", category=f"Category {n}")
     cache = MenuCache(1_000_000)
-    fast_path, wsgi = MenuFastPath(cache, generations), FlaskAsWSGI(client)
+    fast_path, wsgi = over_flask(client, generations, cache)
     path = f"/restaurant/{diner}/item"
     call(fast_path, wsgi, path), call(fast_path, wsgi, f"{path}?shape=normalized&all=true")
     full = cache.get((diner, ""), generations.get(diner), count=False)
@@ -383,7 +405,7 @@ def test_filters_that_keep_the_same_items_share_one_answer(
 def test_a_filter_of_an_unknown_restaurant_goes_to_flask_once(
     client: FlaskClient, generations: MenuGenerations
 ) -> None:
-    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    fast_path, wsgi = over_flask(client, generations)
     for query in ("category=Mains", "exclude_allergens=milk"):
         answer = call(fast_path, wsgi, f"/restaurant/999999/item?{query}")
         assert answer.status == 404
@@ -396,7 +418,7 @@ def test_a_change_ends_the_filtered_answers_with_the_menu(
     client: FlaskClient, diner: int, key: dict[str, str], generations: MenuGenerations
 ) -> None:
     filtered_menu(client, diner, key)
-    fast_path, wsgi = MenuFastPath(MenuCache(1_000_000), generations), FlaskAsWSGI(client)
+    fast_path, wsgi = over_flask(client, generations)
     path = f"/restaurant/{diner}/item"
 
     def names(target: str) -> list[str]:

@@ -35,7 +35,6 @@ from aiohttp import web
 
 from presto.menus.representation import QUERY_STRINGS, encoding_headers, gzip_etag
 from presto.serving.menu_filters import (
-    EMPTY_ANSWERS,
     AllergenIndex,
     MenuIndex,
     Selection,
@@ -58,9 +57,6 @@ BUSY_SECONDS = 0.01
 ENTRY_OVERHEAD = 1400
 # The share of the budget that entries of filtered menu calls may hold at most.
 FILTERED_SHARE = 0.125
-# The gzip bytes of each answer of a filter that keeps nothing, made once.
-_EMPTY_GZIP = {body: compress(body) for body in EMPTY_ANSWERS}
-_EMPTY_GZIP_BODIES = frozenset(_EMPTY_GZIP.values())
 # Filtered answers kept with a full menu, by what they keep (`MenuCache.answer`): at most
 # this many per menu, compressed unless their body is at most `PLAIN_ANSWER_BYTES`.
 MAX_ANSWERS = 16
@@ -154,8 +150,7 @@ class CachedMenu:
     def filtered(cls, menu: CachedMenu, body: bytes) -> CachedMenu:
         """The entry of a filtered call answered from `menu`'s items (`body`): the menu's
         generation, tag, headers and expiry."""
-        empty = _EMPTY_GZIP.get(body) if len(body) < 64 else None
-        gzip = menu.gzip.with_body(empty or compress_fast(body))
+        gzip = menu.gzip.with_body(compress_fast(body))
         return cls(menu.generation, menu.identity, gzip, body, menu.expires)
 
     @property
@@ -166,12 +161,6 @@ class CachedMenu:
         contents = self.contents.size if self.contents is not None else 0
         extra = index + contents + self.answers_bytes
         return len(self.gzip.body) + plain + extra + ENTRY_OVERHEAD
-
-    @property
-    def keeps_nothing(self) -> bool:
-        """Whether it is a filtered answer that keeps no item (`EMPTY_ANSWERS`)."""
-        body = self.gzip.body
-        return len(body) < 64 and body in _EMPTY_GZIP_BODIES
 
     def copy(self) -> CachedMenu:
         """The same answer as an entry of its own (sharing the bodies), to be stored."""
@@ -250,7 +239,8 @@ class MenuCache:
         self, key: Key, entry: CachedMenu, index: MenuIndex, selection: Selection
     ) -> tuple[CachedMenu, bool]:
         """The filtered answer of `entry` (the full menu of `key`, indexed by `index`)
-        that keeps `selection`, and whether it was made now: made (joined and compressed)
+        that keeps `selection`, and whether it is worth caching under the call's own
+        query string too: made now, and keeping an item. Made (joined and compressed)
         once per selection and kept with the entry, compressed, up to `MAX_ANSWERS`
         (counted against the budget as its index is), so that a filter spelled another
         way (an order, a category no item has) costs no join and no compression. A
@@ -274,7 +264,7 @@ class MenuCache:
             answers[selection] = kept
             entry.answers_bytes += kept.size
             self._account(key, entry, kept.size)
-        return answer, True
+        return answer, bool(selection)
 
     def _account(self, key: Key, entry: CachedMenu, size: int) -> None:
         """Count `size` more bytes of `entry` (an index made for it) if it is stored."""

@@ -113,7 +113,7 @@ class MenuFastPath:
         self, key: tuple[int, str], menu_filter: LoopFilter, generation: int
     ) -> tuple[CachedMenu, bool] | None:
         """A filtered call answered from the cached full menu (`presto.serving.menu_filters`),
-        and whether the answer was made for it (not one the menu already held); None if
+        and whether to cache it under its own query string (`MenuCache.answer`); None if
         the loop cannot answer it so."""
         menu_key = (key[0], menu_filter.full_menu)
         menu = self.cache.get(menu_key, generation, count=False)
@@ -133,14 +133,15 @@ class MenuFastPath:
         return self.cache.answer(menu_key, menu, index, selection)
 
     def _answer_filtered(
-        self, request: web.BaseRequest, key: tuple[int, str], entry: CachedMenu, made: bool
+        self, request: web.BaseRequest, key: tuple[int, str], entry: CachedMenu, keep: bool
     ) -> web.StreamResponse:
-        """Answer a filtered call made on the loop; keep the answer under its query string
-        too, so that the same call is a plain hit, if it was just `made` (a filter spelled
-        another way than one before it is answered from the menu's answers each time, so a
-        flood of spellings pushes nothing out) and keeps an item (`EMPTY_ANSWERS`)."""
+        """Answer a filtered call made on the loop; if `keep` (a new answer that keeps an
+        item: `MenuCache.answer`), cache it under the call's query string too, so that
+        the same call is a plain hit. Another spelling of a filter before it, or one
+        that keeps nothing, is answered from the menu's answers each time: a flood of
+        them pushes nothing out."""
         response = self._respond(request, key, entry)
-        if made and not entry.keeps_nothing:
+        if keep:
             self.cache.put(key, entry.copy())
         return response
 

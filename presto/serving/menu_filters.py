@@ -21,8 +21,8 @@ like the others), which lists every link; a graph with a cycle (bad data, plain 
 left to Flask, whose rule for one depends on the order items are visited.
 
 What a call answers depends only on what its filter keeps (`MenuIndex.selection`), and
-endless query strings keep the same: every category no item has (nothing:
-`EMPTY_ANSWERS`), every order of a list. So answers are made once per selection and kept
+endless query strings keep the same: every category no item has (nothing), every order
+of a list. So answers are made once per selection and kept
 with the full menu (`presto.serving.cache.MenuCache.answer`); a query string is cached
 under its own key only when it made a new answer that keeps an item, so a flood of new
 spellings pushes no filtered menu out of the cache.
@@ -62,9 +62,6 @@ INDEXED_ITEM_BYTES = 240
 NORMALIZED_ITEM_BYTES = 150
 CONTENTS_ITEM_BYTES = 210
 INDEX_OVERHEAD = 200
-# What a filter that keeps no item answers, in each shape: never cached under a query
-# string, so that a flood of categories that do not exist costs no cache room.
-EMPTY_ANSWERS = frozenset({b"[]", b'{"entries":[],"items":[]}'})
 # The largest body indexed on the event loop (about 4 ms of it, once per cached body).
 MAX_INDEXED_BYTES = 1024 * 1024
 
@@ -170,15 +167,6 @@ class MenuIndex:
         """Bytes it counts against the cache's budget."""
         per_item = INDEXED_ITEM_BYTES + (NORMALIZED_ITEM_BYTES if self.by_id is not None else 0)
         return INDEX_OVERHEAD + per_item * len(self.items or ())
-
-    def select(
-        self, body: bytes, menu_filter: LoopFilter, contents: AllergenIndex | None = None
-    ) -> bytes | None:
-        """The body of the call filtered by `menu_filter` (`body`: the indexed menu's;
-        `contents`: what its items contain, for `exclude_allergens`); None if the loop
-        cannot answer it (a menu or graph it could not index)."""
-        selection = self.selection(menu_filter, contents)
-        return None if selection is None else self.join(body, selection)
 
     def selection(
         self, menu_filter: LoopFilter, contents: AllergenIndex | None = None

@@ -26,11 +26,13 @@ class FlaskAsWSGI:
 
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
-        self.calls = 0
         self.paths: list[str] = []
 
+    @property
+    def calls(self) -> int:
+        return len(self.paths)
+
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        self.calls += 1
         self.paths.append(request.path_qs)
         response = self.client.get(request.path_qs, headers=dict(request.headers))
         headers = {
