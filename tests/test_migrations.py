@@ -25,6 +25,7 @@ from presto.storage.engine import (
     make_sessionmaker,
 )
 from presto.storage.models import Base
+from presto.storage.published_menus import CREATE_FUNCTION_SQL, READ_PUBLISHED_FUNCTION
 
 PRESTO_TABLES = set(Base.metadata.tables)
 
@@ -532,3 +533,28 @@ def test_upgrading_to_external_ids_keeps_the_data(empty_url: str) -> None:
             ]
     finally:
         engine.dispose()
+
+
+def test_upgrade_makes_the_published_read_function_the_models_make(empty_url: str) -> None:
+    if not empty_url.startswith("postgresql"):
+        pytest.skip("the function is PostgreSQL's")
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                sa.text(
+                    "SELECT pg_get_function_identity_arguments(p.oid), p.prosrc FROM pg_proc p "
+                    "WHERE p.proname = :name AND p.pronamespace = current_schema()::regnamespace"
+                ),
+                {"name": READ_PUBLISHED_FUNCTION},
+            ).all()
+    finally:
+        engine.dispose()
+    # One function, the batched one (the one-read one the earlier migration made is gone),
+    # with the body `create_schema` gives it.
+    assert [arguments for arguments, _ in found] == [
+        "wanted_restaurant_ids integer[], wanted_variants character varying[]"
+    ]
+    body = CREATE_FUNCTION_SQL.split("$$")[1]
+    assert found[0][1].split() == body.split()

@@ -12,7 +12,11 @@ from presto.api.readiness_keys import CONNECTION_ROLES
 from presto.config import Settings
 from presto.serving.admission import Admission
 from presto.serving.generations import MenuChangeListener, MenuGenerations
-from presto.serving.published_reads import LoopPublishedReads, PublishedReads, published_reads
+from presto.serving.published_reads import (
+    PublishedReads,
+    loop_published_reads,
+    published_reads,
+)
 from presto.serving.replica_reads import ReplicaRoutedReads
 from presto.serving.telemetry.instruments import RequestMetrics, RoleState
 from presto.storage.roles import ConnectionRoles, libpq_conninfo
@@ -49,8 +53,8 @@ def make_published_reads(
     if roles.replica_url is None or listener is None:
         return published_reads(settings, admission)
     routed = ReplicaRoutedReads(
-        LoopPublishedReads(settings, admission, roles.replica_url),
-        LoopPublishedReads(settings, admission, roles.pool_url),
+        loop_published_reads(settings, admission, roles.replica_url),
+        loop_published_reads(settings, admission, roles.pool_url),
         generations,
         admission,
     )

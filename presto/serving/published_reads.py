@@ -3,9 +3,10 @@
 A miss of an unfiltered menu call (`presto.menus.representation.QUERY_STRINGS`) is one
 primary-key query for ready bytes, so it skips the WSGI bridge, Flask and the request
 session. On PostgreSQL the reads run on the event loop (`LoopPublishedReads`): up to
-`threads` connections in autocommit mode, the statement prepared once on each (sent
-unnamed with every read behind a transaction-mode pooler), sent and answered through
-libpq's asynchronous API: one round trip and about 55 us of CPU a read.
+`threads` connections in autocommit mode, the statement prepared once on each, sent and
+answered through libpq's asynchronous API: one round trip and about 55 us of CPU a read
+(`LoopPublishedReads`). Behind a transaction-mode pooler the reads that wait go out
+together, one call of a function on one of two connections (`BatchedPublishedReads`).
 Elsewhere (SQLite) each of a few threads of its own keeps one connection
 (`ThreadPublishedReads`) and runs the compiled statement on the driver's cursor, skipping
 SQLAlchemy's execution layer (175 us of CPU a read on PostgreSQL, nearly as much as the
@@ -20,11 +21,12 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
+import sqlalchemy as sa
 from psycopg import pq
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import make_url
@@ -35,7 +37,7 @@ from presto.errors import NotFoundError
 from presto.services.published import current_published
 from presto.serving.admission import Admission
 from presto.storage.engine import make_engine
-from presto.storage.published_menus import READ_PUBLISHED, READ_PUBLISHED_CALL, Published
+from presto.storage.published_menus import READ_PUBLISHED, READ_PUBLISHED_MANY, Published
 from presto.storage.roles import TRANSACTION_POOLER, session_timeouts
 
 
@@ -52,8 +54,16 @@ class PublishedReads(Protocol):
 def published_reads(settings: Settings, admission: Admission) -> PublishedReads:
     """On the event loop over libpq for PostgreSQL; on threads otherwise (SQLite)."""
     if make_url(settings.database_url).get_backend_name() == "postgresql":
-        return LoopPublishedReads(settings, admission, settings.database_url)
+        return loop_published_reads(settings, admission, settings.database_url)
     return ThreadPublishedReads(settings, admission)
+
+
+def loop_published_reads(settings: Settings, admission: Admission, url: str) -> LoopPublishedReads:
+    """Reads of `url`'s published menus on the event loop: in batches behind a
+    transaction-mode pooler, else one at a time over a prepared statement."""
+    if settings.database_pooler == TRANSACTION_POOLER:
+        return BatchedPublishedReads(settings, admission, url)
+    return LoopPublishedReads(settings, admission, url)
 
 
 class ThreadPublishedReads:
@@ -168,13 +178,12 @@ class LoopPublishedReads:
     `statement_timeout` by a second, closes its connection and answers None (and counts
     it in `failures`).
 
-    Behind a transaction-mode pooler (`--database-pooler transaction`) a prepared
-    statement would stay on one server connection while the next read may get another:
-    each read then calls the `presto_read_published` function unnamed (parsed, bound and
-    run in one round trip; the function's query keeps its plan on every server
-    connection) and sends no startup `options`, so the server's `statement_timeout` does
-    not apply: the read's own bound (`statement_timeout` + 1 s) does.
+    Behind a transaction-mode pooler reads go out in batches (`BatchedPublishedReads`).
     """
+
+    # The statement a read runs, and whether it is prepared once on each connection.
+    statement: sa.Select[Any] = READ_PUBLISHED  # type: ignore[assignment]
+    prepared = True
 
     def __init__(self, settings: Settings, admission: Admission, url: str) -> None:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
@@ -185,12 +194,10 @@ class LoopPublishedReads:
         self.read_timeout = settings.statement_timeout + 1 if settings.statement_timeout else None
         self.admission = admission
         self.size = settings.threads
-        # Behind a pooler, the function's plan stays on each server connection: no
-        # planning per read.
-        statement = READ_PUBLISHED_CALL if pooled else READ_PUBLISHED
-        compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+        compiled = self.statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
         self._sql = compiled.string.encode()
-        self._prepare = None if pooled else f"PREPARE {STATEMENT.decode()} AS {compiled.string}"
+        prepare = f"PREPARE {STATEMENT.decode()} AS {compiled.string}"
+        self._prepare = prepare if self.prepared else None
         self._order = list(compiled.positiontup or ())
         # Reads that failed (an error, a lost connection, a timeout), for the replica's health.
         self.failures = 0
@@ -278,6 +285,13 @@ class LoopPublishedReads:
 
     async def _query(self, pgconn: pq.abc.PGconn, params: list[bytes]) -> list[object] | None:
         """One row of the statement run with `params` (None: no row)."""
+        result = await self._result(pgconn, params)
+        if result.ntuples == 0:
+            return None
+        return [_decoded(result, 0, column) for column in range(result.nfields)]
+
+    async def _result(self, pgconn: pq.abc.PGconn, params: list[bytes]) -> pq.abc.PGresult:
+        """The rows of the statement run with `params`."""
         if self._prepare is None:
             pgconn.send_query_params(self._sql, list(params), result_format=pq.Format.BINARY)
         else:
@@ -293,13 +307,125 @@ class LoopPublishedReads:
             pass
         if result is None or result.status != pq.ExecStatus.TUPLES_OK:
             raise ReadFailed(pgconn.get_error_message())
-        if result.ntuples == 0:
+        return result
+
+
+# Reads one call of the batched statement answers at most.
+MAX_BATCH = 32
+# Connections of a worker's batched reads: few, so that the reads waiting for one go out
+# together; the server's concurrency is the pooler's to share out.
+BATCH_CONNECTIONS = 2
+# A read's answer when its batch failed.
+_FAILED = object()
+
+
+class Wanted(NamedTuple):
+    """A read waiting for its batch: what it asks, where its row goes, and the loop time
+    by which it gives up (None: never)."""
+
+    restaurant_id: int
+    variant: str
+    answer: asyncio.Future[object]
+    deadline: float | None
+
+
+class BatchedPublishedReads(LoopPublishedReads):
+    """`LoopPublishedReads` for a transaction-mode pooler (`--database-pooler transaction`):
+    there a prepared statement would stay on one server connection while the next read may
+    get another, and every statement is a transaction the pooler hands a server connection
+    and takes back. So reads queue, and each of up to `BATCH_CONNECTIONS` connections sends
+    everything queued (up to `MAX_BATCH`) as one unnamed call of the `presto_read_published`
+    function, whose query keeps its plan on every server connection, and again while reads
+    wait: one read alone goes out at once, and under load the pooler's and the server's
+    work per statement is shared by the batch. No startup `options` either (the pooler
+    refuses them), so the server's `statement_timeout` does not apply: the read's own bound
+    (`statement_timeout` + 1 s from when it asked) does; a batch gives up at its oldest
+    read's, and its connection is closed.
+    """
+
+    statement = READ_PUBLISHED_MANY
+    prepared = False
+
+    def __init__(self, settings: Settings, admission: Admission, url: str) -> None:
+        super().__init__(settings, admission, url)
+        self.size = min(self.size, BATCH_CONNECTIONS)
+        # Statements sent, for the tests and the bench.
+        self.batches = 0
+        self._queued: list[Wanted] = []
+        # Senders running (counted until they stop looking at the queue) and their tasks.
+        self._sending = 0
+        self._senders: set[asyncio.Task[None]] = set()
+
+    async def fetch(self, restaurant_id: int, variant: str) -> Published | None:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[object] = loop.create_future()
+        deadline = None if self.read_timeout is None else loop.time() + self.read_timeout
+        self._queued.append(Wanted(restaurant_id, variant, answer, deadline))
+        if self._sending < self.size:
+            self._sending += 1
+            sender = asyncio.create_task(self._send())
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        row = await answer  # always answered by its sender, by its deadline
+        if row is _FAILED:
             return None
-        return [_decoded(result, column) for column in range(result.nfields)]
+        try:
+            return current_published(row, restaurant_id, time.time())  # type: ignore[arg-type]
+        except NotFoundError:
+            return None
+
+    async def _send(self) -> None:
+        """Send what is queued, batch after batch, until nothing is."""
+        try:
+            while self._queued:
+                batch = [read for read in self._queued[:MAX_BATCH] if not read.answer.done()]
+                del self._queued[:MAX_BATCH]
+                if batch:
+                    await self._send_batch(batch)
+        finally:
+            self._sending -= 1
+
+    async def _send_batch(self, batch: list[Wanted]) -> None:
+        """One call for `batch`; each read answered with its row, None (no row) or
+        `_FAILED`, whatever happens."""
+        rows: dict[int, object] = {}
+        connection = None
+        healthy = False
+        deadline = batch[0].deadline  # the oldest read's
+        try:
+            async with asyncio.timeout_at(deadline):
+                connection = await self._acquire()
+                self.batches += 1
+                wanted = [(read.restaurant_id, read.variant) for read in batch]
+                result = await self._result(connection.pgconn, _batch_params(wanted))
+            for row in range(result.ntuples):
+                values = [_decoded(result, row, column) for column in range(result.nfields)]
+                rows[values[0]] = values[1:]  # type: ignore[index]
+            healthy = True
+        except (ReadFailed, psycopg.Error, OSError, TimeoutError):
+            self.failures += len(batch)
+        finally:
+            if connection is not None:
+                self._release(connection, healthy)
+            for nth, read in enumerate(batch, 1):
+                if not read.answer.done():
+                    read.answer.set_result(rows.get(nth) if healthy else _FAILED)
 
 
-def _decoded(result: pq.abc.PGresult, column: int) -> object:
-    value = result.get_value(0, column)
+def _batch_params(wanted: Sequence[tuple[int, str]]) -> list[bytes]:
+    """The restaurant ids and variants `wanted` as PostgreSQL array literals."""
+    ids = ",".join(str(restaurant_id) for restaurant_id, _ in wanted)
+    variants = ",".join(_quoted(variant) for _, variant in wanted)
+    return [f"{{{ids}}}".encode(), f"{{{variants}}}".encode()]
+
+
+def _quoted(text: str) -> str:
+    """`text` as an element of an array literal: quoted, `\\` and `"` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _decoded(result: pq.abc.PGresult, row: int, column: int) -> object:
+    value = result.get_value(row, column)
     if value is None:
         return None
     decoder = _DECODERS.get(result.ftype(column))

@@ -79,44 +79,51 @@ READ_PUBLISHED = (
 )
 
 
-# `READ_PUBLISHED` as a PostgreSQL function, for reads behind a transaction-mode pooler:
-# there a statement cannot stay prepared on a server connection, so each read would be
-# parsed and planned anew (some 100 us of the server's CPU, as much as the rest of the
-# read); PL/pgSQL keeps the plan of the query inside a function on each server
-# connection, and the call itself plans in a few microseconds. Created with the tables
-# (`create_schema`) and by the migration of that name; it returns what `READ_PUBLISHED`
-# returns, in the same order and types (tests/test_published_reads.py checks both agree).
+# `READ_PUBLISHED` for several menus at once as a PostgreSQL function, for reads behind a
+# transaction-mode pooler: there a statement cannot stay prepared on a server connection,
+# so each read would be parsed and planned anew (some 100 us of the server's CPU, as much
+# as the rest of the read), and each statement is a transaction the pooler hands a server
+# connection and takes it back (some 100 us more of its and the server's CPU). PL/pgSQL
+# keeps the plan of the query inside a function on each server connection, the call
+# itself plans in a few microseconds, and one call answers every read waiting for it
+# (`presto.serving.published_reads.BatchedPublishedReads`). Created with the tables
+# (`create_schema`) and by the migration of that name. For the n-th restaurant id and
+# variant it returns `n` and then what `READ_PUBLISHED` returns for them, in the same
+# order and types (tests/test_published_reads.py checks both agree); no row for an
+# unknown restaurant.
 READ_PUBLISHED_FUNCTION = "presto_read_published"
-# The call, with the same bind parameters as `READ_PUBLISHED`.
-READ_PUBLISHED_CALL: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(
+# The call: `restaurant_ids` and `variants`, arrays of the same length.
+READ_PUBLISHED_MANY: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(
     getattr(sa.func, READ_PUBLISHED_FUNCTION)(
-        sa.bindparam("restaurant_id", type_=sa.Integer),
-        sa.bindparam("variant", type_=sa.String),
+        sa.bindparam("restaurant_ids", type_=sa.ARRAY(sa.Integer)),
+        sa.bindparam("variants", type_=sa.ARRAY(sa.String)),
     )
 )
-_CREATE_FUNCTION = sa.DDL(
-    f"""
+CREATE_FUNCTION_SQL = f"""
     CREATE OR REPLACE FUNCTION {READ_PUBLISHED_FUNCTION}(
-        wanted_restaurant_id integer, wanted_variant varchar
+        wanted_restaurant_ids integer[], wanted_variants varchar[]
     )
     RETURNS TABLE (
-        current_version integer, menu_version integer, etag varchar, rendered_at bigint,
-        valid_until bigint, body_gzip bytea, body_bytes integer
+        nth integer, current_version integer, menu_version integer, etag varchar,
+        rendered_at bigint, valid_until bigint, body_gzip bytea, body_bytes integer
     )
     LANGUAGE plpgsql STABLE AS $$
     BEGIN
-        RETURN QUERY
-        SELECT r.menu_version, p.menu_version, p.etag, p.rendered_at, p.valid_until,
-               p.body_gzip, p.body_bytes
-        FROM restaurant AS r
-        LEFT OUTER JOIN published_menu AS p
-            ON p.restaurant_id = r.id AND p.variant = wanted_variant
-        WHERE r.id = wanted_restaurant_id;
+        FOR wanted IN 1 .. coalesce(cardinality(wanted_restaurant_ids), 0) LOOP
+            RETURN QUERY
+            SELECT wanted, r.menu_version, p.menu_version, p.etag, p.rendered_at,
+                   p.valid_until, p.body_gzip, p.body_bytes
+            FROM restaurant AS r
+            LEFT OUTER JOIN published_menu AS p
+                ON p.restaurant_id = r.id AND p.variant = wanted_variants[wanted]
+            WHERE r.id = wanted_restaurant_ids[wanted];
+        END LOOP;
     END
     $$
-    """
-)
-_DROP_FUNCTION = sa.DDL(f"DROP FUNCTION IF EXISTS {READ_PUBLISHED_FUNCTION}(integer, varchar)")
+"""
+_CREATE_FUNCTION = sa.DDL(CREATE_FUNCTION_SQL)
+DROP_FUNCTION_SQL = f"DROP FUNCTION IF EXISTS {READ_PUBLISHED_FUNCTION}(integer[], varchar[])"
+_DROP_FUNCTION = sa.DDL(DROP_FUNCTION_SQL)
 sa.event.listen(
     PublishedMenu.__table__, "after_create", _CREATE_FUNCTION.execute_if(dialect="postgresql")
 )
