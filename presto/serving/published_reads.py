@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import psycopg
 import sqlalchemy as sa
@@ -39,6 +39,15 @@ from presto.serving.admission import Admission
 from presto.storage.engine import make_engine
 from presto.storage.published_menus import READ_PUBLISHED, READ_PUBLISHED_MANY, Published
 from presto.storage.roles import TRANSACTION_POOLER, session_timeouts
+
+
+def _current(row: Sequence[Any] | None, restaurant_id: int) -> Published | None:
+    """The current published body in a row of `READ_PUBLISHED`; None for no row (an
+    unknown restaurant) too: Flask answers the request."""
+    try:
+        return current_published(row, restaurant_id, time.time())
+    except NotFoundError:
+        return None
 
 
 class PublishedReads(Protocol):
@@ -113,12 +122,10 @@ class ThreadPublishedReads:
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-            return current_published(row, restaurant_id, time.time())
-        except NotFoundError:
-            return None
         except self.engine.dialect.loaded_dbapi.Error:
             self._drop()
             return None
+        return _current(row, restaurant_id)
 
     def _connection(self) -> PoolProxiedConnection:
         connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
@@ -224,15 +231,13 @@ class LoopPublishedReads:
                 connection = await self._acquire()
                 row = await self._query(connection.pgconn, [values[n] for n in self._order])
             healthy = True
-            return current_published(row, restaurant_id, time.time())
-        except NotFoundError:
-            return None
         except (ReadFailed, psycopg.Error, OSError, TimeoutError):
             self.failures += 1
             return None
         finally:
             if connection is not None:
                 self._release(connection, healthy)
+        return _current(row, restaurant_id)
 
     async def _acquire(self) -> psycopg.AsyncConnection[Any]:
         while not self._idle and self._open >= self.size:
@@ -315,8 +320,6 @@ MAX_BATCH = 32
 # Connections of a worker's batched reads: few, so that the reads waiting for one go out
 # together; the server's concurrency is the pooler's to share out.
 BATCH_CONNECTIONS = 2
-# A read's answer when its batch failed.
-_FAILED = object()
 
 
 class Wanted(NamedTuple):
@@ -325,7 +328,7 @@ class Wanted(NamedTuple):
 
     restaurant_id: int
     variant: str
-    answer: asyncio.Future[object]
+    answer: asyncio.Future[list[object] | None]
     deadline: float | None
 
 
@@ -358,7 +361,7 @@ class BatchedPublishedReads(LoopPublishedReads):
 
     async def fetch(self, restaurant_id: int, variant: str) -> Published | None:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[object] = loop.create_future()
+        answer: asyncio.Future[list[object] | None] = loop.create_future()
         deadline = None if self.read_timeout is None else loop.time() + self.read_timeout
         self._queued.append(Wanted(restaurant_id, variant, answer, deadline))
         if self._sending < self.size:
@@ -366,13 +369,11 @@ class BatchedPublishedReads(LoopPublishedReads):
             sender = asyncio.create_task(self._send())
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)
-        row = await answer  # always answered by its sender, by its deadline
-        if row is _FAILED:
-            return None
         try:
-            return current_published(row, restaurant_id, time.time())  # type: ignore[arg-type]
-        except NotFoundError:
+            row = await answer  # always answered by its sender, by its deadline
+        except ReadFailed:
             return None
+        return _current(row, restaurant_id)
 
     async def _send(self) -> None:
         """Send what is queued, batch after batch, until nothing is."""
@@ -387,8 +388,8 @@ class BatchedPublishedReads(LoopPublishedReads):
 
     async def _send_batch(self, batch: list[Wanted]) -> None:
         """One call for `batch`; each read answered with its row, None (no row) or
-        `_FAILED`, whatever happens."""
-        rows: dict[int, object] = {}
+        `ReadFailed`, whatever happens."""
+        rows: dict[int, list[object]] = {}
         connection = None
         healthy = False
         deadline = batch[0].deadline  # the oldest read's
@@ -399,8 +400,8 @@ class BatchedPublishedReads(LoopPublishedReads):
                 wanted = [(read.restaurant_id, read.variant) for read in batch]
                 result = await self._result(connection.pgconn, _batch_params(wanted))
             for row in range(result.ntuples):
-                values = [_decoded(result, row, column) for column in range(result.nfields)]
-                rows[values[0]] = values[1:]  # type: ignore[index]
+                nth, *values = [_decoded(result, row, c) for c in range(result.nfields)]
+                rows[cast(int, nth)] = values
             healthy = True
         except (ReadFailed, psycopg.Error, OSError, TimeoutError):
             self.failures += len(batch)
@@ -408,8 +409,12 @@ class BatchedPublishedReads(LoopPublishedReads):
             if connection is not None:
                 self._release(connection, healthy)
             for nth, read in enumerate(batch, 1):
-                if not read.answer.done():
-                    read.answer.set_result(rows.get(nth) if healthy else _FAILED)
+                if read.answer.done():
+                    continue
+                if healthy:
+                    read.answer.set_result(rows.get(nth))
+                else:
+                    read.answer.set_exception(ReadFailed())
 
 
 def _batch_params(wanted: Sequence[tuple[int, str]]) -> list[bytes]:
